@@ -1,0 +1,3 @@
+from eassync.cli import main
+
+main()

@@ -1,0 +1,127 @@
+"""The ``eassync`` command line.
+
+Each subcommand lives in its own module ``eassync/cli/<name>.py`` exposing a click
+command called ``command``; modules are imported only when their command runs, so
+``--help`` and shell completion stay instant.
+
+Exit codes: 0 ok, 1 some item or collection failed, 2 usage or config error,
+75 transient (network down, throttled, lock held).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from importlib import import_module
+from typing import Any
+
+import click
+
+from eassync import __version__
+
+#: command name → (module, one-line help shown by ``eassync --help``)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "check": ("eassync.cli.check", "Validate the config file and show what it declares."),
+    "discover": ("eassync.cli.discover", "List the folders an account's server shows."),
+    "sync": ("eassync.cli.sync", "Sync pairs once, both ways."),
+    "status": ("eassync.cli.status", "Show per pair: last sync, counts, errors."),
+    "repair": ("eassync.cli.repair", "Rebuild a pair's status from both sides by UID/content."),
+    "testdata": ("eassync.cli.testdata", "Create or delete tagged sample items on both sides."),
+    "demo": ("eassync.cli.demo", "Run a complete sync against the bundled EAS server."),
+    "devserver": ("eassync.cli.devserver", "Run the bundled EAS server on loopback."),
+    "debug": ("eassync.cli.debug", "Troubleshooting tools (WBXML decode/encode …)."),
+}
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_TRANSIENT = 75
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        entry = COMMANDS.get(name)
+        if entry is None:
+            return None
+        module = import_module(entry[0])
+        cmd: click.Command = module.command
+        return cmd
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in sorted(COMMANDS)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+class Context:
+    """What every command gets: the config path and the verbosity."""
+
+    def __init__(self, config_path: str | None, verbosity: int) -> None:
+        self.config_path = config_path
+        self.verbosity = verbosity
+
+    def load_config(self) -> Any:
+        from eassync.config import load_config
+
+        return load_config(self.config_path)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="EASSYNC_CONFIG",
+    help="Config file (default: $XDG_CONFIG_HOME/eassync/config.yaml).",
+)
+@click.option("-v", "--verbose", count=True, help="More output; -vv shows protocol traffic.")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors.")
+@click.version_option(__version__, prog_name="eassync")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, verbose: int, quiet: bool) -> None:
+    """Sync Exchange ActiveSync calendars, contacts and tasks with local collections."""
+    verbosity = -1 if quiet else verbose
+    setup_logging(verbosity)
+    ctx.obj = Context(config_path, verbosity)
+
+
+def setup_logging(verbosity: int) -> None:
+    level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr)
+    # requests/urllib3 would print URLs with credentials in debug mode; keep them quiet.
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
+
+
+def report_error(exc: BaseException) -> int:
+    """Print an error the way a person can act on it; return the exit code."""
+    from eassync.errors import ConfigError, EassyncError
+
+    if isinstance(exc, EassyncError):
+        click.echo(f"error: {exc}", err=True)
+        if isinstance(exc, ConfigError):
+            for problem in exc.problems:
+                click.echo(f"  {problem}", err=True)
+        if exc.hint:
+            click.echo(f"hint: {exc.hint}", err=True)
+        return exc.exit_code
+    raise exc
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        rv = cli.main(args=argv, prog_name="eassync", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(EXIT_FAILED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # EassyncError → message + exit code; others re-raised
+        sys.exit(report_error(exc))
+    sys.exit(rv if isinstance(rv, int) else EXIT_OK)
