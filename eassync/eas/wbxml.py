@@ -206,6 +206,7 @@ def decode(data: bytes | bytearray | memoryview) -> Element:
     pos = _read_header(buf)
     tables = _DECODE_TABLE
     tags = tables[0]
+    find = buf.find
     root: Element | None = None
     stack: list[Element] = []
     while pos < n:
@@ -274,6 +275,24 @@ def decode(data: bytes | bytearray | memoryview) -> Element:
                     f" ({PAGE_NAMES[page_number]})",
                     offset=pos,
                 )
+            if byte & _CONTENT and stack and buf[pos + 1 : pos + 2] == b"\x03":
+                # Fast path for the common leaf <Tag>text</Tag> (one step instead of three).
+                # Anything unusual (bad UTF-8, several chunks …) takes the general path.
+                end = find(0, pos + 2)
+                if end > 0 and buf[end + 1 : end + 2] == b"\x01":
+                    try:
+                        text = buf[pos + 2 : end].decode("utf-8")
+                    except UnicodeDecodeError:
+                        pass
+                    else:
+                        parent = stack[-1]
+                        if parent.value is not None:
+                            raise ProtocolError(
+                                f"child element next to text in {parent.tag}", offset=pos
+                            )
+                        parent.children.append(Element(tag, [], text))
+                        pos = end + 2
+                        continue
             element = Element(tag, [], None)
             if stack:
                 parent = stack[-1]
