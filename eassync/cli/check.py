@@ -1,0 +1,178 @@
+"""``eassync check``: validate the config and show what it declares.
+
+It never contacts a server and never resolves a password unless ``--secrets`` asks
+for it; even then it only says whether each one resolved, never what it is.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from eassync.config import Account, Config, Pair, StorageConfig
+from eassync.errors import ConfigError, EassyncError
+from eassync.secrets import Secret
+
+
+def _secret_info(secret: Secret | None) -> dict[str, Any] | None:
+    if secret is None:
+        return None
+    return {"source": secret.kind, "detail": secret.source}
+
+
+def account_info(acc: Account) -> dict[str, Any]:
+    return {
+        "url": acc.url,
+        "autodiscover": acc.autodiscover,
+        "email": acc.email,
+        "username": acc.login,
+        "auth": acc.auth,
+        "protocol_version": acc.protocol_version,
+        "verify": acc.verify,
+        "password": _secret_info(acc.password),
+        "device_type": acc.device_type,
+        "timeout": acc.timeout,
+        "provision_first": acc.provision_first,
+    }
+
+
+def storage_info(st: StorageConfig) -> dict[str, Any]:
+    if st.type == "vdir":
+        return {"type": st.type, "path": str(st.path), "fileext": st.fileext}
+    return {
+        "type": st.type,
+        "url": st.url,
+        "collection": st.collection,
+        "username": st.username,
+        "verify": st.verify,
+        "password": _secret_info(st.password),
+    }
+
+
+def pair_info(pair: Pair) -> dict[str, Any]:
+    return {
+        "account": pair.account,
+        "remote": dict(pair.remote),
+        "kind": pair.kind,
+        "local": pair.local,
+        "conflict": (
+            {"command": list(pair.conflict_command)} if pair.conflict_command else pair.conflict
+        ),
+        "direction": pair.direction,
+        "max_delete_ratio": pair.max_delete_ratio,
+    }
+
+
+def describe(config: Config) -> dict[str, Any]:
+    """What the config declares, as plain data (the ``--json`` output)."""
+    return {
+        "config": str(config.path),
+        "status_dir": str(config.general.status_dir),
+        "accounts": {n: account_info(a) for n, a in config.accounts.items()},
+        "storages": {n: storage_info(s) for n, s in config.storages.items()},
+        "pairs": {n: pair_info(p) for n, p in config.pairs.items()},
+    }
+
+
+def _secrets(config: Config) -> list[tuple[str, Secret]]:
+    found = [(f"accounts.{n}.password", a.password) for n, a in config.accounts.items()]
+    found += [(f"storages.{n}.password", s.password) for n, s in config.storages.items()]
+    return [(label, secret) for label, secret in found if secret is not None]
+
+
+def check_secrets(config: Config) -> tuple[dict[str, str], list[str]]:
+    """Resolve every password; return label → "ok"/"failed" and the error lines."""
+    results: dict[str, str] = {}
+    problems: list[str] = []
+    for label, secret in _secrets(config):
+        try:
+            secret.get()
+        except EassyncError as exc:
+            results[label] = "failed"
+            problems.append(str(exc) + (f" ({exc.hint})" if exc.hint else ""))
+        else:
+            results[label] = "ok"
+    return results, problems
+
+
+def _verify_text(verify: bool | str) -> str:
+    if verify is True:
+        return "yes"
+    if verify is False:
+        return "NO (TLS certificates not checked)"
+    return f"with CA bundle {verify}"
+
+
+def _print_text(info: dict[str, Any], secrets: dict[str, str]) -> None:
+    echo = click.echo
+    echo(f"config: {info['config']} (valid)")
+    echo(f"status dir: {info['status_dir']}")
+    echo(f"\naccounts ({len(info['accounts'])}):")
+    for name, acc in info["accounts"].items():
+        where = "autodiscover from " + str(acc["email"]) if acc["autodiscover"] else acc["url"]
+        echo(f"  {name}: {where}")
+        echo(
+            f"    user {acc['username']}, auth {acc['auth']}, "
+            f"protocol {acc['protocol_version']}, verify TLS: {_verify_text(acc['verify'])}"
+        )
+        _print_password(acc["password"], secrets.get(f"accounts.{name}.password"))
+    echo(f"\nstorages ({len(info['storages'])}):")
+    for name, st in info["storages"].items():
+        if st["type"] == "vdir":
+            ext = f" (*{st['fileext']})" if st["fileext"] else ""
+            echo(f"  {name}: vdir {st['path']}{ext}")
+        else:
+            coll = f", collection {st['collection']}" if st["collection"] else ""
+            user = f", user {st['username']}" if st["username"] else ""
+            echo(f"  {name}: {st['type']} {st['url']}{coll}{user}")
+            if st["verify"] is not True:
+                echo(f"    verify TLS: {_verify_text(st['verify'])}")
+            _print_password(st["password"], secrets.get(f"storages.{name}.password"))
+    echo(f"\npairs ({len(info['pairs'])}):")
+    for name, pair in info["pairs"].items():
+        remote = "{" + ", ".join(f"{k}: {v}" for k, v in pair["remote"].items()) + "}"
+        conflict = pair["conflict"]
+        if isinstance(conflict, dict):
+            conflict = "command " + " ".join(conflict["command"])
+        arrow = {"both": "<->", "to_local": "-->", "to_remote": "<--"}[pair["direction"]]
+        echo(f"  {name}: {pair['account']} {remote} {arrow} {pair['local']}")
+        echo(f"    conflict {conflict}, direction {pair['direction']}")
+
+
+def _print_password(info: dict[str, Any] | None, result: str | None) -> None:
+    if info is None:
+        return
+    status = f" — resolves: {result}" if result else ""
+    click.echo(f"    password: {info['detail']}{status}")
+
+
+@click.command("check")
+@click.option("--json", "as_json", is_flag=True, help="Print what the config declares as JSON.")
+@click.option(
+    "--secrets",
+    "resolve",
+    is_flag=True,
+    help="Also resolve every password (run the commands, read the keyring) to check it works; "
+    "the passwords are never printed.",
+)
+@click.pass_obj
+def command(obj: Any, as_json: bool, resolve: bool) -> int:
+    """Validate the config file and show what it declares.
+
+    Exit status 2 lists every problem found, each as FILE:LINE:COL. Passwords are
+    not looked up unless --secrets is given.
+    """
+    config: Config = obj.load_config()
+    info = describe(config)
+    secrets, problems = check_secrets(config) if resolve else ({}, [])
+    if as_json:
+        if resolve:
+            info["secrets"] = secrets
+        click.echo(json.dumps(info, indent=2, sort_keys=False))
+    else:
+        _print_text(info, secrets)
+    if problems:
+        raise ConfigError("some passwords could not be resolved", problems=problems)
+    return 0
