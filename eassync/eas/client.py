@@ -1,0 +1,847 @@
+"""The EAS client of one account: commands wired to the transport, with the
+recoveries of eas-protocol.md §2.5–§5.7 applied before anything becomes an error.
+
+State that must survive runs (DeviceId, negotiated version, policy key, 451 target,
+FolderSync key and folder map) lives in the account state file (``state.py``).
+Per-collection SyncKeys do not: the caller (the sync engine) owns them.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import requests
+
+from eassync import paths
+from eassync.eas import commands as cmds
+from eassync.eas import versions, wbxml
+from eassync.eas.auth import Auth, BasicAuth
+from eassync.eas.commands import (
+    ClientCommand,
+    CollectionRequest,
+    CollectionResponse,
+    CommandResponse,
+    DeviceInfo,
+    EstimateRequest,
+    Folder,
+    PingResult,
+    ServerCommand,
+    SyncOptions,
+)
+from eassync.eas.element import Element
+from eassync.eas.state import AccountState, AccountStateFile, FolderRecord
+from eassync.eas.transport import (
+    USER_AGENT,
+    AccessDenied,
+    Backoff,
+    HttpResponse,
+    ProvisionRequired,
+    Redirected,
+    RetryPolicy,
+    Transport,
+    VersionRejected,
+    iter_header_versions,
+)
+from eassync.errors import (
+    AuthError,
+    ConfigError,
+    FolderHierarchyChanged,
+    InvalidSyncKey,
+    NotFoundError,
+    ProtocolError,
+    ProvisionError,
+    RemoteWipeRequested,
+    ServerError,
+    ThrottledError,
+)
+
+__all__ = [
+    "AccountSettings",
+    "ClientCommand",
+    "CollectionInvalidSyncKey",
+    "CollectionRequest",
+    "CollectionResponse",
+    "CommandResponse",
+    "EasClient",
+    "Folder",
+    "FolderChanges",
+    "PingResult",
+    "RetryPolicy",
+    "ServerCommand",
+    "SyncOptions",
+]
+
+log = logging.getLogger(__name__)
+
+_MAX_REDIRECTS = 3
+
+
+@dataclass(kw_only=True)
+class AccountSettings:
+    name: str
+    url: str
+    username: str
+    password: str | None = None
+    #: defaults to BasicAuth(username, password)
+    auth: Auth | None = None
+    protocol_version: str = versions.AUTO
+    #: True, False (explicit, warns) or a CA bundle path
+    verify: bool | str = True
+    state_dir: Path = field(default_factory=paths.state_dir)
+    device_type: str = "eassync"
+    timeout: float = 60.0
+    #: provision before the first command even if the server never asks (Kerio, §8)
+    provision_first: bool = False
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    friendly_name: str | None = None
+
+
+@dataclass(frozen=True)
+class FolderChanges:
+    """What the last :meth:`EasClient.folder_sync` changed in the folder map."""
+
+    resynced: bool  # True after a Status 9 full resync
+    appeared: list[Folder]
+    vanished: list[Folder]
+    changed: list[Folder]
+
+
+class CollectionInvalidSyncKey(InvalidSyncKey):
+    """Sync Status 3 for one collection (or all, when ``collection_id`` is None):
+    reset that collection to SyncKey 0. ``others`` holds the responses of the other
+    collections of the same request, which stay valid."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        collection_id: str | None,
+        others: list[CollectionResponse] | None = None,
+        status: int = 3,
+    ) -> None:
+        super().__init__(
+            message, status=status, hint="the collection will be downloaded again from scratch"
+        )
+        self.collection_id = collection_id
+        self.others = others or []
+
+
+# Common statuses (§2.6) that mean "stop: this account may not sync".
+_ACCOUNT_REFUSED = {
+    123: "no mailbox for this user",
+    124: "anonymous access not allowed",
+    125: "user unknown to the server",
+    126: "user has no mailbox / not enabled for ActiveSync",
+    127: "ActiveSync is disabled for this user",
+    128: "sync not allowed for this user",
+    129: "this device is not allowed",
+    130: "access denied",
+    131: "account disabled",
+    177: "too many device partnerships",
+}
+
+
+class EasClient:
+    def __init__(self, settings: AccountSettings, *, session: requests.Session | None = None):
+        try:
+            self._pinned = versions.validate_pin(settings.protocol_version)
+        except ValueError as exc:
+            raise ConfigError(f"account {settings.name!r}: {exc}") from exc
+        self.settings = settings
+        self._state_file = AccountStateFile(settings.state_dir, settings.name)
+        self._state: AccountState = self._state_file.load()
+        auth = settings.auth
+        if auth is None:
+            if settings.password is None:
+                raise ConfigError(f"account {settings.name!r}: no password and no auth method")
+            auth = BasicAuth(settings.username, settings.password)
+        self._transport = Transport(
+            account=settings.name,
+            url=self._state.url or settings.url,
+            username=settings.username,
+            device_id=self._state.device_id,
+            device_type=settings.device_type,
+            auth=auth,
+            verify=settings.verify,
+            timeout=settings.timeout,
+            retry=settings.retry,
+            session=session,
+        )
+        self._version: str | None = None
+        self._provisioned = False  # in this session
+        self._reprobed = False  # X-MS-RP handled once per session
+        self._last_heartbeat: int | None = None
+        self.folder_changes: FolderChanges | None = None
+
+    # --- lifecycle ---
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def __enter__(self) -> EasClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    @property
+    def device_id(self) -> str:
+        return self._state.device_id
+
+    @property
+    def url(self) -> str:
+        """The endpoint in use (the configured one, or where a 451 sent us)."""
+        return self._transport.url
+
+    @property
+    def policy_key(self) -> str | None:
+        return self._state.policy_key
+
+    def _save(self) -> None:
+        self._state_file.save(self._state)
+
+    # --- version negotiation (§2.4) ---
+
+    @property
+    def version(self) -> str:
+        """The protocol version in use: pinned, cached in the state, or from OPTIONS."""
+        if self._pinned != versions.AUTO:
+            return self._pinned
+        if self._version is None:
+            cached = self._state.protocol_version
+            self._version = cached if cached in versions.SUPPORTED else self.negotiate()
+        return self._version
+
+    def negotiate(self) -> str:
+        """Ask the server (OPTIONS) and pick the highest common version; remembered."""
+        response = self._transport.options()
+        offered = versions.parse_header(response.header_values("MS-ASProtocolVersions"))
+        return self._adopt_versions(offered, source="OPTIONS")
+
+    def _adopt_versions(self, offered: list[str], *, source: str) -> str:
+        if self._pinned != versions.AUTO:
+            return self._pinned
+        chosen = versions.choose(offered)
+        if chosen is None:
+            raise ServerError(
+                f"account {self.name!r}: {self._transport.host} offers protocol versions "
+                f"{', '.join(offered) or 'none'} ({source}); eassync speaks "
+                f"{', '.join(versions.SUPPORTED)}",
+                hint="set protocol_version to pin one if the server accepts unadvertised ones",
+            )
+        if chosen != self._state.protocol_version or offered != self._state.server_versions:
+            log.info("account %r: using EAS protocol %s (server: %s)", self.name, chosen, offered)
+            self._state.protocol_version = chosen
+            self._state.server_versions = offered
+            self._save()
+        self._version = chosen
+        return chosen
+
+    # --- the one request path ---
+
+    def _execute(
+        self,
+        cmd: str,
+        body: Element | None,
+        *,
+        timeout: float | None = None,
+        idempotent: bool = True,
+    ) -> Element | None:
+        """Send one command and return the decoded answer (None for an empty body),
+        after the HTTP- and common-status recoveries (§2.5, §2.6)."""
+        if self.settings.provision_first and not self._provisioned and cmd != "Provision":
+            self.provision()
+        payload = wbxml.encode(body) if body is not None else None
+        provisioned = False
+        redirects = 0
+        renegotiated = False
+        throttle = Backoff(self.settings.retry)
+        resent_149 = False
+        while True:
+            try:
+                response = self._post(cmd, payload, timeout=timeout, idempotent=idempotent)
+            except ProvisionRequired:
+                if provisioned:
+                    raise ProvisionError(
+                        f"account {self.name!r}: the server still demands provisioning after "
+                        "a successful Provision (HTTP 449)",
+                        status=449,
+                    ) from None
+                self.provision()
+                provisioned = True
+                continue
+            except AccessDenied:
+                # ≤12.1 servers send 403 for a missing policy key: provision once (§2.5)
+                if provisioned or self._state.policy_key is not None:
+                    raise
+                try:
+                    self.provision()
+                except ProvisionError:
+                    raise AuthError(
+                        f"account {self.name!r} at {self._transport.host}: not allowed to use "
+                        "ActiveSync (HTTP 403)",
+                        hint="ask the administrator to allow ActiveSync for this user/device",
+                    ) from None
+                provisioned = True
+                continue
+            except Redirected as redirect:
+                redirects += 1
+                if redirects > _MAX_REDIRECTS:
+                    raise ServerError(
+                        f"account {self.name!r}: too many HTTP 451 redirects", status=451
+                    ) from None
+                self._follow_redirect(redirect.location)
+                continue
+            except VersionRejected:
+                if renegotiated or self._pinned != versions.AUTO:
+                    raise
+                self.negotiate()
+                renegotiated = True
+                continue
+
+            self._notice_version_announcements(cmd, response)
+            if not response.content:
+                return None
+            root = wbxml.decode(response.content)
+            status = cmds.top_level_status(root)
+            if status is None or status < 100:
+                return root
+            # common statuses (§2.6)
+            if status in (142, 143, 144) and cmd != "Provision":
+                if provisioned:
+                    raise ProvisionError(
+                        f"account {self.name!r}: policy still refused after provisioning "
+                        f"(status {status})",
+                        status=status,
+                    )
+                self.provision()
+                provisioned = True
+                continue
+            if status == 140:
+                self._remote_wipe_requested()
+            if status in (110, 111):
+                if throttle.wait():
+                    continue
+                problem = "a server error" if status == 110 else "a transient problem"
+                raise ThrottledError(
+                    f"account {self.name!r}: the server reports {problem} "
+                    f"(status {status}) and asks to retry later"
+                )
+            if status in (137, 138) and not renegotiated and self._pinned == versions.AUTO:
+                self.negotiate()
+                renegotiated = True
+                continue
+            if status == 149 and not resent_149:
+                resent_149 = True  # cached request lost: we always send full requests
+                continue
+            self._raise_common(cmd, status, body)
+
+    def _post(
+        self, cmd: str, payload: bytes | None, *, timeout: float | None, idempotent: bool
+    ) -> HttpResponse:
+        return self._transport.post(
+            cmd,
+            payload,
+            version=self.version,
+            policy_key=self._state.policy_key,
+            timeout=timeout,
+            idempotent=idempotent,
+        )
+
+    def _follow_redirect(self, location: str) -> None:
+        log.info("account %r: mailbox moved; using %s from now on", self.name, location)
+        if not location.lower().startswith("https://") and self.url.lower().startswith("https:"):
+            raise ServerError(
+                f"account {self.name!r}: refusing a redirect from https to {location}",
+                status=451,
+            )
+        self._transport.url = location
+        self._state.url = location
+        self._save()
+        if self._pinned == versions.AUTO:
+            self.negotiate()
+
+    def _notice_version_announcements(self, cmd: str, response: HttpResponse) -> None:
+        """``X-MS-RP`` / ``MS-ASProtocolVersions`` on a POST: the server wants us to
+        re-check versions (§2.3; Z-Push sends it on a new device's first POST)."""
+        if self._reprobed or self._pinned != versions.AUTO:
+            return
+        offered = versions.parse_header(iter_header_versions(response))
+        if not offered:
+            return
+        self._reprobed = True
+        self._adopt_versions(offered, source=f"{cmd} response")
+
+    def _raise_common(self, cmd: str, status: int, body: Element | None) -> None:
+        where = f"account {self.name!r}"
+        if status in _ACCOUNT_REFUSED:
+            raise AuthError(
+                f"{where}: {_ACCOUNT_REFUSED[status]} (status {status})",
+                hint="ask the server administrator; "
+                + ("remove old devices of this user" if status == 177 else "nothing to retry"),
+            )
+        if 132 <= status <= 136:
+            raise CollectionInvalidSyncKey(
+                f"{where}: the server lost or locked the sync state (status {status})",
+                collection_id=None,
+                status=status,
+            )
+        if status in (139, 141, 145, 165):
+            raise ProvisionError(
+                f"{where}: the device cannot be provisioned (status {status})", status=status
+            )
+        if 101 <= status <= 107:
+            log.debug("%s request rejected with %s:\n%s", cmd, status, _xml(body))
+            raise ServerError(
+                f"{where}: the server rejected the {cmd} request as malformed (status {status})",
+                status=status,
+                hint="this is likely a bug in eassync; rerun with -vv and report the log",
+            )
+        if status in (112, 113, 114, 115):
+            raise ServerError(
+                f"{where}: mailbox unavailable or over quota (status {status})", status=status
+            )
+        raise ServerError(f"{where}: {cmd} failed with status {status}", status=status)
+
+    # --- provisioning (§3) ---
+
+    def _device_info(self) -> DeviceInfo:
+        host = platform.node() or "localhost"
+        return DeviceInfo(
+            model="eassync",
+            friendly_name=self.settings.friendly_name or f"eassync on {host}",
+            os=f"Linux {platform.release()}".strip() if platform.system() == "Linux" else "Linux",
+            user_agent=USER_AGENT,
+        )
+
+    def _provision_call(self, body: Element, policy_key: str | None) -> cmds.ProvisionResult:
+        response = self._transport.post(
+            "Provision",
+            wbxml.encode(body),
+            version=self.version,
+            policy_key=policy_key,
+        )
+        if not response.content:
+            raise ProvisionError(f"account {self.name!r}: empty Provision answer")
+        return cmds.parse_provision(wbxml.decode(response.content))
+
+    def provision(self) -> None:
+        """Two-phase Provision; the final policy key is kept in the account state."""
+        version = self.version
+        first = self._provision_call(
+            cmds.build_provision_request(version, self._device_info()), policy_key="0"
+        )
+        if first.remote_wipe or first.account_only_wipe:
+            self._remote_wipe_requested()
+        self._check_provision(first, phase=1)
+        if first.policy_status == 2 or (first.policy_key is None and first.policy_status is None):
+            # "no policy for this client" (SOGo): carry on without a key
+            log.info("account %r: server has no policy for this device", self.name)
+            self._state.policy_key = None
+            self._save()
+            self._provisioned = True
+            return
+        if first.policy_status != 1 or not first.policy_key:
+            raise ProvisionError(
+                f"account {self.name!r}: Provision refused (policy status {first.policy_status})",
+                status=first.policy_status,
+            )
+        second = self._provision_call(
+            cmds.build_provision_ack(first.policy_key), policy_key=first.policy_key
+        )
+        if second.remote_wipe or second.account_only_wipe:
+            self._remote_wipe_requested()
+        self._check_provision(second, phase=2)
+        final_key = second.policy_key
+        if second.policy_status not in (None, 1) or not final_key:
+            raise ProvisionError(
+                f"account {self.name!r}: policy acknowledgement refused "
+                f"(policy status {second.policy_status})",
+                status=second.policy_status,
+            )
+        self._state.policy_key = final_key
+        self._save()
+        self._provisioned = True
+        log.info("account %r: provisioned", self.name)
+
+    def _check_provision(self, result: cmds.ProvisionResult, *, phase: int) -> None:
+        if result.ok:
+            return
+        status = result.status
+        if status == 140:
+            self._remote_wipe_requested()
+        if status is not None and status >= 100:
+            self._raise_common("Provision", status, None)
+        raise ProvisionError(
+            f"account {self.name!r}: Provision phase {phase} failed (status {status})",
+            status=status,
+        )
+
+    def _remote_wipe_requested(self) -> None:
+        """Status 140 / RemoteWipe: stop at once; touch nothing local (§3, product rule)."""
+        raise RemoteWipeRequested(
+            f"the server of account {self.name!r} ({self._transport.host}) asked this device "
+            "to wipe itself. eassync stopped and changed nothing locally.",
+            hint=f"if this is expected, acknowledge it for account {self.name!r} explicitly; "
+            "otherwise ask the server administrator to cancel the wipe",
+        )
+
+    def acknowledge_wipe(self) -> bool:
+        """Acknowledge a pending remote wipe, then forget this account's EAS state.
+
+        Only ever called on an explicit user command. Local collections are not
+        touched. Returns False if the server has no wipe pending.
+        """
+        first = self._provision_call(
+            cmds.build_provision_request(self.version, self._device_info()), policy_key="0"
+        )
+        if not (first.remote_wipe or first.account_only_wipe):
+            return False
+        body = cmds.build_wipe_ack(
+            1, account_only=first.account_only_wipe and not first.remote_wipe
+        )
+        self._transport.post("Provision", wbxml.encode(body), version=self.version, policy_key="0")
+        self._state_file.delete()
+        log.warning("account %r: remote wipe acknowledged; account state removed", self.name)
+        return True
+
+    # --- FolderSync (§4) ---
+
+    def folder_sync(self) -> list[Folder]:
+        """Bring the folder map up to date and return every known folder.
+
+        Status 9 (key rejected) → full FolderSync from "0", rebuilding the map; the
+        differences are in :attr:`folder_changes` either way.
+        """
+        before = self._folders()
+        key = self._state.folder_sync_key
+        resynced = False
+        try:
+            result = self._folder_sync_request(key)
+        except CollectionInvalidSyncKey:  # 132–136: server state gone
+            result = None
+        if result is None or result.status == 9 or (result.status == 11 and key != "0"):
+            if key == "0" and result is not None:
+                raise InvalidSyncKey(
+                    f"account {self.name!r}: FolderSync rejected even the initial key",
+                    status=result.status,
+                )
+            log.warning(
+                "account %r: folder hierarchy state rejected; full folder resync", self.name
+            )
+            resynced = True
+            result = self._folder_sync_request("0")
+            self._state.folders = {}
+        if result.status != 1:
+            raise ServerError(
+                f"account {self.name!r}: FolderSync failed with status {result.status}",
+                status=result.status,
+            )
+        folders = self._state.folders
+        for folder in [*result.added, *result.updated]:
+            folders[folder.server_id] = FolderRecord(
+                folder.parent_id, folder.display_name, folder.type
+            )
+        for server_id in result.deleted:
+            folders.pop(server_id, None)
+        if result.sync_key:
+            self._state.folder_sync_key = result.sync_key
+        self._save()
+        after = self._folders()
+        old = {f.server_id: f for f in before}
+        new = {f.server_id: f for f in after}
+        self.folder_changes = FolderChanges(
+            resynced=resynced,
+            appeared=[f for sid, f in new.items() if sid not in old],
+            vanished=[f for sid, f in old.items() if sid not in new],
+            changed=[f for sid, f in new.items() if sid in old and old[sid] != f],
+        )
+        if resynced and (self.folder_changes.vanished or self.folder_changes.appeared):
+            log.warning(
+                "account %r: after the folder resync %d folder(s) vanished, %d appeared",
+                self.name,
+                len(self.folder_changes.vanished),
+                len(self.folder_changes.appeared),
+            )
+        return after
+
+    def _folder_sync_request(self, key: str) -> cmds.FolderSyncResult:
+        for attempt in (1, 2):
+            root = self._execute("FolderSync", cmds.build_folder_sync(key))
+            if root is None:
+                raise ProtocolError(f"account {self.name!r}: empty FolderSync answer")
+            result = cmds.parse_folder_sync(root)
+            if result.status == 6 and attempt == 1:  # server error: retry once (§4)
+                continue
+            return result
+        return result
+
+    def _folders(self) -> list[Folder]:
+        return [
+            Folder.of(sid, rec.parent_id, rec.display_name, rec.type)
+            for sid, rec in self._state.folders.items()
+        ]
+
+    def folders(self) -> list[Folder]:
+        """The folder map as last synced (no request)."""
+        return self._folders()
+
+    # --- Sync (§5) ---
+
+    def sync(
+        self,
+        collections: Sequence[CollectionRequest],
+        *,
+        wait: int | None = None,
+        heartbeat: int | None = None,
+    ) -> list[CollectionResponse]:
+        """One Sync request (or several, if the server limits collections per request).
+
+        Returns one response per requested collection, in request order. Raises
+        :class:`CollectionInvalidSyncKey` (Status 3), ``FolderHierarchyChanged``
+        (Status 12), ``ServerError`` for the rest. Item statuses stay in the
+        responses for the engine.
+        """
+        if wait is not None and heartbeat is not None:
+            raise ValueError("pass wait (minutes) or heartbeat (seconds), not both")
+        if not collections:
+            return []
+        return self._sync(list(collections), wait, heartbeat)
+
+    def _sync(
+        self, collections: list[CollectionRequest], wait: int | None, heartbeat: int | None
+    ) -> list[CollectionResponse]:
+        version = self.version
+        retried = resent = adjusted = False
+        while True:
+            request = cmds.build_sync(collections, version, wait=wait, heartbeat=heartbeat)
+            timeout = None
+            if wait is not None:
+                timeout = wait * 60 + 30.0
+            elif heartbeat is not None:
+                timeout = heartbeat + 30.0
+            root = self._execute("Sync", request, timeout=timeout)
+            if root is None:
+                # HTTP 200 without body: nothing changed (§5.6)
+                return [_unchanged(c) for c in collections]
+            parsed = cmds.parse_sync(root)
+            # A whole-request status, or the first bad collection status, decides.
+            status = parsed.status
+            failing: str | None = None
+            if status in (None, 1):
+                status = None
+                for coll in parsed.collections:
+                    if coll.status != 1:
+                        status, failing = coll.status, coll.collection_id
+                        break
+            if status is None:
+                return _order(collections, parsed.collections)
+            if status in (5, 16) and not retried:
+                retried = True
+                log.info("account %r: Sync status %s; retrying once", self.name, status)
+                continue
+            if status == 13 and not resent:
+                resent = True  # the server lost its cached request: resend it in full
+                continue
+            if status == 14 and not adjusted and (wait is not None or heartbeat is not None):
+                adjusted = True
+                if parsed.limit is None:
+                    wait = heartbeat = None
+                elif heartbeat is not None:
+                    heartbeat = parsed.limit
+                else:
+                    wait = parsed.limit
+                continue
+            if status == 15 and parsed.limit and 0 < parsed.limit < len(collections):
+                out: list[CollectionResponse] = []
+                for start in range(0, len(collections), parsed.limit):
+                    chunk = collections[start : start + parsed.limit]
+                    out.extend(self._sync(chunk, wait, heartbeat))
+                return out
+            self._raise_sync_status(status, failing, collections, parsed, request)
+
+    def _raise_sync_status(
+        self,
+        status: int,
+        failing: str | None,
+        collections: list[CollectionRequest],
+        parsed: cmds.SyncResponse,
+        request: Element,
+    ) -> None:
+        where = f"account {self.name!r}" + (f", collection {failing!r}" if failing else "")
+        if status == 3:
+            if failing is None and len(collections) == 1:
+                failing = collections[0].collection_id
+            others = [c for c in parsed.collections if c.collection_id != failing and c.status == 1]
+            raise CollectionInvalidSyncKey(
+                f"{where}: the server does not know our SyncKey (status 3)",
+                collection_id=failing,
+                others=others,
+            )
+        if status == 12:
+            raise FolderHierarchyChanged(
+                f"{where}: the folder hierarchy changed (status 12)",
+                status=12,
+                hint="folders are synced again on the next run",
+            )
+        if status == 4:
+            log.debug("Sync request rejected with status 4:\n%s", _xml(request))
+            raise ServerError(
+                f"{where}: the server rejected the Sync request as malformed (status 4)",
+                status=4,
+                hint="this is likely a bug in eassync; rerun with -vv and report the log",
+            )
+        if status >= 100:
+            self._raise_common("Sync", status, request)
+        raise ServerError(f"{where}: Sync failed with status {status}", status=status)
+
+    # --- other commands (§6) ---
+
+    def get_item_estimate(
+        self, collections: Sequence[tuple[str, str, int]]
+    ) -> dict[str, int | None]:
+        """Estimated pending changes per collection; None where the server could not
+        tell (not primed, unknown collection, bad key). Informational only."""
+        if not collections:
+            return {}
+        entries = [
+            EstimateRequest(cid, key, ftype, self._class_of(cid)) for cid, key, ftype in collections
+        ]
+        root = self._execute("GetItemEstimate", cmds.build_get_item_estimate(entries, self.version))
+        result: dict[str, int | None] = dict.fromkeys((cid for cid, _, _ in collections), None)
+        if root is None:
+            return result
+        for estimate in cmds.parse_get_item_estimate(root):
+            result[estimate.collection_id] = estimate.estimate
+        return result
+
+    def _class_of(self, collection_id: str) -> str | None:
+        rec = self._state.folders.get(collection_id)
+        return cmds.folder_class(rec.type) if rec else None
+
+    def fetch_item(self, collection_id: str, server_id: str, body_type: int = 1) -> Element:
+        """ItemOperations Fetch of one item; returns its ``Properties`` element."""
+        root = self._execute(
+            "ItemOperations", cmds.build_fetch_item(collection_id, server_id, body_type)
+        )
+        return self._single_fetch(root, f"item {server_id!r} in {collection_id!r}")
+
+    def fetch_attachment(self, file_reference: str) -> tuple[bytes, str | None]:
+        root = self._execute("ItemOperations", cmds.build_fetch_attachment(file_reference))
+        properties = self._single_fetch(root, f"attachment {file_reference!r}")
+        return cmds.attachment_bytes(properties)
+
+    def _single_fetch(self, root: Element | None, what: str) -> Element:
+        if root is None:
+            raise ProtocolError(f"account {self.name!r}: empty ItemOperations answer for {what}")
+        result = cmds.parse_item_operations(root)
+        if result.status != 1:
+            raise ServerError(
+                f"account {self.name!r}: ItemOperations failed for {what} (status {result.status})",
+                status=result.status,
+            )
+        if not result.fetches:
+            raise ProtocolError(f"account {self.name!r}: no Fetch result for {what}")
+        fetch = result.fetches[0]
+        if fetch.status in (6, 15):  # object / attachment not found
+            raise NotFoundError(f"account {self.name!r}: {what} not found (status {fetch.status})")
+        if fetch.status != 1 or fetch.properties is None:
+            raise ServerError(
+                f"account {self.name!r}: fetching {what} failed (status {fetch.status})",
+                status=fetch.status,
+            )
+        return fetch.properties
+
+    def ping(self, folders: Sequence[tuple[str, str]] | None, heartbeat: int | None) -> PingResult:
+        """Wait for changes (§6.3). ``folders`` are (collection id, class) pairs; with
+        neither folders nor heartbeat an empty Ping reuses the server's cached one."""
+        body = cmds.build_ping(heartbeat, folders)
+        if heartbeat is not None:
+            self._last_heartbeat = heartbeat
+        # the HTTP timeout must outlast the heartbeat (§6.3)
+        timeout = float(self._last_heartbeat or 3540) + 30.0
+        root = self._execute("Ping", body, timeout=timeout)
+        if root is None:
+            return PingResult(status=1)
+        result = cmds.parse_ping(root)
+        if result.status == 5 and result.heartbeat:
+            self._last_heartbeat = result.heartbeat
+        return result
+
+    def settings_device_information(self) -> None:
+        root = self._execute(
+            "Settings", cmds.build_settings_device_information(self._device_info())
+        )
+        if root is None:
+            return
+        status, section = cmds.parse_settings_status(root, "DeviceInformation")
+        if status != 1 or section not in (None, 1):
+            raise ServerError(
+                f"account {self.name!r}: Settings DeviceInformation failed "
+                f"(status {status}/{section})",
+                status=status if status != 1 else section,
+            )
+
+    def user_information(self) -> dict[str, object]:
+        """``{"display_name", "primary_smtp_address", "addresses"}`` from Settings."""
+        root = self._execute("Settings", cmds.build_user_information())
+        if root is None:
+            return {"display_name": None, "primary_smtp_address": None, "addresses": []}
+        status, section = cmds.parse_settings_status(root, "UserInformation")
+        if status != 1 or section not in (None, 1):
+            raise ServerError(
+                f"account {self.name!r}: Settings UserInformation failed "
+                f"(status {status}/{section})",
+                status=status if status != 1 else section,
+            )
+        info = cmds.parse_user_information(root)
+        return {
+            "display_name": info.display_name,
+            "primary_smtp_address": info.primary_smtp_address,
+            "addresses": list(info.addresses),
+        }
+
+
+def _unchanged(req: CollectionRequest) -> CollectionResponse:
+    return CollectionResponse(req.collection_id, req.sync_key, 1)
+
+
+def _order(
+    requests_: list[CollectionRequest], responses: list[CollectionResponse]
+) -> list[CollectionResponse]:
+    """Responses in request order; a collection the server left out is unchanged."""
+    by_id = {r.collection_id: r for r in responses}
+    out: list[CollectionResponse] = []
+    for req in requests_:
+        resp = by_id.pop(req.collection_id, None)
+        if resp is None:
+            out.append(_unchanged(req))
+            continue
+        if not resp.sync_key:
+            resp.sync_key = req.sync_key
+        out.append(resp)
+    out.extend(by_id.values())
+    return out
+
+
+def _xml(element: Element | None) -> str:
+    if element is None:
+        return "(empty)"
+    try:
+        return element.to_xml()
+    except Exception:  # the XML view is a debugging aid; never fail because of it
+        return repr(element)

@@ -1,0 +1,377 @@
+"""HTTP for EAS (MS-ASHTTP): one ``requests.Session`` per account, the request line
+and headers of §2.1–2.2, HTTP status mapping (§2.5), bounded retries with back-off.
+
+The transport moves bytes; it does not know commands. Statuses that need the
+client's help (449 provision, 451 redirect, 501/505 renegotiate) are raised as
+:class:`HttpSignal` subclasses that the client catches; everything else becomes
+an error of :mod:`eassync.errors`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
+
+import requests
+import urllib3
+
+from eassync import __version__
+from eassync.eas.auth import Auth
+from eassync.errors import (
+    AuthError,
+    ProtocolError,
+    ServerError,
+    ThrottledError,
+    TLSError,
+    TransportError,
+)
+
+log = logging.getLogger(__name__)
+
+#: Constant on every request: Exchange autoblock rules quarantine devices whose
+#: User-Agent changes (MS-ASHTTP 3.1.4.1, eas-protocol.md §8).
+USER_AGENT = f"eassync/{__version__}"
+WBXML_TYPE = "application/vnd.ms-sync.wbxml"
+MULTIPART_TYPE = "application/vnd.ms-sync.multipart"
+WBXML_MAGIC = b"\x03\x01"  # WBXML 1.3, public id 1 (§1.1)
+
+_RETRYABLE_HTTP = frozenset({500, 502, 503, 504})
+
+
+@dataclass
+class RetryPolicy:
+    """Bounded back-off for transient failures; injectable so tests wait milliseconds."""
+
+    attempts: int = 4  # total tries, the first included
+    base_delay: float = 1.0
+    max_delay: float = 30.0
+    #: the sum of all waits for one request never exceeds this (Retry-After included)
+    max_total_wait: float = 60.0
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Wait before try number ``attempt + 1`` (attempt counts from 1)."""
+        if retry_after is not None:
+            return min(retry_after, self.max_delay)
+        return min(self.base_delay * 2 ** (attempt - 1), self.max_delay)
+
+
+class Backoff:
+    """Tracks one request's retries against a :class:`RetryPolicy`."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
+        self.attempt = 1
+        self.waited = 0.0
+
+    def wait(self, retry_after: float | None = None) -> bool:
+        """Sleep before the next try; False when the budget is spent (give up)."""
+        if self.attempt >= self.policy.attempts:
+            return False
+        pause = self.policy.delay(self.attempt, retry_after)
+        if self.waited + pause > self.policy.max_total_wait:
+            return False
+        self.policy.sleep(pause)
+        self.waited += pause
+        self.attempt += 1
+        return True
+
+
+@dataclass
+class HttpResponse:
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+    content_type: str
+
+    def header_values(self, name: str) -> list[str]:
+        """Every value of a header; ``requests`` joins repeated headers with commas."""
+        value = self.headers.get(name)
+        return [value] if value is not None else []
+
+
+# --- signals the client handles ---------------------------------------------------------
+
+
+class HttpSignal(ServerError):
+    """An HTTP status the client reacts to (not an end state by itself)."""
+
+
+class ProvisionRequired(HttpSignal):
+    """HTTP 449: "retry after sending a Provision command" (§2.5)."""
+
+
+class Redirected(HttpSignal):
+    """HTTP 451: the mailbox lives at ``location`` (``X-MS-Location``)."""
+
+    def __init__(self, message: str, *, location: str) -> None:
+        super().__init__(message, status=451)
+        self.location = location
+
+
+class VersionRejected(HttpSignal):
+    """HTTP 501/505: command or protocol version not supported: renegotiate."""
+
+
+class AccessDenied(AuthError):
+    """HTTP 403: user not enabled for EAS, device blocked; ≤12.1 also "no policy key"."""
+
+
+# --- the transport ----------------------------------------------------------------------
+
+
+class Transport:
+    def __init__(
+        self,
+        *,
+        account: str,
+        url: str,
+        username: str,
+        device_id: str,
+        device_type: str,
+        auth: Auth,
+        verify: bool | str = True,
+        timeout: float = 60.0,
+        retry: RetryPolicy | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.account = account
+        self.url = url
+        self.username = username
+        self.device_id = device_id
+        self.device_type = device_type
+        self.auth = auth
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.session = session or requests.Session()
+        self.session.auth = auth
+        self.session.verify = verify
+        self.session.headers["User-Agent"] = USER_AGENT
+        # We handle redirects ourselves (451); a 30x to another host must not get
+        # our credentials.
+        self.session.max_redirects = 0
+        self.verify = verify
+        if verify is False:
+            log.warning(
+                "TLS certificate verification is OFF for account %r (verify: false)", account
+            )
+            warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or self.url
+
+    def close(self) -> None:
+        self.session.close()
+
+    # --- requests ---
+
+    def options(self) -> HttpResponse:
+        """``OPTIONS`` with Authorization only (§2.4)."""
+        return self._send("OPTIONS", None, params=None, headers={}, idempotent=True, timeout=None)
+
+    def post(
+        self,
+        cmd: str,
+        body: bytes | None,
+        *,
+        version: str,
+        policy_key: str | None,
+        params: Mapping[str, str] | None = None,
+        idempotent: bool = True,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> HttpResponse:
+        query = {
+            "Cmd": cmd,
+            "User": self.username,
+            "DeviceId": self.device_id,
+            "DeviceType": self.device_type,
+        }
+        query.update(params or {})
+        headers = {"MS-ASProtocolVersion": version}
+        # Not on Ping (MS-ASPROV 3.1.5.1); absent before provisioning (§2.2).
+        if policy_key is not None and cmd != "Ping":
+            headers["X-MS-PolicyKey"] = policy_key
+        if body:
+            headers["Content-Type"] = WBXML_TYPE
+        headers.update(extra_headers or {})
+        response = self._send(
+            "POST", body, params=query, headers=headers, idempotent=idempotent, timeout=timeout
+        )
+        self._check_body(cmd, response)
+        return response
+
+    # --- machinery ---
+
+    def _send(
+        self,
+        method: str,
+        body: bytes | None,
+        *,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str],
+        idempotent: bool,
+        timeout: float | None,
+    ) -> HttpResponse:
+        backoff = Backoff(self.retry)
+        refreshed = False
+        label = f"{method} {params.get('Cmd') if params else ''}".strip()
+        while True:
+            try:
+                raw = self.session.request(
+                    method,
+                    self.url,
+                    params=params,
+                    data=body,
+                    headers=dict(headers),
+                    timeout=timeout or self.timeout,
+                    allow_redirects=False,
+                )
+            except requests.exceptions.SSLError as exc:
+                raise TLSError(
+                    f"TLS certificate of {self.host} could not be verified for account "
+                    f"{self.account!r}: {_short(exc)}",
+                    hint="if the server uses a private CA, set `verify: /path/to/ca.pem` "
+                    "for this account",
+                ) from exc
+            except (
+                requests.exceptions.ConnectionError,
+                requests.exceptions.Timeout,
+                requests.exceptions.ChunkedEncodingError,
+            ) as exc:
+                if idempotent and backoff.wait():
+                    log.info("%s to %s failed (%s); retrying", label, self.host, _short(exc))
+                    continue
+                raise TransportError(
+                    f"cannot reach {self.host} for account {self.account!r}: {_short(exc)}",
+                    hint="check the network and the url; run again later",
+                ) from exc
+
+            status = raw.status_code
+            log.debug("%s → HTTP %s (%d bytes)", label, status, len(raw.content))
+            headers_in = raw.headers
+            if status == 200:
+                return HttpResponse(
+                    status,
+                    headers_in,
+                    raw.content,
+                    headers_in.get("Content-Type", "").split(";")[0].strip().lower(),
+                )
+            if status == 401:
+                if not refreshed and self.auth.refresh():
+                    refreshed = True
+                    continue
+                raise AuthError(
+                    f"wrong username or password for account {self.account!r} at {self.host}",
+                    hint="check username and password (or password_command) in the config",
+                )
+            if status in _RETRYABLE_HTTP:
+                retry_after = _retry_after(headers_in.get("Retry-After"))
+                if backoff.wait(retry_after):
+                    log.info("%s: HTTP %s from %s; retrying", label, status, self.host)
+                    continue
+                if status == 503:
+                    raise ThrottledError(
+                        f"{self.host} keeps answering 503 (busy or throttling) for account "
+                        f"{self.account!r}",
+                        retry_after=retry_after,
+                    )
+                raise TransportError(
+                    f"{self.host} answered HTTP {status} for account {self.account!r} "
+                    f"{backoff.attempt} times",
+                    hint="the server has a problem; run again later",
+                )
+            self._raise_for_status(status, headers_in, label)
+
+    def _raise_for_status(self, status: int, headers: Mapping[str, str], label: str) -> None:
+        where = f"account {self.account!r} at {self.host}"
+        if status == 403:
+            raise AccessDenied(
+                f"{where}: not allowed to use ActiveSync (HTTP 403: user not enabled, or "
+                "device blocked or quarantined)",
+                hint="ask the server administrator to allow ActiveSync for this user/device",
+            )
+        if status == 449:
+            raise ProvisionRequired(f"{where}: the server requires provisioning", status=449)
+        if status == 451:
+            location = headers.get("X-MS-Location")
+            if not location:
+                raise ServerError(
+                    f"{where}: mailbox moved (HTTP 451) but no new address given",
+                    status=451,
+                    hint="run autodiscover or set the new server url in the config",
+                )
+            raise Redirected(f"{where}: mailbox moved to {location}", location=location)
+        if status == 456:
+            raise AuthError(
+                f"{where}: the account is blocked (HTTP 456)",
+                hint="contact the server administrator",
+            )
+        if status == 457:
+            service = headers.get("X-MS-Credential-Service-Url")
+            raise AuthError(
+                f"{where}: the password has expired (HTTP 457)",
+                hint=f"change it at {service}" if service else "change the password, then rerun",
+            )
+        if status in (501, 505):
+            raise VersionRejected(
+                f"{where}: {label} or the protocol version is not supported (HTTP {status})",
+                status=status,
+            )
+        if status == 404:
+            raise ServerError(
+                f"{where}: not an ActiveSync endpoint (HTTP 404)",
+                status=404,
+                hint="check the url (usually https://host/Microsoft-Server-ActiveSync)",
+            )
+        if status == 507:
+            raise ServerError(f"{where}: mailbox full (HTTP 507)", status=507)
+        if status == 400:
+            raise ServerError(
+                f"{where}: the server rejected the {label} request as malformed (HTTP 400)",
+                status=400,
+                hint="rerun with -vv and report the logged request",
+            )
+        raise ServerError(f"{where}: unexpected HTTP {status} for {label}", status=status)
+
+    def _check_body(self, cmd: str, response: HttpResponse) -> None:
+        """200 with a body that is not WBXML (an HTML login page, JSON) is an error (§2.3)."""
+        body = response.content
+        if not body or body.startswith(WBXML_MAGIC) or response.content_type == MULTIPART_TYPE:
+            return
+        excerpt = body[:80].decode("utf-8", "replace").replace("\n", " ").strip()
+        raise ProtocolError(
+            f"{cmd} answer from {self.host} is not WBXML "
+            f"(Content-Type {response.content_type or 'none'}): {excerpt!r}",
+            hint="the url probably points at a web page, not the ActiveSync endpoint",
+        )
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def iter_header_versions(response: HttpResponse) -> Iterator[str]:
+    yield from response.header_values("MS-ASProtocolVersions")
+    yield from response.header_values("X-MS-RP")
