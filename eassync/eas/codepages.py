@@ -882,6 +882,7 @@ OPAQUE_TAGS: frozenset[str] = frozenset(
         "ItemOperations:ConversationId",
         "Gal:Data",
         "ResolveRecipients:Data",
+        "AirSyncBase:Content",  # 16.x attachment content (MS-ASAIRS); libwbxml: binary
     }
 )
 
