@@ -61,14 +61,24 @@ def _unfolded_lines(text: str) -> Iterator[tuple[int, str]]:
     start = 0
     for number, physical in enumerate(text.split("\n"), start=1):
         physical = physical.removesuffix("\r")
-        if physical[:1] in (" ", "\t") and current is not None:
-            current += physical[1:]
-            continue
+        if current is not None:
+            if physical[:1] in (" ", "\t"):
+                current += physical[1:]
+                continue
+            if current.endswith("=") and _is_quoted_printable(current):
+                # vCard 2.1 soft line break (phones still export 2.1): no leading space.
+                current += physical
+                continue
         if current is not None:
             yield start, current
         current, start = physical, number
     if current is not None:
         yield start, current
+
+
+def _is_quoted_printable(line: str) -> bool:
+    name = line.partition(":")[0].upper()
+    return "QUOTED-PRINTABLE" in name
 
 
 def inspect_text(text: str) -> str | None:

@@ -75,3 +75,12 @@ def test_byte_order_mark_is_tolerated() -> None:
 def test_unreadable_bytes_have_no_uid() -> None:
     assert read_uid(b"\xff\xfe") is None
     assert read_uid(b"garbage") is None
+
+
+def test_vcard21_quoted_printable_soft_breaks_are_one_line() -> None:
+    text = (
+        "BEGIN:VCARD\r\nVERSION:2.1\r\n"
+        "NOTE;ENCODING=QUOTED-PRINTABLE:first line=0D=0A=\r\nsecond line\r\n"
+        "UID:qp\r\nEND:VCARD\r\n"
+    )
+    assert inspect_text(text) == "qp"
