@@ -152,9 +152,6 @@ class Transport:
         self.session.auth = auth
         self.session.verify = verify
         self.session.headers["User-Agent"] = USER_AGENT
-        # We handle redirects ourselves (451); a 30x to another host must not get
-        # our credentials.
-        self.session.max_redirects = 0
         self.verify = verify
         if verify is False:
             log.warning(
@@ -231,6 +228,9 @@ class Transport:
                     data=body,
                     headers=dict(headers),
                     timeout=timeout or self.timeout,
+                    # per request: requests lets REQUESTS_CA_BUNDLE override session.verify
+                    verify=self.verify,
+                    # 451 is our redirect; a 30x to another host must not get credentials
                     allow_redirects=False,
                 )
             except requests.exceptions.SSLError as exc:

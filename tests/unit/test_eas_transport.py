@@ -1,0 +1,330 @@
+"""The HTTP layer against a scripted HTTP server on 127.0.0.1 (real sockets, real TLS):
+what the server says on the wire that the devserver does not normally say."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import ssl
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from eassync.eas import wbxml
+from eassync.eas.auth import BasicAuth, BearerAuth
+from eassync.eas.client import AccountSettings, EasClient
+from eassync.eas.element import E
+from eassync.eas.transport import USER_AGENT, RetryPolicy, Transport
+from eassync.errors import AuthError, ProtocolError, ServerError, ThrottledError, TLSError
+
+VERSIONS = {"MS-ASProtocolVersions": "2.5,12.0,12.1,14.0,14.1"}
+
+
+@dataclass
+class Canned:
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class Script:
+    """Answers requests from a queue; OPTIONS always answers with the version list."""
+
+    def __init__(self) -> None:
+        self.queue: list[Canned] = []
+        self.seen: list[Seen] = []
+
+    def next(self, method: str) -> Canned:
+        if method == "OPTIONS":
+            return Canned(200, dict(VERSIONS))
+        return self.queue.pop(0) if self.queue else Canned(500)
+
+
+def make_handler(script: Script) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            script.seen.append(Seen(self.command, self.path, dict(self.headers), body))
+            canned = script.next(self.command)
+            self.send_response(canned.status)
+            for name, value in canned.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(canned.body)))
+            self.end_headers()
+            self.wfile.write(canned.body)
+
+        do_POST = do_OPTIONS = _answer
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[str, Script]]:
+    script = Script()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(script))
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/Microsoft-Server-ActiveSync", script
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def no_sleep_policy(waits: list[float] | None = None, **kw: float) -> RetryPolicy:
+    record = waits if waits is not None else []
+    return RetryPolicy(sleep=record.append, **kw)  # type: ignore[arg-type]
+
+
+def client_for(url: str, tmp_path: Path, **kw: object) -> EasClient:
+    settings = AccountSettings(
+        name="work",
+        url=url,
+        username="alice",
+        password="s3cret-pässword",
+        state_dir=tmp_path,
+        retry=kw.pop("retry", no_sleep_policy()),  # type: ignore[arg-type]
+        **kw,  # type: ignore[arg-type]
+    )
+    return EasClient(settings)
+
+
+def wbxml_ok(root) -> Canned:
+    return Canned(200, {"Content-Type": "application/vnd.ms-sync.wbxml"}, wbxml.encode(root))
+
+
+FOLDERSYNC_OK = E(
+    "FolderHierarchy:FolderSync",
+    E("FolderHierarchy:Status", value="1"),
+    E("FolderHierarchy:SyncKey", value="k1"),
+    E("FolderHierarchy:Changes", E("FolderHierarchy:Count", value="0")),
+)
+
+
+def test_request_line_and_headers(server, tmp_path):
+    url, script = server
+    script.queue.append(wbxml_ok(FOLDERSYNC_OK))
+    with client_for(url, tmp_path) as client:
+        client.folder_sync()
+        device_id = client.device_id
+    options, post = script.seen
+    assert options.method == "OPTIONS"
+    assert "X-MS-PolicyKey" not in options.headers
+    assert post.path == (
+        f"/Microsoft-Server-ActiveSync?Cmd=FolderSync&User=alice&DeviceId={device_id}"
+        "&DeviceType=eassync"
+    )
+    assert post.headers["MS-ASProtocolVersion"] == "14.1"
+    assert post.headers["User-Agent"] == USER_AGENT
+    assert post.headers["Content-Type"] == "application/vnd.ms-sync.wbxml"
+    assert post.headers["Authorization"] == BasicAuth("alice", "s3cret-pässword")._header
+    assert wbxml.decode(post.body) == E(
+        "FolderHierarchy:FolderSync", E("FolderHierarchy:SyncKey", value="0")
+    )
+
+
+def test_html_with_200_is_a_protocol_error_with_an_excerpt(server, tmp_path):
+    url, script = server
+    script.queue.append(Canned(200, {"Content-Type": "text/html"}, b"<html>Login page</html>"))
+    with client_for(url, tmp_path) as client, pytest.raises(ProtocolError, match="Login page"):
+        client.folder_sync()
+
+
+def test_x_ms_rp_on_a_post_re_adopts_versions(server, tmp_path):
+    url, script = server
+    answer = wbxml_ok(FOLDERSYNC_OK)
+    answer.headers["X-MS-RP"] = "12.1,14.0"
+    script.queue.append(answer)
+    with client_for(url, tmp_path) as client:
+        assert client.version == "14.1"
+        client.folder_sync()
+        assert client.version == "14.0"
+    assert (
+        EasClient(
+            AccountSettings(
+                name="work", url=url, username="alice", password="x", state_dir=tmp_path
+            )
+        ).version
+        == "14.0"
+    )
+
+
+def test_retry_after_is_honoured_then_throttled_error(server, tmp_path):
+    url, script = server
+    waits: list[float] = []
+    script.queue.extend([Canned(503, {"Retry-After": "7"})] * 3)
+    policy = no_sleep_policy(waits, attempts=3, max_total_wait=60.0)
+    with client_for(url, tmp_path, retry=policy) as client, pytest.raises(ThrottledError):
+        client.folder_sync()
+    assert waits == [7.0, 7.0]
+
+
+def test_total_back_off_is_capped(server, tmp_path):
+    url, script = server
+    waits: list[float] = []
+    script.queue.extend([Canned(503, {"Retry-After": "25"})] * 5)
+    policy = no_sleep_policy(waits, attempts=5, max_total_wait=60.0, max_delay=30.0)
+    with client_for(url, tmp_path, retry=policy) as client, pytest.raises(ThrottledError):
+        client.folder_sync()
+    assert sum(waits) <= 60.0
+    assert waits == [25.0, 25.0]
+
+
+def test_password_expired_457_points_to_the_service_url(server, tmp_path):
+    url, script = server
+    script.queue.append(Canned(457, {"X-MS-Credential-Service-Url": "https://pw.example"}))
+    with client_for(url, tmp_path) as client, pytest.raises(AuthError) as err:
+        client.folder_sync()
+    assert "expired" in str(err.value)
+    assert err.value.hint is not None
+    assert "https://pw.example" in err.value.hint
+
+
+def test_bearer_auth_refreshes_once_after_401(server, tmp_path):
+    url, script = server
+    issued: list[bool] = []
+
+    def provider(force: bool) -> str:
+        issued.append(force)
+        return f"token{len(issued)}"
+
+    script.queue.extend([Canned(401), wbxml_ok(FOLDERSYNC_OK)])
+    with client_for(url, tmp_path, auth=BearerAuth(provider), protocol_version="14.1") as client:
+        client.folder_sync()
+    assert issued == [False, True]
+    assert [s.headers["Authorization"] for s in script.seen] == [
+        "Bearer token1",
+        "Bearer token2",
+    ]
+
+
+def test_basic_auth_repr_hides_the_password():
+    assert "s3cret" not in repr(BasicAuth("alice", "s3cret"))
+
+
+# --- TLS --------------------------------------------------------------------------------
+
+
+def _cert_pair(tmp: Path) -> tuple[Path, Path, Path]:
+    """A private CA and a server certificate for 127.0.0.1 signed by it."""
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "eassync test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_path, cert_path, key_path = tmp / "ca.pem", tmp / "cert.pem", tmp / "key.pem"
+    ca_path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return ca_path, cert_path, key_path
+
+
+@pytest.fixture
+def tls_server(tmp_path) -> Iterator[tuple[str, Script, Path]]:
+    ca, cert, key = _cert_pair(tmp_path)
+    script = Script()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(script))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{httpd.server_address[1]}/Microsoft-Server-ActiveSync", script, ca
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_untrusted_certificate_is_a_tls_error_with_a_hint(tls_server, tmp_path):
+    url, script, _ca = tls_server
+    with client_for(url, tmp_path) as client, pytest.raises(TLSError) as err:
+        client.folder_sync()
+    assert err.value.hint is not None
+    assert "verify:" in err.value.hint
+    assert script.seen == []  # nothing was sent over the unverified connection
+
+
+def test_private_ca_bundle_is_trusted(tls_server, tmp_path):
+    url, script, ca = tls_server
+    script.queue.append(wbxml_ok(FOLDERSYNC_OK))
+    with client_for(url, tmp_path, verify=str(ca)) as client:
+        client.folder_sync()
+    assert [s.method for s in script.seen] == ["OPTIONS", "POST"]
+
+
+def test_transport_does_not_follow_http_redirects(server, tmp_path):
+    url, script = server
+    script.queue.append(Canned(302, {"Location": "http://evil.example/"}))
+    transport = Transport(
+        account="work",
+        url=url,
+        username="alice",
+        device_id="abc",
+        device_type="eassync",
+        auth=BasicAuth("alice", "pw"),
+        retry=no_sleep_policy(),
+    )
+    with pytest.raises(ServerError, match="302"):
+        transport.post("FolderSync", b"", version="14.1", policy_key=None)
+    assert len(script.seen) == 1
