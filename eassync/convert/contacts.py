@@ -1,0 +1,811 @@
+"""EAS Contacts (code pages Contacts, Contacts2, AirSyncBase Body) ⇄ vCard.
+
+The mapping (eas-protocol.md §7.1; the user-facing table is ``tables.CONTACTS``):
+
+- ``extract(card)`` reads a vCard into *slot values*: EAS tag → value, the exact values
+  ``to_eas`` sends. It also records, per property, which tags it *feeds*.
+- ``from_eas`` turns slot values into a canonical vCard 3.0; ``extract`` of that card gives
+  the same slot values back (slots compacted: a lone Email2 comes back as Email1).
+- ``merge`` compares the slot values of the remote and the local card. A local property
+  is replaced only if a tag it feeds changed; every property that feeds no changed tag —
+  including everything EAS cannot hold — is kept byte for byte. So a round trip
+  local → to_eas → from_eas → merge gives the local card back exactly (design rule 2).
+
+Overflow rule (deterministic): for multi-slot families (EMAIL, TEL, IMPP, ADR) the
+properties are taken in order of preference (vCard 4 ``PREF=n``, then ``TYPE=pref``)
+and then file order; the first N fill the EAS slots, the rest stay local-only.
+
+Phones without a type (or only ``VOICE``/``OTHER``): EAS has no "other phone", so they
+fill a free home slot (HomePhoneNumber, Home2PhoneNumber) after the typed home phones;
+the server shows them as home phones, the local file keeps its own line.
+
+Clearing (SOGo Q9, §5.1): ``to_eas`` sends every mapped field that has a value and omits
+the rest; with the tags of ``supported()`` declared, omitted fields are deleted by the
+server (and SOGo replaces the whole item on Change anyway). The two exceptions the spec
+names, ``AirSyncBase:Body`` and ``Contacts:Picture``, stay on the server when omitted, so
+they are always sent — empty to clear.
+
+Pure code: no I/O.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from eassync.convert import normalize
+from eassync.convert.vcard import Card, Property, escape, parse, serialize, structured
+from eassync.eas.element import E, Element
+from eassync.errors import ConversionError
+from eassync.storage.base import Item
+
+log = logging.getLogger(__name__)
+
+#: MS-ASCMD: larger pictures are refused (item Status 6); ~36 KB of JPEG.
+PICTURE_LIMIT = 48 * 1024
+
+Value = str | tuple[str, ...]
+
+# --- the tags -------------------------------------------------------------------------------
+
+FILE_AS = "Contacts:FileAs"
+LAST, FIRST, MIDDLE = "Contacts:LastName", "Contacts:FirstName", "Contacts:MiddleName"
+TITLE, SUFFIX = "Contacts:Title", "Contacts:Suffix"
+NAME_TAGS = (LAST, FIRST, MIDDLE, TITLE, SUFFIX)  # N component order after the family name
+NICKNAME = "Contacts2:NickName"
+COMPANY, DEPARTMENT = "Contacts:CompanyName", "Contacts:Department"
+JOB_TITLE, OFFICE = "Contacts:JobTitle", "Contacts:OfficeLocation"
+BIRTHDAY, ANNIVERSARY = "Contacts:Birthday", "Contacts:Anniversary"
+SPOUSE, CHILDREN = "Contacts:Spouse", "Contacts:Children"
+ASSISTANT, MANAGER = "Contacts:AssistantName", "Contacts2:ManagerName"
+CATEGORIES, WEBPAGE, PICTURE = "Contacts:Categories", "Contacts:WebPage", "Contacts:Picture"
+BODY = "AirSyncBase:Body"
+EMAILS = ("Contacts:Email1Address", "Contacts:Email2Address", "Contacts:Email3Address")
+IMS = ("Contacts2:IMAddress", "Contacts2:IMAddress2", "Contacts2:IMAddress3")
+ADDRESS_PARTS = ("Street", "City", "State", "PostalCode", "Country")
+ADDRESSES = {
+    kind: tuple(f"Contacts:{kind}Address{part}" for part in ADDRESS_PARTS)
+    for kind in ("Business", "Home", "Other")
+}
+STREETS = frozenset(tags[0] for tags in ADDRESSES.values())
+YOMI_FIRST, YOMI_LAST = "Contacts:YomiFirstName", "Contacts:YomiLastName"
+YOMI_COMPANY = "Contacts:YomiCompanyName"
+CUSTOMER_ID, GOVERNMENT_ID = "Contacts2:CustomerId", "Contacts2:GovernmentId"
+ACCOUNT_NAME = "Contacts2:AccountName"
+
+#: phone slot → the TYPE values we write for it in vCard 3.0. Non-standard kinds use
+#: Evolution's X-EVOLUTION-* types, the ones other address books most often read.
+PHONES: dict[str, tuple[str, ...]] = {
+    "Contacts:MobilePhoneNumber": ("CELL",),
+    "Contacts:BusinessPhoneNumber": ("WORK", "VOICE"),
+    "Contacts:Business2PhoneNumber": ("WORK", "VOICE"),
+    "Contacts:HomePhoneNumber": ("HOME", "VOICE"),
+    "Contacts:Home2PhoneNumber": ("HOME", "VOICE"),
+    "Contacts:BusinessFaxNumber": ("WORK", "FAX"),
+    "Contacts:HomeFaxNumber": ("HOME", "FAX"),
+    "Contacts:CarPhoneNumber": ("CAR",),
+    "Contacts:PagerNumber": ("PAGER",),
+    "Contacts:RadioPhoneNumber": ("X-EVOLUTION-RADIO",),
+    "Contacts:AssistantPhoneNumber": ("X-EVOLUTION-ASSISTANT",),
+    "Contacts2:CompanyMainPhone": ("X-EVOLUTION-COMPANY",),
+    "Contacts2:MMS": ("X-MMS",),
+}
+
+#: single-valued text slots carried by one property; first name is the one we write.
+TEXT_PROPERTIES: dict[str, tuple[str, ...]] = {
+    JOB_TITLE: ("TITLE",),
+    WEBPAGE: ("URL",),
+    OFFICE: ("X-EAS-OFFICELOCATION", "X-EVOLUTION-OFFICE", "X-KADDRESSBOOK-X-OFFICE"),
+    ASSISTANT: ("X-ASSISTANT", "X-EVOLUTION-ASSISTANT", "X-KADDRESSBOOK-X-ASSISTANTSNAME"),
+    MANAGER: ("X-MANAGER", "X-EVOLUTION-MANAGER", "X-KADDRESSBOOK-X-MANAGERSNAME"),
+    SPOUSE: ("X-SPOUSE", "X-EVOLUTION-SPOUSE", "X-KADDRESSBOOK-X-SPOUSESNAME"),
+    YOMI_FIRST: ("X-PHONETIC-FIRST-NAME",),
+    YOMI_LAST: ("X-PHONETIC-LAST-NAME",),
+    YOMI_COMPANY: ("X-PHONETIC-ORG",),
+    CUSTOMER_ID: ("X-EAS-CUSTOMERID",),
+    GOVERNMENT_ID: ("X-EAS-GOVERNMENTID",),
+    ACCOUNT_NAME: ("X-EAS-ACCOUNTNAME",),
+}
+DATE_PROPERTIES: dict[str, tuple[str, ...]] = {
+    BIRTHDAY: ("BDAY",),
+    ANNIVERSARY: (
+        "X-ANNIVERSARY",
+        "ANNIVERSARY",
+        "X-EVOLUTION-ANNIVERSARY",
+        "X-KADDRESSBOOK-X-ANNIVERSARY",
+    ),
+}
+CHILD_PROPERTIES = ("X-CHILD",)
+#: RELATED;TYPE=… (vCard 4, RFC 6350 6.6.6) with a text value → slot
+RELATED_TYPES = {"spouse": SPOUSE, "assistant": ASSISTANT, "manager": MANAGER}
+PICTURE_URL = "X-EAS-PICTURE-URL"
+
+#: IM properties of vCard 3.0 address books → URI scheme for IMAddress
+IM_SCHEMES = {
+    "X-AIM": "aim",
+    "X-JABBER": "xmpp",
+    "X-GOOGLE-TALK": "xmpp",
+    "X-GTALK": "xmpp",
+    "X-ICQ": "icq",
+    "X-MSN": "msnim",
+    "X-YAHOO": "ymsgr",
+    "X-SKYPE": "skype",
+    "X-SKYPE-USERNAME": "skype",
+    "X-GADUGADU": "gg",
+    "X-GROUPWISE": "groupwise",
+    "X-QQ": "qq",
+    "X-SIP": "sip",
+}
+
+#: The order of elements in ApplicationData (any order is valid; fixed for stable output).
+TAG_ORDER: tuple[str, ...] = (
+    FILE_AS,
+    *NAME_TAGS,
+    NICKNAME,
+    YOMI_FIRST,
+    YOMI_LAST,
+    COMPANY,
+    DEPARTMENT,
+    YOMI_COMPANY,
+    JOB_TITLE,
+    OFFICE,
+    *EMAILS,
+    *PHONES,
+    *ADDRESSES["Business"],
+    *ADDRESSES["Home"],
+    *ADDRESSES["Other"],
+    WEBPAGE,
+    *IMS,
+    BIRTHDAY,
+    ANNIVERSARY,
+    SPOUSE,
+    CHILDREN,
+    ASSISTANT,
+    MANAGER,
+    CATEGORIES,
+    CUSTOMER_ID,
+    GOVERNMENT_ID,
+    ACCOUNT_NAME,
+    PICTURE,
+    BODY,
+)
+LIST_TAGS = {CATEGORIES: "Contacts:Category", CHILDREN: "Contacts:Child"}
+
+
+# --- reading a card into slot values --------------------------------------------------------
+
+
+@dataclass
+class Extraction:
+    """Slot values of a card, and for each property the tags it feeds."""
+
+    values: dict[str, Value] = field(default_factory=dict)
+    feeds: list[frozenset[str]] = field(default_factory=list)
+    #: the server's Picture could not be read (a URL, SOGo): leave pictures alone
+    unknown_picture: bool = False
+
+    def feed(self, index: int, *tags: str) -> None:
+        self.feeds[index] = self.feeds[index] | frozenset(tags)
+
+    def put(self, tag: str, value: str | None) -> None:
+        if value is not None and value.strip() and tag not in self.values:
+            self.values[tag] = value
+
+
+def _related_slot(prop: Property) -> str | None:
+    """RELATED with a text value (a name, not a URI) maps to a name slot."""
+    if prop.name != "RELATED":
+        return None
+    if "text" not in {v.lower() for v in prop.param("VALUE")}:
+        return None
+    for kind in prop.types():
+        if kind in RELATED_TYPES:
+            return RELATED_TYPES[kind]
+        if kind == "child":
+            return CHILDREN
+    return None
+
+
+def _photo_base64(prop: Property) -> str | None:
+    """Inline photo as canonical base64 (3.0 ENCODING=b, 4.0 data: URI), else None."""
+    value = prop.value.strip()
+    if value.lower().startswith("data:"):
+        header, _, payload = value.partition(",")
+        return normalize.clean_base64(payload) if header.lower().endswith(";base64") else None
+    encodings = {e.lower() for e in prop.param("ENCODING")}
+    if encodings & {"b", "base64"}:
+        return normalize.clean_base64(value)
+    return None
+
+
+def _im_value(prop: Property) -> str | None:
+    if prop.name == "IMPP":
+        return prop.value.strip() or None
+    scheme = IM_SCHEMES.get(prop.name)
+    text = prop.text().strip()
+    if scheme is None or not text:
+        return None
+    return text if text.lower().startswith(scheme + ":") else f"{scheme}:{text}"
+
+
+_TYPE_SLOTS: list[tuple[frozenset[str], tuple[str, ...]]] = [
+    (frozenset({"x-mms", "x-evolution-mms", "mms"}), ("Contacts2:MMS",)),
+    (frozenset({"x-evolution-radio", "x-radio", "radio"}), ("Contacts:RadioPhoneNumber",)),
+    (
+        frozenset({"x-evolution-assistant", "x-assistant", "assistant"}),
+        ("Contacts:AssistantPhoneNumber",),
+    ),
+    (
+        frozenset({"x-evolution-company", "x-company-main", "company"}),
+        ("Contacts2:CompanyMainPhone",),
+    ),
+    (frozenset({"car"}), ("Contacts:CarPhoneNumber",)),
+    (frozenset({"pager"}), ("Contacts:PagerNumber",)),
+    (frozenset({"cell", "mobile", "iphone"}), ("Contacts:MobilePhoneNumber",)),
+]
+
+
+def _phone_slots(types: set[str]) -> tuple[int, tuple[str, ...]]:
+    """(round, candidate slots) for a TEL; round 1 = typed, round 2 = untyped fallback."""
+    if "fax" in types:
+        if "home" in types:
+            return 1, ("Contacts:HomeFaxNumber",)
+        if "work" in types:
+            return 1, ("Contacts:BusinessFaxNumber",)
+        return 2, ("Contacts:BusinessFaxNumber", "Contacts:HomeFaxNumber")
+    for markers, slots in _TYPE_SLOTS:
+        if types & markers:
+            return 1, slots
+    if "work" in types:
+        return 1, ("Contacts:BusinessPhoneNumber", "Contacts:Business2PhoneNumber")
+    if "home" in types:
+        return 1, ("Contacts:HomePhoneNumber", "Contacts:Home2PhoneNumber")
+    return 2, ("Contacts:HomePhoneNumber", "Contacts:Home2PhoneNumber")
+
+
+def _address_slots(types: set[str]) -> tuple[int, tuple[str, ...]]:
+    if "work" in types:
+        return 1, ("Business",)
+    if "home" in types:
+        return 1, ("Home",)
+    if types & {"other", "x-other"}:
+        return 1, ("Other",)
+    return 2, ("Other",)
+
+
+def _assign(
+    card: Card,
+    indexes: Sequence[int],
+    slots_of: Callable[[Property], tuple[int, tuple[str, ...]]],
+) -> dict[str, int]:
+    """Deterministic overflow rule: typed before untyped, then preference, then file order;
+    each property takes its first free candidate slot; the rest get none."""
+    order = sorted(
+        indexes,
+        key=lambda i: (slots_of(card.properties[i])[0], card.properties[i].pref_rank(), i),
+    )
+    taken: dict[str, int] = {}
+    for index in order:
+        for slot in slots_of(card.properties[index])[1]:
+            if slot not in taken:
+                taken[slot] = index
+                break
+    return taken
+
+
+def display_name(values: dict[str, Value]) -> str:
+    """FN for a contact without FileAs: "First Middle Last", else company, e-mail, nickname."""
+    names = [values.get(t) for t in (FIRST, MIDDLE, LAST)]
+    text = " ".join(str(n).strip() for n in names if n)
+    if text:
+        return text
+    for tag in (COMPANY, *EMAILS, NICKNAME):
+        value = values.get(tag)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return ""
+
+
+def _address_value(prop: Property) -> list[str | None]:
+    parts = prop.components() + [""] * 7
+    pobox, extended, street, city, region, code, country = parts[:7]
+    lines = [line for line in (pobox, extended, street) if line.strip()]
+    street_text = normalize.crlf("\n".join(lines).strip()) if lines else None
+    return [street_text, *(part.strip() or None for part in (city, region, code, country))]
+
+
+def extract(card: Card) -> Extraction:
+    """The slot values ``to_eas`` sends for ``card``, and what each property feeds."""
+    props = card.properties
+    ex = Extraction(feeds=[frozenset()] * len(props))
+    emails: list[int] = []
+    phones: list[int] = []
+    ims: list[int] = []
+    addresses: list[int] = []
+    categories: list[str] = []
+    children: list[str] = []
+
+    for i, prop in enumerate(props):
+        name = prop.name
+        if name == "FN":
+            ex.feed(i, FILE_AS)
+            ex.put(FILE_AS, prop.text().strip())
+        elif name == "N":
+            ex.feed(i, *NAME_TAGS)
+            if i == _first(card, "N"):
+                comps = [*prop.components(), "", "", "", "", ""]
+                family, given, additional, prefix, suffix = comps[:5]
+                for tag, text in zip(
+                    NAME_TAGS, (family, given, additional, prefix, suffix), strict=True
+                ):
+                    ex.put(tag, text.strip())
+        elif name == "NICKNAME":
+            ex.feed(i, NICKNAME)
+            ex.put(NICKNAME, prop.text().strip())
+        elif name == "ORG":
+            ex.feed(i, COMPANY, DEPARTMENT)
+            if i == _first(card, "ORG"):
+                comps = [*prop.components(), "", ""]
+                ex.put(COMPANY, comps[0].strip())
+                ex.put(DEPARTMENT, comps[1].strip())
+        elif name == "NOTE":
+            ex.feed(i, BODY)
+            if i == _first(card, "NOTE"):
+                ex.put(BODY, normalize.crlf(prop.text()))
+        elif name == "PHOTO":
+            ex.feed(i, PICTURE)
+            if i == _first(card, "PHOTO"):
+                picture = _photo_base64(prop)
+                if picture is not None and len(picture) <= PICTURE_LIMIT:
+                    ex.put(PICTURE, picture)
+        elif name == PICTURE_URL:
+            ex.feed(i, PICTURE)
+            if _first(card, "PHOTO") is None:
+                ex.unknown_picture = True
+        elif name == "CATEGORIES":
+            ex.feed(i, CATEGORIES)
+            categories.extend(c.strip() for c in prop.list_values() if c.strip())
+        elif name in CHILD_PROPERTIES:
+            ex.feed(i, CHILDREN)
+            if prop.text().strip():
+                children.append(prop.text().strip())
+        elif name == "RELATED" and _related_slot(prop) is not None:
+            slot = _related_slot(prop)
+            assert slot is not None
+            ex.feed(i, slot)
+            if slot == CHILDREN:
+                if prop.text().strip():
+                    children.append(prop.text().strip())
+            else:
+                ex.put(slot, prop.text().strip())
+        elif name == "EMAIL":
+            if prop.text().strip():
+                emails.append(i)
+        elif name == "TEL":
+            if prop.text().strip():
+                phones.append(i)
+        elif name == "IMPP" or name in IM_SCHEMES:
+            if _im_value(prop):
+                ims.append(i)
+        elif name == "ADR":
+            if any(c.strip() for c in prop.components()):
+                addresses.append(i)
+        else:
+            _extract_simple(ex, i, prop)
+
+    if categories:
+        ex.values[CATEGORIES] = tuple(dict.fromkeys(categories))
+    if children:
+        ex.values[CHILDREN] = tuple(children)
+
+    def ranked(indexes: list[int], slots: Sequence[str]) -> dict[str, int]:
+        return _assign(card, indexes, lambda _p: (1, tuple(slots)))
+
+    for slot, index in ranked(emails, EMAILS).items():
+        ex.feed(index, slot)
+        ex.put(slot, bare_address(props[index].text()))
+    for slot, index in ranked(ims, IMS).items():
+        ex.feed(index, slot)
+        ex.put(slot, _im_value(props[index]))
+    for slot, index in _assign(card, phones, lambda p: _phone_slots(p.types())).items():
+        ex.feed(index, slot)
+        ex.put(slot, props[index].text().strip())
+    for kind, index in _assign(card, addresses, lambda p: _address_slots(p.types())).items():
+        tags = ADDRESSES[kind]
+        ex.feed(index, *tags)
+        for tag, value in zip(tags, _address_value(props[index]), strict=True):
+            ex.put(tag, value)
+
+    if FILE_AS not in ex.values:
+        # SOGo maps FileAs ⇄ FN (Q17): a card without FN still gets a FileAs, the same
+        # one from_eas would derive, so the round trip stays stable.
+        ex.put(FILE_AS, display_name(ex.values))
+    return ex
+
+
+def _first(card: Card, name: str) -> int | None:
+    return next((i for i, p in enumerate(card.properties) if p.name == name), None)
+
+
+def _extract_simple(ex: Extraction, index: int, prop: Property) -> None:
+    for tag, names in TEXT_PROPERTIES.items():
+        if prop.name in names:
+            ex.feed(index, tag)
+            ex.put(tag, prop.text().strip())
+            return
+    for tag, names in DATE_PROPERTIES.items():
+        if prop.name in names:
+            ex.feed(index, tag)
+            day = normalize.parse_vcard_date(prop.value)
+            if day is not None:
+                ex.put(tag, normalize.date_to_eas_datetime(day))
+            return
+
+
+# --- slot values ⇄ EAS elements -------------------------------------------------------------
+
+
+def elements_from_values(ex: Extraction) -> Element:
+    data = E("AirSync:ApplicationData")
+    for tag in TAG_ORDER:
+        value = ex.values.get(tag)
+        if tag == BODY:
+            text = value if isinstance(value, str) else ""
+            data.append(
+                E(BODY, E("AirSyncBase:Type", value="1"), E("AirSyncBase:Data", value=text))
+            )
+        elif tag == PICTURE:
+            if isinstance(value, str):
+                data.append(E(PICTURE, value=value))
+            elif not ex.unknown_picture:
+                data.append(E(PICTURE))  # empty clears: an omitted Picture stays (§5.1)
+        elif tag in LIST_TAGS:
+            if value:
+                data.append(E(tag, *(E(LIST_TAGS[tag], value=v) for v in value)))
+        elif isinstance(value, str):
+            data.append(E(tag, value=value))
+    return data
+
+
+_ADDRESS_IN_ANGLES = re.compile(r"<\s*([^<>\s]+@[^<>\s]+)\s*>\s*$")
+
+
+def bare_address(value: str) -> str:
+    """``"Ada" <ada@example.org>`` → ``ada@example.org`` (Exchange sends that form)."""
+    match = _ADDRESS_IN_ANGLES.search(value)
+    return match.group(1) if match else value.strip().strip('"').strip()
+
+
+def values_from_elements(data: Element) -> tuple[dict[str, Value], str | None]:
+    """Slot values from ApplicationData, and a picture URL if the server sent one.
+    Empty elements read as absent (SOGo Q16); unknown or unreadable fields are skipped."""
+    values: dict[str, Value] = {}
+    picture_url: str | None = None
+    known = set(TAG_ORDER) | {"Contacts:Body"}
+    for child in data:
+        tag = child.tag
+        if tag not in known:
+            continue  # Alias, WeightedRank: recipient-information cache only (§7.1)
+        if tag in LIST_TAGS:
+            items = tuple(
+                t.strip() for c in child.findall(LIST_TAGS[tag]) if (t := c.text()) and t.strip()
+            )
+            if items:
+                values[tag] = tuple(dict.fromkeys(items)) if tag == CATEGORIES else items
+        elif tag in (BODY, "Contacts:Body"):
+            text = child.text("AirSyncBase:Data") if tag == BODY else child.text()
+            if text and text.strip() and BODY not in values:
+                values[BODY] = normalize.crlf(text)
+        elif tag == PICTURE:
+            raw = child.text()
+            if raw is None:
+                continue
+            picture = normalize.clean_base64(raw)
+            if picture is not None:
+                values[PICTURE] = picture
+            elif raw.strip().lower().startswith(("http://", "https://")):
+                picture_url = raw.strip()  # SOGo sent a URL (TbSync #236)
+            else:
+                log.warning("ignoring a contact Picture that is not base64 (%d chars)", len(raw))
+        elif tag in (BIRTHDAY, ANNIVERSARY):
+            day = normalize.date_from_eas_datetime(child.text())
+            if day is not None:
+                values[tag] = normalize.date_to_eas_datetime(day)
+            elif child.text():
+                log.warning("ignoring unreadable %s %r", child.name, child.text()[:40])
+        else:
+            text = child.text()
+            if text is None or not text.strip():
+                continue
+            if tag in EMAILS:
+                text = bare_address(text)
+            elif tag in STREETS:
+                text = normalize.crlf(text).strip()
+            else:
+                text = text.strip()
+            if text:
+                values[tag] = text
+    return _compact(values), picture_url
+
+
+def _compact(values: dict[str, Value]) -> dict[str, Value]:
+    """Fill slots from the first one, as ``extract`` would read the card back."""
+    out = dict(values)
+    for family in (EMAILS, IMS, ("Contacts:HomePhoneNumber", "Contacts:Home2PhoneNumber")):
+        present = [values[t] for t in family if t in values]
+        for tag in family:
+            out.pop(tag, None)
+        out.update(zip(family, present, strict=False))
+    business = ("Contacts:BusinessPhoneNumber", "Contacts:Business2PhoneNumber")
+    present = [values[t] for t in business if t in values]
+    for tag in business:
+        out.pop(tag, None)
+    out.update(zip(business, present, strict=False))
+    return out
+
+
+# --- slot values → a canonical vCard 3.0 ----------------------------------------------------
+
+
+def _text_prop(name: str, text: str, params: list[tuple[str, list[str]]] | None = None) -> Property:
+    return Property(name, escape(normalize.lf(text)), params or [])
+
+
+def card_from_values(values: dict[str, Value], picture_url: str | None = None) -> Card:
+    def get(tag: str) -> str:
+        value = values.get(tag)
+        return value if isinstance(value, str) else ""
+
+    props: list[Property] = [Property("VERSION", "3.0")]
+    file_as = get(FILE_AS) or display_name(values)
+    props.append(_text_prop("FN", file_as))
+    props.append(Property("N", structured(get(t) for t in NAME_TAGS)))
+    if get(NICKNAME):
+        props.append(_text_prop("NICKNAME", get(NICKNAME)))
+    for tag in (YOMI_FIRST, YOMI_LAST):
+        if get(tag):
+            props.append(_text_prop(TEXT_PROPERTIES[tag][0], get(tag)))
+    if get(COMPANY) or get(DEPARTMENT):
+        org = [get(COMPANY), get(DEPARTMENT)] if get(DEPARTMENT) else [get(COMPANY)]
+        props.append(Property("ORG", structured(org)))
+    for tag in (YOMI_COMPANY, JOB_TITLE, OFFICE):
+        if get(tag):
+            props.append(_text_prop(TEXT_PROPERTIES[tag][0], get(tag)))
+    for tag in EMAILS:
+        if get(tag):
+            props.append(_text_prop("EMAIL", get(tag), [("TYPE", ["INTERNET"])]))
+    for tag, types in PHONES.items():
+        if get(tag):
+            props.append(_text_prop("TEL", get(tag), [("TYPE", list(types))]))
+    for kind, tags in ADDRESSES.items():
+        parts = [get(t) for t in tags]
+        if any(parts):
+            street, city, region, code, country = parts
+            adr = structured(["", "", normalize.lf(street), city, region, code, country])
+            props.append(
+                Property("ADR", adr, [("TYPE", [kind.upper().replace("BUSINESS", "WORK")])])
+            )
+    if get(WEBPAGE):
+        props.append(Property("URL", get(WEBPAGE)))
+    for tag in IMS:
+        if get(tag):
+            props.append(Property("IMPP", get(tag)))
+    for tag, name in ((BIRTHDAY, "BDAY"), (ANNIVERSARY, "X-ANNIVERSARY")):
+        day = normalize.parse_vcard_date(get(tag))
+        if day is not None:
+            props.append(Property(name, day.isoformat()))
+    for tag in (SPOUSE, ASSISTANT, MANAGER):
+        if get(tag):
+            props.append(_text_prop(TEXT_PROPERTIES[tag][0], get(tag)))
+    for child in values.get(CHILDREN, ()) if isinstance(values.get(CHILDREN), tuple) else ():
+        props.append(_text_prop(CHILD_PROPERTIES[0], child))
+    cats = values.get(CATEGORIES)
+    if isinstance(cats, tuple) and cats:
+        props.append(Property("CATEGORIES", ",".join(escape(c) for c in cats)))
+    for tag in (CUSTOMER_ID, GOVERNMENT_ID, ACCOUNT_NAME):
+        if get(tag):
+            props.append(_text_prop(TEXT_PROPERTIES[tag][0], get(tag)))
+    if get(PICTURE):
+        kind = normalize.image_type(base64.b64decode(get(PICTURE)))
+        props.append(Property("PHOTO", get(PICTURE), [("ENCODING", ["b"]), ("TYPE", [kind])]))
+    elif picture_url:
+        props.append(Property(PICTURE_URL, picture_url))
+    if get(BODY):
+        props.append(_text_prop("NOTE", get(BODY)))
+    return Card(props)
+
+
+# --- vCard 3.0 ⇄ 4.0 forms ------------------------------------------------------------------
+
+
+def to_v4(prop: Property) -> Property:
+    """A vCard 3.0 property as written into a vCard 4.0 file (RFC 6350)."""
+    if prop.name == "X-ANNIVERSARY" or (prop.name == "BDAY" and "-" in prop.value):
+        name = "ANNIVERSARY" if prop.name == "X-ANNIVERSARY" else "BDAY"
+        day = normalize.parse_vcard_date(prop.value)
+        if day is not None:
+            return Property(name, day.strftime("%Y%m%d"), [], prop.group)
+    if prop.name in ("X-SPOUSE", "X-CHILD"):
+        kind = "spouse" if prop.name == "X-SPOUSE" else "child"
+        return Property("RELATED", prop.value, [("TYPE", [kind]), ("VALUE", ["text"])], prop.group)
+    if prop.name == "EMAIL":
+        params = [(k, v) for k, v in prop.params if not (k == "TYPE" and v == ["INTERNET"])]
+        return Property("EMAIL", prop.value, params, prop.group)
+    if prop.name == "PHOTO" and {e.lower() for e in prop.param("ENCODING")} & {"b", "base64"}:
+        kind = (prop.param("TYPE") or ["JPEG"])[0].lower()
+        return Property("PHOTO", f"data:image/{kind};base64,{prop.value}", [], prop.group)
+    return prop
+
+
+def to_v3(prop: Property) -> Property:
+    """The vCard 3.0 form of a vCard 4.0 property (for comparing 3.0 and 4.0 files)."""
+    if prop.name == "ANNIVERSARY":
+        return Property("X-ANNIVERSARY", prop.value, [], prop.group)
+    if prop.name == "RELATED":
+        slot = _related_slot(prop)
+        if slot == SPOUSE:
+            return Property("X-SPOUSE", prop.value, [], prop.group)
+        if slot == CHILDREN:
+            return Property("X-CHILD", prop.value, [], prop.group)
+    if prop.name == "PHOTO" and prop.value.lower().startswith("data:"):
+        header, _, payload = prop.value.partition(",")
+        kind = header[5:].split(";")[0].partition("/")[2].upper() or "JPEG"
+        return Property("PHOTO", payload, [("ENCODING", ["b"]), ("TYPE", [kind])], prop.group)
+    return prop
+
+
+# --- the handler ----------------------------------------------------------------------------
+
+#: stripped before hashing: every writer restamps these on save (Nextcloud, SOGo and
+#: khard rewrite REV; PRODID names the last writer); VERSION because a 3.0 and a 4.0
+#: file with the same content are the same contact.
+VOLATILE = frozenset({"REV", "PRODID", "VERSION"})
+#: parameters that do not change meaning
+_IGNORED_PARAMS = frozenset({"CHARSET", "ENCODING", "VALUE", "PID"})
+_DEFAULT_TYPES = {"EMAIL": {"internet"}, "TEL": {"voice"}}
+
+
+def _canonical_value(prop: Property) -> str:
+    if prop.name == "PHOTO":
+        picture = _photo_base64(prop)
+        if picture is not None:
+            return "sha256:" + normalize.digest([picture])
+        return prop.value.strip()
+    if prop.name in ("BDAY", "ANNIVERSARY", "X-ANNIVERSARY"):
+        day = normalize.parse_vcard_date(prop.value)
+        if day is not None:
+            return day.isoformat()
+    parts = []
+    for component in _split_all(prop.value):
+        parts.append(",".join(escape(normalize.lf(v).rstrip()) for v in component))
+    return ";".join(parts).rstrip(";")
+
+
+def _split_all(value: str) -> list[list[str]]:
+    from eassync.convert.vcard import split_unescaped, unescape
+
+    return [
+        [unescape(v) for v in split_unescaped(part, ",")] for part in split_unescaped(value, ";")
+    ]
+
+
+def _canonical_line(prop: Property) -> str | None:
+    prop = to_v3(prop)
+    value = _canonical_value(prop)
+    if not value.strip():
+        return None  # SOGo sends empty properties for absent values (Q16)
+    types = prop.types() - _DEFAULT_TYPES.get(prop.name, set())
+    params: list[str] = []
+    if "pref" in types or prop.param("PREF"):
+        types.discard("pref")
+        params.append("PREF")
+    if types:
+        params.append("TYPE=" + ",".join(sorted(types)))
+    for key, values in prop.params:
+        if key in _IGNORED_PARAMS or key in {"TYPE", "PREF"} or not values:
+            continue
+        params.append(f"{key}={','.join(sorted(values))}")
+    return ";".join([prop.name, *sorted(params)]) + ":" + value
+
+
+def _card(item: Item) -> Card:
+    return parse(item.raw)
+
+
+def _uid(card: Card) -> str | None:
+    return card.first_text("UID")
+
+
+class ContactsHandler:
+    kind = "contacts"
+    eas_class = "Contacts"
+    fileext = ".vcf"
+
+    def to_eas(self, item: Item, version: str) -> Element:
+        return elements_from_values(extract(_card(item)))
+
+    def from_eas(self, data: Element, version: str) -> Item:
+        values, picture_url = values_from_elements(data)
+        return Item(serialize(card_from_values(values, picture_url)), None)
+
+    def supported(self, version: str) -> list[str]:
+        # Everything we map, so the server ghosts (keeps) only what we do not manage
+        # (Alias, WeightedRank, future fields). AirSyncBase:Body is not a ghostable
+        # element; it is always sent instead (empty to clear).
+        tags = [t for t in TAG_ORDER if t != BODY]
+        return tags
+
+    def project(self, item: Item, version: str) -> Item:
+        return self.from_eas(self.to_eas(item, version), version)
+
+    def merge(self, remote: Item, local: Item | None) -> Item:
+        remote_card = _card(remote)
+        if local is None:
+            uid = _uid(remote_card) or remote.uid
+            if uid is None:
+                return self.with_uid(remote, str(uuid.uuid4()))
+            return Item(remote.raw, uid)
+        local_card = _card(local)
+        merged = merge_cards(remote_card, local_card)
+        return Item(serialize(merged), _uid(merged) or local.uid)
+
+    def fingerprint(self, item: Item) -> str:
+        card = _card(item)
+        lines = [
+            line
+            for prop in card.properties
+            if prop.name not in VOLATILE and (line := _canonical_line(prop)) is not None
+        ]
+        return normalize.digest(lines)
+
+    def with_uid(self, item: Item, uid: str) -> Item:
+        card = _card(item)
+        card.set_single(_text_prop("UID", uid))
+        return Item(serialize(card), uid)
+
+    def describe(self, item: Item) -> str:
+        try:
+            card = _card(item)
+        except ConversionError:
+            return "(unreadable vCard)"
+        name = card.first_text("FN")
+        if name:
+            return name
+        values = extract(card).values
+        return display_name(values) or "(unnamed contact)"
+
+
+def merge_cards(remote: Card, local: Card) -> Card:
+    """Local properties whose slots did not change stay as they are; the rest come from
+    ``remote``, written in the local file's vCard version."""
+    remote_ex, local_ex = extract(remote), extract(local)
+    tags = set(remote_ex.values) | set(local_ex.values)
+    changed = {t for t in tags if remote_ex.values.get(t) != local_ex.values.get(t)}
+    if remote_ex.unknown_picture:
+        changed.discard(PICTURE)
+    v4 = local.version.startswith("4")
+    incoming = [
+        (i, to_v4(p) if v4 else p)
+        for i, p in enumerate(remote.properties)
+        if remote_ex.feeds[i] & changed
+    ]
+    placed: set[int] = set()
+    out: list[Property] = []
+    for i, prop in enumerate(local.properties):
+        dropped = local_ex.feeds[i] & changed
+        if not dropped:
+            out.append(prop)
+            continue
+        for j, new in incoming:
+            if j not in placed and remote_ex.feeds[j] & dropped:
+                out.append(new)
+                placed.add(j)
+    out.extend(new for j, new in incoming if j not in placed)
+    return Card(out)
+
+
+HANDLER = ContactsHandler()

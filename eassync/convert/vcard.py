@@ -1,0 +1,351 @@
+"""A small, lossless vCard content-line model (RFC 2426 vCard 3.0, RFC 6350 vCard 4.0).
+
+Why not vobject for this layer: vobject 0.9.9 loses data on a plain re-serialise of
+real cards: ``NICKNAME:Bob,Bobby`` becomes ``NICKNAME:Bob``, a vCard 4 photo
+``PHOTO:data:image/jpeg;base64,…`` is cut at the comma, and every property is
+re-sorted. The merge rule of design.md ("what EAS cannot hold stays in the local
+file") needs the local lines back exactly, so we keep each property's value as the
+escaped text of the file and only decode what the mapping reads. Tests check that
+what we write is readable by vobject.
+
+Pure code: bytes in, bytes out, no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+
+from eassync.errors import ConversionError
+
+CRLF = "\r\n"
+#: RFC 6350 3.2: lines SHOULD NOT be longer than 75 octets, excluding the line break.
+FOLD_OCTETS = 75
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9-]+$")
+
+
+@dataclass
+class Property:
+    """One content line. ``value`` is the raw (escaped) text as in the file;
+    ``params`` keeps file order, names upper-cased, values unquoted."""
+
+    name: str
+    value: str
+    params: list[tuple[str, list[str]]] = field(default_factory=list)
+    group: str | None = None
+
+    # --- parameters ---------------------------------------------------------------------
+
+    def param(self, name: str) -> list[str]:
+        """Every value of parameter ``name`` (comma lists split, in order)."""
+        out: list[str] = []
+        for key, values in self.params:
+            if key == name:
+                for value in values:
+                    out.extend(v for v in value.split(",") if v != "")
+        return out
+
+    def has_param(self, name: str) -> bool:
+        return any(key == name for key, _ in self.params)
+
+    def types(self) -> set[str]:
+        """Lower-cased TYPE values; vCard 2.1 bare parameters (``TEL;HOME;FAX``) count too."""
+        found = {t.lower() for t in self.param("TYPE")}
+        for key, values in self.params:
+            if not values and key not in {"PREF"}:
+                found.add(key.lower())
+            if not values and key == "PREF":
+                found.add("pref")
+        return found
+
+    def pref_rank(self) -> int:
+        """Smaller is more preferred: vCard 4 ``PREF=n`` (1–100), ``TYPE=pref`` counts as 1,
+        no preference as 101 (RFC 6350 5.3)."""
+        ranks = [int(v) for v in self.param("PREF") if v.isdigit()]
+        if ranks:
+            return min(ranks)
+        return 1 if "pref" in self.types() else 101
+
+    def with_params(self, params: list[tuple[str, list[str]]]) -> Property:
+        return replace(self, params=params)
+
+    # --- values -------------------------------------------------------------------------
+
+    def text(self) -> str:
+        """The value decoded as TEXT (escapes undone)."""
+        return unescape(self.value)
+
+    def components(self) -> list[str]:
+        """A structured value (N, ADR, ORG) split on unescaped ``;`` and decoded."""
+        return [unescape(part) for part in split_unescaped(self.value, ";")]
+
+    def list_values(self) -> list[str]:
+        """A list value (CATEGORIES, NICKNAME) split on unescaped ``,`` and decoded."""
+        return [unescape(part) for part in split_unescaped(self.value, ",")]
+
+
+@dataclass
+class Card:
+    """The properties between BEGIN:VCARD and END:VCARD, in file order."""
+
+    properties: list[Property] = field(default_factory=list)
+
+    @property
+    def version(self) -> str:
+        prop = self.first("VERSION")
+        return prop.value.strip() if prop else "3.0"
+
+    def all(self, name: str) -> list[Property]:
+        return [p for p in self.properties if p.name == name]
+
+    def first(self, name: str) -> Property | None:
+        return next((p for p in self.properties if p.name == name), None)
+
+    def first_text(self, name: str) -> str | None:
+        """Decoded text of the first ``name`` property; empty reads as absent."""
+        prop = self.first(name)
+        if prop is None:
+            return None
+        text = prop.text().strip()
+        return text or None
+
+    def set_single(self, prop: Property) -> None:
+        """Replace every ``prop.name`` property by ``prop`` (at the first one's place)."""
+        index = next((i for i, p in enumerate(self.properties) if p.name == prop.name), None)
+        others = [p for p in self.properties if p.name != prop.name]
+        if index is None:
+            # after VERSION when there is one, so the card still starts with it
+            index = 1 if self.properties and self.properties[0].name == "VERSION" else 0
+            index = len(self.properties) if not self.properties else index
+        others.insert(index, prop)
+        self.properties = others
+
+
+# --- escaping -------------------------------------------------------------------------------
+
+
+def escape(text: str) -> str:
+    """TEXT escaping of RFC 6350 3.4: backslash, comma, semicolon, newline."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.replace("\\", "\\\\").replace(",", "\\,").replace(";", "\\;").replace("\n", "\\n")
+
+
+def unescape(text: str) -> str:
+    out: list[str] = []
+    chars = iter(text)
+    for char in chars:
+        if char != "\\":
+            out.append(char)
+            continue
+        nxt = next(chars, "")
+        out.append("\n" if nxt in ("n", "N") else nxt)
+    return "".join(out)
+
+
+def split_unescaped(text: str, sep: str) -> list[str]:
+    """Split on ``sep`` where it is not escaped by a backslash (escapes kept)."""
+    parts: list[str] = []
+    current: list[str] = []
+    chars = iter(text)
+    for char in chars:
+        if char == "\\":
+            current.append(char)
+            current.append(next(chars, ""))
+        elif char == sep:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
+def structured(components: Iterable[str]) -> str:
+    """Escaped structured value from decoded components (N, ADR, ORG)."""
+    return ";".join(escape(c) for c in components)
+
+
+# --- parsing --------------------------------------------------------------------------------
+
+
+def decode_bytes(raw: bytes) -> str:
+    """vCard 3.0/4.0 are UTF-8 (RFC 6350 3.1). Old exports (Outlook, vCard 2.1) are often
+    Windows-1252; such bytes are read as cp1252, then latin-1, rather than refused, because
+    the user's own file is better read approximately than not synced at all."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    for encoding in ("utf-8", "cp1252"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return raw.decode("latin-1")
+
+
+def _unfold(text: str) -> Iterator[tuple[int, str]]:
+    """Logical lines with their 1-based first physical line number."""
+    current: list[str] = []
+    start = 0
+    for number, line in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), 1):
+        if line[:1] in (" ", "\t") and current:
+            current.append(line[1:])
+            continue
+        # vCard 2.1 quoted-printable soft line break: "=" at the end continues the value
+        if current and current[-1].endswith("=") and "QUOTED-PRINTABLE" in current[0].upper():
+            current[-1] = current[-1][:-1]
+            current.append(line)
+            continue
+        if current:
+            yield start, "".join(current)
+        current, start = [line], number
+    if current:
+        yield start, "".join(current)
+
+
+def _split_params(head: str) -> list[str]:
+    """Split ``NAME;P=a;Q="x;y"`` on semicolons outside double quotes."""
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
+    for char in head:
+        if char == '"':
+            quoted = not quoted
+            current.append(char)
+        elif char == ";" and not quoted:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
+def _value_start(line: str) -> int:
+    """Index of the colon that ends name+parameters (colons inside quotes do not count)."""
+    quoted = False
+    for index, char in enumerate(line):
+        if char == '"':
+            quoted = not quoted
+        elif char == ":" and not quoted:
+            return index
+    return -1
+
+
+def _split_param_values(raw: str) -> list[str]:
+    values: list[str] = []
+    current: list[str] = []
+    quoted = False
+    for char in raw:
+        if char == '"':
+            quoted = not quoted
+        elif char == "," and not quoted:
+            values.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    values.append("".join(current))
+    return values
+
+
+def parse_line(line: str, number: int = 0) -> Property:
+    colon = _value_start(line)
+    if colon <= 0:
+        raise ConversionError(f"vCard line {number}: no 'name:value' in {line[:40]!r}")
+    head, value = line[:colon], line[colon + 1 :]
+    pieces = _split_params(head)
+    group, _, name = pieces[0].rpartition(".")
+    if not _NAME_RE.match(name):
+        raise ConversionError(f"vCard line {number}: bad property name {pieces[0][:40]!r}")
+    params: list[tuple[str, list[str]]] = []
+    for piece in pieces[1:]:
+        key, eq, raw = piece.partition("=")
+        key = key.strip().upper()
+        if not key:
+            continue
+        params.append((key, _split_param_values(raw) if eq else []))
+    return Property(name.upper(), value, params, group or None)
+
+
+def parse(raw: bytes | str) -> Card:
+    """Parse exactly one vCard. Raises ConversionError with a short reason."""
+    text = decode_bytes(raw) if isinstance(raw, bytes) else raw
+    card: Card | None = None
+    cards = 0
+    depth = 0
+    for number, line in _unfold(text):
+        if not line.strip():
+            continue
+        upper = line.strip().upper()
+        if upper == "BEGIN:VCARD":
+            if depth:
+                raise ConversionError(f"vCard line {number}: nested BEGIN:VCARD")
+            depth = 1
+            cards += 1
+            if card is None:
+                card = Card()
+            continue
+        if upper == "END:VCARD":
+            if not depth:
+                raise ConversionError(f"vCard line {number}: END:VCARD without BEGIN")
+            depth = 0
+            continue
+        if depth == 0:
+            raise ConversionError(f"vCard line {number}: text outside BEGIN:VCARD/END:VCARD")
+        if cards == 1 and card is not None:
+            card.properties.append(parse_line(line, number))
+    if card is None:
+        raise ConversionError("not a vCard: no BEGIN:VCARD")
+    if depth != 0:
+        raise ConversionError("vCard is cut short: no END:VCARD")
+    if cards > 1:
+        raise ConversionError(f"one file holds {cards} vCards; expected one")
+    return card
+
+
+# --- serialising ----------------------------------------------------------------------------
+
+_PARAM_NEEDS_QUOTES = re.compile(r'[:;,"]')
+
+
+def _param_text(key: str, values: list[str]) -> str:
+    if not values:
+        return key
+    quoted = [f'"{v}"' if _PARAM_NEEDS_QUOTES.search(v) else v for v in values]
+    return f"{key}={','.join(quoted)}"
+
+
+def line_text(prop: Property) -> str:
+    head = f"{prop.group}.{prop.name}" if prop.group else prop.name
+    for key, values in prop.params:
+        # a double quote cannot appear inside a quoted parameter value (RFC 6350 3.3)
+        head += ";" + _param_text(key, [v.replace('"', "'") for v in values])
+    return f"{head}:{prop.value}"
+
+
+def fold(line: str) -> str:
+    """Fold at 75 octets without splitting a UTF-8 sequence (RFC 6350 3.2)."""
+    encoded = line.encode("utf-8")
+    if len(encoded) <= FOLD_OCTETS:
+        return line
+    out: list[str] = []
+    current: list[str] = []
+    size = 0
+    limit = FOLD_OCTETS
+    for char in line:
+        width = len(char.encode("utf-8"))
+        if size + width > limit:
+            out.append("".join(current))
+            current, size, limit = [], 0, FOLD_OCTETS - 1  # continuation lines start with a space
+        current.append(char)
+        size += width
+    out.append("".join(current))
+    return (CRLF + " ").join(out)
+
+
+def serialize(card: Card) -> bytes:
+    lines = ["BEGIN:VCARD"]
+    lines.extend(fold(line_text(p)) for p in card.properties)
+    lines.append("END:VCARD")
+    return (CRLF.join(lines) + CRLF).encode("utf-8")
