@@ -57,8 +57,9 @@ class RetryPolicy:
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Wait before try number ``attempt + 1`` (attempt counts from 1)."""
         if retry_after is not None:
-            return min(retry_after, self.max_delay)
-        return min(self.base_delay * 2 ** (attempt - 1), self.max_delay)
+            # honoured as given; if it exceeds the budget the caller gives up at once
+            return retry_after
+        return min(self.base_delay * 2.0 ** (attempt - 1), self.max_delay)
 
 
 class Backoff:
