@@ -1,0 +1,1176 @@
+"""The sync algorithm for one collection of one pair: pure logic over a local
+:class:`Storage`, a :class:`RemoteCollection`, a content handler and the status.
+
+One pass (design.md "One EAS pass, in order"):
+
+1. **Local scan.** ``local.changes(token, known etags)``; changed items are read and
+   compared by ``fingerprint`` with the status, so a touched-but-equal file is no
+   change. A broken local item is reported and skipped, never taken for a deletion.
+2. **Pull.** For each server batch, every change is decided against the status and
+   the local changes; local writes happen, then the rows and the batch's SyncKey
+   commit in one transaction.
+3. **Push.** The remaining local changes go up in batches of ``remote.max_batch``;
+   each answer commits with its new SyncKey.
+
+Kill safety (re-running after a kill at any instant never duplicates, never drops):
+
+- An Add is recorded as a *pending* row (with its ClientId and the hash we expect the
+  server's copy to have) and committed **before** it is sent. If the answer is lost
+  the next pass sends the old SyncKey; the server replays its changes since that key,
+  our own Adds included, and the :class:`Matcher` binds them to the pending rows (by
+  UID, else by content) instead of creating local copies. Pending rows still unbound
+  after the pull are sent again, with the same ClientId.
+- Local writes made before a lost status commit show up next pass as local items
+  the status does not know, while the server replays the same batch: the Matcher
+  binds the replayed items to those local items by UID/content.
+- A remote item without a UID gets a UID derived from collection and ServerId, so a
+  replay yields the same UID and is matched. It is written back to the server once.
+- ``keep_both`` derives the copy's UID from the original UID and the local content,
+  so a replayed conflict finds the copy made before the kill.
+- Both sides having reached the same content (a replayed change) is no conflict.
+
+Server state lost (``InvalidSyncKey`` from pull or push): resync. The collection is
+marked ``resyncing`` and every bound row *unseen*; the full download (SyncKey 0) is
+matched to existing rows (by ServerId, then UID, then content) — no duplicates, and
+nothing is deleted because of the loss. Rows whose item did not come back are then
+**re-uploaded** from the local copy (changed or not): the server may have lost them,
+or they were deleted on the server during the gap; we cannot tell, and resurrecting
+a deleted item is recoverable while deleting a user's data is not (we report each).
+Exception: with ``remote_windowed=True`` (a calendar FilterType window) an item
+missing from the download may just be outside the window, so its row goes dormant
+(like SoftDelete) instead of being re-uploaded.
+
+SoftDelete (the item left the server's filter window): the local item stays, no
+delete is ever propagated; the row stays *dormant* with its ServerId (the server
+still holds the item), so a local edit still goes up as a Change and the item's
+return to the window (an Add with the same ServerId) binds to the same row.
+
+Remote delete of a locally changed item: the local item wins and is re-added to the
+server (reported). Remote change of a locally deleted item: the change wins and the
+item comes back locally (reported).
+
+Safety: if the local scan would delete more than ``max_delete_ratio`` of the known
+items on the server, or the server's deletes of locally unchanged items exceed that
+ratio, and more than ``min_delete_guard`` items, the pass stops with
+:class:`SafetyStop` before applying them, unless ``force_delete``. The local check
+happens before anything is written; the server check before each batch is applied.
+
+Directions: ``to_local`` never writes to the server: local changes are not pushed,
+they are reported on every pass (the status keeps the old base), and a server
+change of such an item overwrites it (the server wins every conflict).
+``to_remote`` never writes locally: server changes are reported and not applied
+(the status records the server's new hash; server adds are ignored), and the local
+side wins every conflict.
+
+Dry run: the local scan runs; the pull fetches the **first batch only** with the
+stored SyncKey and commits nothing (a faithful server keeps one step back, so the
+stored key stays valid — asking for a second batch would move the server past it);
+the report lists every planned action and says whether the plan is incomplete.
+Nothing is pushed, nothing written locally, the status is unchanged.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any, Literal
+
+from eassync.convert.base import ContentHandler
+from eassync.errors import (
+    EassyncError,
+    InvalidSyncKey,
+    NotFoundError,
+    PreconditionFailed,
+    SafetyStop,
+)
+from eassync.storage.base import (
+    Item,
+    OpResult,
+    PushOp,
+    RemoteChange,
+    RemoteCollection,
+    Storage,
+)
+from eassync.sync.plan import (
+    MAX_RECORDED_ACTIONS,
+    Action,
+    ActionKind,
+    ConflictRecord,
+    Failure,
+    LogReporter,
+    Reporter,
+    Side,
+    SyncReport,
+)
+from eassync.sync.policy import ConflictPolicy, Resolution
+from eassync.sync.status import Status, StatusRow, StatusTx
+
+Direction = Literal["both", "to_local", "to_remote"]
+TrashFn = Callable[[str, Item], None]
+
+#: UIDs eassync derives (for UID-less server items, keep_both copies) live here
+UID_NAMESPACE = uuid.UUID("6f1c2a8e-5d7b-4c1e-9a0f-3b2d4e6f8a10")
+
+#: how many local items are read per get_many call
+READ_CHUNK = 100
+
+
+def derived_uid(*parts: str) -> str:
+    """A stable UID from stable inputs, so a replay after a kill yields the same one."""
+    return str(uuid.uuid5(UID_NAMESPACE, "\0".join(parts)))
+
+
+def new_client_id() -> str:
+    # ClientId: unique per device, ≤ 64 characters (MS-ASCMD 2.2.3.28)
+    return uuid.uuid4().hex
+
+
+@dataclass
+class LocalChange:
+    """One local item that changed since the last pass (from the local scan)."""
+
+    kind: Literal["add", "change", "delete"]
+    ident: str
+    etag: str = ""
+    uid: str | None = None
+    #: fingerprint of the local item
+    hash: str = ""
+    #: fingerprint of what the server would hold: fingerprint(project(item))
+    proj_hash: str = ""
+    row_id: int | None = None
+
+
+@dataclass
+class LocalIndex:
+    """Local changes, and the new (unknown to the status) ones by UID and content."""
+
+    changes: dict[str, LocalChange] = field(default_factory=dict)
+    new_by_uid: dict[str, str] = field(default_factory=dict)
+    new_by_hash: dict[str, str] = field(default_factory=dict)
+
+    def add(self, change: LocalChange) -> None:
+        self.changes[change.ident] = change
+        if change.kind == "add":
+            if change.uid:
+                self.new_by_uid[change.uid] = change.ident
+            self.new_by_hash[change.proj_hash] = change.ident
+
+    def pop(self, ident: str) -> LocalChange | None:
+        change = self.changes.pop(ident, None)
+        if change is not None and change.kind == "add":
+            if change.uid and self.new_by_uid.get(change.uid) == ident:
+                del self.new_by_uid[change.uid]
+            if self.new_by_hash.get(change.proj_hash) == ident:
+                del self.new_by_hash[change.proj_hash]
+        return change
+
+
+class Matcher:
+    """Finds what a server item the status cannot place corresponds to: a status row
+    waiting for its server item (pending Add, no ServerId, unseen during a resync),
+    or a local item the status does not know. By UID first, then by content
+    (``fingerprint(project(local)) == fingerprint(remote)``).
+
+    Used by lost-answer recovery, resync and repair (a repair is a resync, or a pass
+    over an emptied status: every local item is then new and matched here)."""
+
+    def __init__(self, status: Status, collection: str, local: LocalIndex) -> None:
+        self.status = status
+        self.collection = collection
+        self.local = local
+
+    def find(self, uid: str | None, remote_hash: str) -> StatusRow | LocalChange | None:
+        if uid:
+            row = self.status.unbound_by_uid(self.collection, uid)
+            if row is not None:
+                return row
+            ident = self.local.new_by_uid.get(uid)
+            if ident is not None:
+                return self.local.changes[ident]
+        row = self.status.unbound_by_hash(self.collection, remote_hash)
+        if row is not None and (not uid or not row.uid or row.uid == uid):
+            return row
+        ident = self.local.new_by_hash.get(remote_hash)
+        if ident is not None:
+            change = self.local.changes[ident]
+            if not uid or not change.uid or change.uid == uid:
+                return change
+        return None
+
+
+class _NullTx:
+    """Stands in for a status transaction during a dry run: records nothing."""
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        return lambda *args, **kwargs: 0
+
+
+def sync_collection(
+    local: Storage,
+    remote: RemoteCollection,
+    handler: ContentHandler,
+    status: Status,
+    collection: str,
+    policy: ConflictPolicy,
+    *,
+    direction: Direction = "both",
+    dry_run: bool = False,
+    force_delete: bool = False,
+    max_delete_ratio: float = 0.5,
+    min_delete_guard: int = 5,
+    trash: TrashFn | None = None,
+    version: str = "14.1",
+    reporter: Reporter | None = None,
+    remote_windowed: bool = False,
+) -> SyncReport:
+    """Sync one collection once. Returns the report; raises SafetyStop, and errors
+    that stop the whole collection (transport, auth, a second InvalidSyncKey)."""
+    sync = _Pass(
+        local=local,
+        remote=remote,
+        handler=handler,
+        status=status,
+        collection=collection,
+        policy=policy,
+        direction=direction,
+        dry_run=dry_run,
+        force_delete=force_delete,
+        max_delete_ratio=max_delete_ratio,
+        min_delete_guard=min_delete_guard,
+        trash=trash,
+        version=version,
+        reporter=reporter or LogReporter(),
+        remote_windowed=remote_windowed,
+    )
+    return sync.run()
+
+
+def request_resync(status: Status, collection: str) -> None:
+    """Make the next pass re-download the collection and match it to the status
+    (``eassync repair`` when the status is trusted but the server state is not)."""
+    with status.transaction() as tx:
+        tx.set_collection(collection, remote_state=None, resyncing=1)
+        tx.mark_all_unseen(collection)
+
+
+def forget_collection(status: Status, collection: str) -> None:
+    """Drop every row of a collection: the next pass matches both sides by UID and
+    content from scratch (``eassync repair`` when the status itself is not trusted)."""
+    with status.transaction() as tx:
+        tx.delete_collection(collection)
+
+
+@dataclass
+class _Pass:
+    local: Storage
+    remote: RemoteCollection
+    handler: ContentHandler
+    status: Status
+    collection: str
+    policy: ConflictPolicy
+    direction: Direction
+    dry_run: bool
+    force_delete: bool
+    max_delete_ratio: float
+    min_delete_guard: int
+    trash: TrashFn | None
+    version: str
+    reporter: Reporter
+
+    remote_windowed: bool = False
+    report: SyncReport = field(init=False)
+    index: LocalIndex = field(default_factory=LocalIndex)
+    #: rows whose only local change is a new etag (same content): row id → etag
+    etag_only: dict[int, str] = field(default_factory=dict)
+    #: rows of UID-less server items whose new local UID must be written back once
+    writeback: set[int] = field(default_factory=set)
+    state: str | None = None
+    resyncing: bool = False
+    new_token: str | None = None
+    local_failures: int = 0
+    total_rows: int = 0
+    remote_deletes: int = 0
+    _pushed_state: str | None = None
+    matcher: Matcher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.report = SyncReport(self.collection, dry_run=self.dry_run)
+        self.matcher = Matcher(self.status, self.collection, self.index)
+
+    # --- the pass -----------------------------------------------------------------------
+
+    def run(self) -> SyncReport:
+        info = self.status.collection(self.collection)
+        self.state = info.remote_state
+        self.resyncing = info.resyncing
+        self.total_rows = info.items
+        self._scan_local(info.local_token)
+        self._check_local_deletes()
+        resynced = False
+        while True:
+            try:
+                self._pull()
+                self._push()
+                break
+            except InvalidSyncKey:
+                if self.dry_run:
+                    self._note("the server lost our sync state; a real run will resync")
+                    break
+                if resynced:
+                    raise
+                resynced = True
+                self._start_resync()
+        self._finish()
+        return self.report
+
+    # --- helpers ------------------------------------------------------------------------
+
+    @contextmanager
+    def _tx(self) -> Iterator[StatusTx]:
+        if self.dry_run:
+            yield _NullTx()  # type: ignore[misc]
+            return
+        with self.status.transaction() as tx:
+            yield tx
+
+    def _describe(self, item: Item | None, fallback: str | None = None) -> str:
+        if item is None:
+            return fallback or "?"
+        try:
+            return self.handler.describe(item)
+        except Exception:  # a summary is never worth failing a pass
+            return item.uid or fallback or "?"
+
+    def _act(
+        self, side: Side, kind: ActionKind, name: str, ident: str | None = None, note: str = ""
+    ) -> None:
+        action = Action(side, kind, name, ident, note)
+        counts = self.report.local if side == "local" else self.report.remote
+        if kind in ("add", "readd"):
+            counts.added += 1
+        elif kind == "change":
+            counts.changed += 1
+        elif kind == "delete":
+            counts.deleted += 1
+        if self.dry_run or len(self.report.actions) < MAX_RECORDED_ACTIONS:
+            self.report.actions.append(action)
+        self.reporter.action(self.collection, action)
+
+    def _fail(self, side: Side, ident: str | None, name: str, reason: str) -> None:
+        failure = Failure(side, ident, name, reason)
+        if side == "local":
+            self.local_failures += 1
+        self.report.failures.append(failure)
+        self.reporter.failure(self.collection, failure)
+
+    def _note(self, text: str) -> None:
+        self.report.notes.append(text)
+        self.reporter.note(self.collection, text)
+
+    def _conflict(self, uid: str | None, local: Item, remote: Item, resolution: str) -> None:
+        record = ConflictRecord(uid, self._describe(local), self._describe(remote), resolution)
+        self.report.conflicts.append(record)
+        self.reporter.conflict(self.collection, record)
+
+    def _hashes(self, item: Item) -> tuple[str, str]:
+        """fingerprint of the item, and of what the server would hold of it."""
+        return (
+            self.handler.fingerprint(item),
+            self.handler.fingerprint(self.handler.project(item, self.version)),
+        )
+
+    def _read_many(self, idents: Iterable[str]) -> Iterator[tuple[str, Item, str]]:
+        """Read local items in chunks; report (and skip) the unreadable ones."""
+        chunk: list[str] = []
+        for ident in idents:
+            chunk.append(ident)
+            if len(chunk) >= READ_CHUNK:
+                yield from self._read_chunk(chunk)
+                chunk = []
+        if chunk:
+            yield from self._read_chunk(chunk)
+
+    def _read_chunk(self, idents: list[str]) -> Iterator[tuple[str, Item, str]]:
+        for ident, result, etag in self.local.get_many(idents):
+            if isinstance(result, NotFoundError):
+                continue
+            if isinstance(result, Exception):
+                self._fail("local", ident, ident, str(result))
+                continue
+            yield ident, result, etag
+
+    # --- local writes (skipped in a dry run) ------------------------------------------------
+
+    def _local_add(self, item: Item, note: str = "") -> tuple[str, str]:
+        self._act("local", "add", self._describe(item), note=note)
+        if self.dry_run:
+            return "", ""
+        return self.local.add(item)
+
+    def _local_update(self, ident: str, item: Item, etag: str, note: str = "") -> str:
+        if self.dry_run:
+            self._act("local", "change", self._describe(item), ident, note)
+            return etag
+        new_etag = self.local.update(ident, item, etag)
+        self._act("local", "change", self._describe(item), ident, note)
+        return new_etag
+
+    def _local_delete(self, ident: str, item: Item, etag: str) -> None:
+        if not self.dry_run:
+            if self.trash is not None:
+                self.trash(ident, item)
+            self.local.delete(ident, etag)
+        self._act("local", "delete", self._describe(item), ident)
+
+    # --- 1. local scan ------------------------------------------------------------------
+
+    def _scan_local(self, token: str | None) -> None:
+        known = self.status.local_etags(self.collection)
+        changes = self.local.changes(token, known)
+        self.new_token = changes.token
+        for ident, item, etag in self._read_many(changes.changed):
+            row = self.status.by_local(self.collection, ident)
+            try:
+                item_hash, proj_hash = self._hashes(item)
+            except EassyncError as exc:
+                self._fail("local", ident, self._describe(item, ident), str(exc))
+                continue
+            if row is not None and row.local_hash == item_hash:
+                self.etag_only[row.id] = etag
+                continue
+            kind: Literal["add", "change"] = "change" if row is not None else "add"
+            self.index.add(
+                LocalChange(
+                    kind, ident, etag, item.uid, item_hash, proj_hash, row.id if row else None
+                )
+            )
+        for ident in changes.deleted:
+            row = self.status.by_local(self.collection, ident)
+            if row is not None:
+                self.index.add(LocalChange("delete", ident, uid=row.uid, row_id=row.id))
+
+    def _check_local_deletes(self) -> None:
+        if self.direction == "to_local" or self.force_delete:
+            return
+        deletes = sum(1 for c in self.index.changes.values() if c.kind == "delete")
+        self._guard(deletes, "the server", f"the local side ({self.local.location}) lost them")
+
+    def _guard(self, deletes: int, side: str, why: str) -> None:
+        if self.force_delete:
+            return
+        if deletes > self.min_delete_guard and deletes > self.max_delete_ratio * self.total_rows:
+            raise SafetyStop(
+                f"{self.collection}: this pass would delete {deletes} of {self.total_rows} "
+                f"items on {side}: {why}",
+                hint="check both sides; rerun with --force-delete if the deletions are wanted",
+            )
+
+    # --- 2. pull ------------------------------------------------------------------------
+
+    def _pull(self) -> None:
+        self._replay_deferred()
+        for batch in self.remote.pull(self.state):
+            self._check_remote_deletes(batch.changes)
+            with self._tx() as tx:
+                for change in batch.changes:
+                    self._apply_remote(tx, change)
+                tx.set_remote_state(self.collection, batch.state)
+            self.state = batch.state
+            if self.dry_run:
+                if batch.more_available:
+                    self.report.incomplete = True
+                    self._note("dry run: only the first batch of server changes was planned")
+                break
+        if self.resyncing:
+            self._finish_resync()
+
+    def _check_remote_deletes(self, changes: Sequence[RemoteChange]) -> None:
+        if self.direction == "to_remote":
+            return
+        for change in changes:
+            if change.kind != "delete":
+                continue
+            row = self.status.by_remote(self.collection, change.ident)
+            if row is not None and row.local_ident not in self.index.changes:
+                self.remote_deletes += 1
+        self._guard(self.remote_deletes, "the local side", f"the server ({self.remote.location})")
+
+    def _replay_deferred(self) -> None:
+        """Server versions kept from an earlier pass (conflict: error, a local write
+        that lost an etag race) are decided again, as if the server sent them now."""
+        rows = list(self.status.iter_rows(self.collection, "deferred IS NOT NULL"))
+        if not rows:
+            return
+        with self._tx() as tx:
+            for row in rows:
+                assert row.deferred is not None
+                if row.remote_ident is None:
+                    tx.update(row.id, deferred=None, deferred_uid=None)
+                    continue
+                item = Item(row.deferred, row.deferred_uid)
+                self._apply_known(tx, row, item, self.handler.fingerprint(item))
+
+    def _apply_remote(self, tx: StatusTx, change: RemoteChange) -> None:
+        if change.kind == "softdelete":
+            row = self.status.by_remote(self.collection, change.ident)
+            if row is not None:
+                tx.update(row.id, softdeleted=1, seen=1)
+            return
+        if change.kind == "delete":
+            self._apply_remote_delete(tx, change.ident)
+            return
+        if change.item is None:
+            self._fail("remote", change.ident, change.ident, change.error or "unreadable item")
+            return
+        item = change.item
+        try:
+            remote_hash = self.handler.fingerprint(item)
+        except EassyncError as exc:
+            self._fail("remote", change.ident, self._describe(item, change.ident), str(exc))
+            return
+        row = self.status.by_remote(self.collection, change.ident)
+        if row is None:
+            match = self.matcher.find(item.uid, remote_hash)
+            if isinstance(match, LocalChange):
+                self._bind_local_new(tx, match, change.ident, item, remote_hash)
+                return
+            if match is None:
+                self._add_local(tx, change.ident, item, remote_hash)
+                return
+            tx.update(match.id, remote_ident=change.ident, pending=None, seen=1, softdeleted=0)
+            row = self.status.get(match.id) if not self.dry_run else match
+            assert row is not None
+        self._apply_known(tx, row, item, remote_hash)
+
+    def _add_local(self, tx: StatusTx, server_id: str, item: Item, remote_hash: str) -> None:
+        if self.direction == "to_remote":
+            self._act("local", "ignore", self._describe(item), note="server add, direction")
+            return
+        needs_writeback = not item.uid
+        if not item.uid:
+            item = self.handler.with_uid(item, derived_uid(self.collection, server_id))
+        new = self.handler.merge(item, None)
+        try:
+            ident, etag = self._local_add(new)
+        except EassyncError as exc:
+            self._fail("local", None, self._describe(new), f"cannot store server item: {exc}")
+            return
+        row_id = tx.insert(
+            self.collection,
+            uid=new.uid,
+            local_ident=ident,
+            local_etag=etag,
+            local_hash=self.handler.fingerprint(new),
+            remote_ident=server_id,
+            remote_hash=remote_hash,
+        )
+        if needs_writeback and self.direction == "both":
+            self.writeback.add(row_id)
+
+    def _bind_local_new(
+        self, tx: StatusTx, change: LocalChange, server_id: str, item: Item, remote_hash: str
+    ) -> None:
+        """A server item matched a local item the status did not know (replay after a
+        lost commit, first pass over two filled sides, repair)."""
+        self.index.pop(change.ident)
+        if change.proj_hash == remote_hash:
+            tx.insert(
+                self.collection,
+                uid=change.uid,
+                local_ident=change.ident,
+                local_etag=change.etag,
+                local_hash=change.hash,
+                remote_ident=server_id,
+                remote_hash=remote_hash,
+            )
+            return
+        # both sides hold a version and there is no common base: a conflict. No local
+        # etag in the row, so an unresolved conflict is found again by the next scan.
+        row_id = tx.insert(
+            self.collection,
+            uid=change.uid,
+            local_ident=change.ident,
+            local_etag=None,
+            local_hash=None,
+            remote_ident=server_id,
+            remote_hash=None,
+        )
+        change.kind = "change"
+        change.row_id = row_id
+        self.index.add(change)
+        row = self.status.get(row_id) if not self.dry_run else None
+        if row is None:  # dry run: the row is not written
+            self._act("local", "change", self._describe(item), change.ident, "conflict")
+            return
+        self._apply_known(tx, row, item, remote_hash)
+
+    def _apply_known(self, tx: StatusTx, row: StatusRow, item: Item, remote_hash: str) -> None:
+        """A server add/change of an item the status knows."""
+        if row.softdeleted or not row.seen:
+            tx.update(row.id, softdeleted=0, seen=1)
+        if remote_hash == row.remote_hash and row.deferred is None:
+            return  # the server rewrote it, or echoes our own change: no change
+        if row.deferred is not None:
+            tx.update(row.id, deferred=None, deferred_uid=None)
+        change = self.index.changes.get(row.local_ident) if row.local_ident else None
+        if change is None:
+            if self.direction == "to_remote":
+                tx.update(row.id, remote_hash=remote_hash)
+                self._act("local", "ignore", self._describe(item), row.local_ident, "direction")
+                return
+            self._update_local(tx, row, item, remote_hash)
+        elif change.kind == "delete":
+            if self.direction == "to_remote":
+                tx.update(row.id, remote_hash=remote_hash)
+                return  # the local delete goes up
+            self.index.pop(change.ident)
+            self._note(f"{self._describe(item)}: changed on the server, deleted here: restored")
+            self._update_local(tx, row, item, remote_hash, gone=True)
+        elif change.proj_hash == remote_hash:
+            # both sides reached the same content (e.g. a replay after a kill)
+            self.index.pop(change.ident)
+            tx.update(
+                row.id,
+                local_etag=change.etag,
+                local_hash=change.hash,
+                remote_hash=remote_hash,
+                uid=change.uid or row.uid,
+            )
+        else:
+            self._resolve_conflict(tx, row, change, item, remote_hash)
+
+    def _defer(self, tx: StatusTx, row: StatusRow, item: Item, remote_hash: str) -> None:
+        tx.update(row.id, deferred=item.raw, deferred_uid=item.uid, remote_hash=remote_hash)
+
+    def _update_local(
+        self, tx: StatusTx, row: StatusRow, item: Item, remote_hash: str, *, gone: bool = False
+    ) -> None:
+        old: Item | None = None
+        if not gone and row.local_ident is not None:
+            try:
+                old, etag = self.local.get(row.local_ident)
+            except NotFoundError:
+                old = None
+            except EassyncError as exc:
+                self._fail("local", row.local_ident, row.local_ident, str(exc))
+                self._defer(tx, row, item, remote_hash)
+                return
+            if old is not None and etag != row.local_etag:
+                # changed since the scan: decide next pass, with the new local version
+                self._defer(tx, row, item, remote_hash)
+                return
+        if not item.uid and row.uid:
+            item = self.handler.with_uid(item, row.uid)
+        elif not item.uid and not (old and old.uid):
+            item = self.handler.with_uid(item, derived_uid(self.collection, row.remote_ident or ""))
+        new = self.handler.merge(item, old)
+        try:
+            if old is None or row.local_ident is None:
+                note = "restored" if gone else ""
+                ident, new_etag = self._local_add(new, note)
+            else:
+                ident = row.local_ident
+                new_etag = self._local_update(ident, new, row.local_etag or "")
+        except PreconditionFailed:
+            self._defer(tx, row, item, remote_hash)
+            return
+        except EassyncError as exc:
+            self._fail("local", row.local_ident, self._describe(new), str(exc))
+            self._defer(tx, row, item, remote_hash)
+            return
+        tx.update(
+            row.id,
+            uid=new.uid or row.uid,
+            local_ident=ident,
+            local_etag=new_etag,
+            local_hash=self.handler.fingerprint(new),
+            remote_hash=remote_hash,
+        )
+
+    def _resolve_conflict(
+        self, tx: StatusTx, row: StatusRow, change: LocalChange, remote: Item, remote_hash: str
+    ) -> None:
+        try:
+            local, etag = self.local.get(change.ident)
+        except EassyncError as exc:
+            self._fail("local", change.ident, change.ident, str(exc))
+            self.index.pop(change.ident)
+            self._defer(tx, row, remote, remote_hash)
+            return
+        if etag != change.etag:
+            # edited again since the scan: decide next pass
+            self.index.pop(change.ident)
+            self._defer(tx, row, remote, remote_hash)
+            return
+        resolution: Resolution
+        if self.direction == "to_local":
+            resolution, name = Resolution("remote"), "direction to_local"
+        elif self.direction == "to_remote":
+            resolution, name = Resolution("local"), "direction to_remote"
+        else:
+            name = self.policy.name
+            try:
+                resolution = self.policy.resolve(local, remote)
+            except EassyncError as exc:
+                self._fail("local", change.ident, self._describe(local), f"merge failed: {exc}")
+                self.index.pop(change.ident)
+                self._defer(tx, row, remote, remote_hash)
+                return
+        if resolution.winner == "error":
+            self._conflict(change.uid, local, remote, "unresolved")
+            self.index.pop(change.ident)
+            self._defer(tx, row, remote, remote_hash)
+            return
+        self._conflict(change.uid, local, remote, name)
+        if resolution.winner == "local":
+            # the server holds ``remote`` now; the local change stays queued for upload
+            tx.update(row.id, remote_hash=remote_hash)
+            return
+        if resolution.winner == "merged":
+            assert resolution.merged is not None
+            merged = resolution.merged
+            if change.uid:
+                merged = self.handler.with_uid(merged, change.uid)
+            self._write_resolved(tx, row, change, merged, remote_hash, keep_queued=True)
+            return
+        if resolution.winner == "both":
+            self._keep_both_copy(tx, change, local)
+        self._write_resolved(
+            tx, row, change, self.handler.merge(remote, local), remote_hash, keep_queued=False
+        )
+
+    def _write_resolved(
+        self,
+        tx: StatusTx,
+        row: StatusRow,
+        change: LocalChange,
+        new: Item,
+        remote_hash: str,
+        *,
+        keep_queued: bool,
+    ) -> None:
+        try:
+            new_etag = self._local_update(change.ident, new, change.etag, "conflict")
+        except EassyncError as exc:
+            self._fail("local", change.ident, self._describe(new), str(exc))
+            self.index.pop(change.ident)
+            self._defer(tx, row, new, remote_hash)
+            return
+        new_hash, proj_hash = self._hashes(new)
+        tx.update(row.id, local_etag=new_etag, local_hash=new_hash, remote_hash=remote_hash)
+        if keep_queued:
+            change.etag, change.hash, change.proj_hash = new_etag, new_hash, proj_hash
+        else:
+            self.index.pop(change.ident)
+
+    def _keep_both_copy(self, tx: StatusTx, change: LocalChange, local: Item) -> None:
+        copy_uid = derived_uid("keep_both", change.uid or change.ident, change.hash)
+        if copy_uid in self.index.new_by_uid or self.status.by_uid(self.collection, copy_uid):
+            return  # made by a pass that was killed before its commit
+        copy = self.handler.with_uid(local, copy_uid)
+        try:
+            ident, etag = self._local_add(copy, "keep_both copy")
+        except EassyncError as exc:
+            self._fail("local", None, self._describe(copy), str(exc))
+            return
+        copy_hash, proj_hash = self._hashes(copy)
+        tx.insert(
+            self.collection,
+            uid=copy_uid,
+            local_ident=ident,
+            local_etag=etag,
+            local_hash=copy_hash,
+            remote_hash=proj_hash,
+            pending=new_client_id(),
+        )
+
+    def _apply_remote_delete(self, tx: StatusTx, server_id: str) -> None:
+        row = self.status.by_remote(self.collection, server_id)
+        if row is None:
+            return
+        change = self.index.changes.get(row.local_ident) if row.local_ident else None
+        if change is not None and change.kind == "delete":
+            self.index.pop(change.ident)
+            tx.delete(row.id)
+            return
+        if self.direction == "to_remote":
+            # local side is authoritative: keep the item, forget the server copy
+            tx.update(row.id, remote_ident=None, remote_hash=None, deferred=None)
+            self._act("local", "ignore", row.uid or server_id, row.local_ident, "server delete")
+            return
+        if change is not None and self.direction == "both":
+            self.index.pop(change.ident)
+            self._readd(tx, row, change.etag, change.hash, change.proj_hash)
+            self._note(f"{row.uid or change.ident}: deleted on the server, changed here: re-added")
+            return
+        if row.local_ident is None:
+            tx.delete(row.id)
+            return
+        try:
+            old, etag = self.local.get(row.local_ident)
+        except NotFoundError:
+            tx.delete(row.id)
+            return
+        except EassyncError as exc:
+            # unreadable: never delete what we could not save to the trash first
+            self._fail("local", row.local_ident, row.local_ident, f"not deleted: {exc}")
+            tx.delete(row.id)
+            return
+        if etag != row.local_etag and self.direction == "both":
+            # edited since the scan: keep it and upload it again
+            item_hash, proj_hash = self._hashes(old)
+            self._readd(tx, row, etag, item_hash, proj_hash)
+            return
+        try:
+            self._local_delete(row.local_ident, old, etag)
+        except PreconditionFailed:
+            item_hash, proj_hash = self._hashes(old)
+            self._readd(tx, row, row.local_etag or "", "", proj_hash)
+            return
+        except EassyncError as exc:
+            self._fail("local", row.local_ident, self._describe(old), str(exc))
+            return
+        tx.delete(row.id)
+
+    def _readd(
+        self, tx: StatusTx, row: StatusRow, etag: str, item_hash: str, proj_hash: str
+    ) -> None:
+        tx.update(
+            row.id,
+            remote_ident=None,
+            pending=new_client_id(),
+            local_etag=etag,
+            local_hash=item_hash,
+            remote_hash=proj_hash,
+            rejected_hash=None,
+            softdeleted=0,
+            seen=1,
+            deferred=None,
+            deferred_uid=None,
+        )
+
+    # --- resync -------------------------------------------------------------------------
+
+    def _start_resync(self) -> None:
+        self._note("the server lost our sync state: full download, matched by UID/content")
+        self.report.resynced = True
+        request_resync(self.status, self.collection)
+        self.state = None
+        self.resyncing = True
+
+    def _finish_resync(self) -> None:
+        with self._tx() as tx:
+            for row in self.status.iter_rows(self.collection, "seen = 0"):
+                change = self.index.changes.get(row.local_ident) if row.local_ident else None
+                if row.softdeleted or self.remote_windowed:
+                    tx.update(row.id, softdeleted=1, seen=1)
+                elif (change is not None and change.kind == "delete") or row.local_ident is None:
+                    if change is not None:
+                        self.index.pop(change.ident)
+                    tx.delete(row.id)
+                else:
+                    if change is not None:
+                        self.index.pop(change.ident)
+                    # hashes are refreshed from the local item just before it is sent
+                    tx.update(row.id, remote_ident=None, pending=new_client_id(), seen=1)
+                    self._note(f"{row.uid or row.local_ident}: missing after resync: re-uploaded")
+            tx.set_collection(self.collection, resyncing=0)
+        self.resyncing = False
+
+    # --- 3. push ------------------------------------------------------------------------
+
+    def _push(self) -> None:
+        if self.direction == "to_local":
+            for change in self.index.changes.values():
+                kind: ActionKind = "delete" if change.kind == "delete" else "change"
+                self._act(
+                    "remote", "ignore", change.ident, change.ident, f"local {kind}, direction"
+                )
+            return
+        if self.state is None:
+            self._note("the server gave no SyncKey; local changes wait for the next pass")
+            return
+        self._push_changes()
+        self._push_deletes()
+        self._queue_adds()
+        self._push_adds()
+
+    def _send(self, ops: list[PushOp]) -> dict[str, OpResult]:
+        assert self.state is not None
+        result = self.remote.push(self.state, ops)
+        self._pushed_state = result.state
+        return {r.ref: r for r in result.results}
+
+    def _batches(self, items: Iterable[Any]) -> Iterator[list[Any]]:
+        size = max(1, self.remote.max_batch)
+        batch: list[Any] = []
+        for entry in items:
+            batch.append(entry)
+            if len(batch) >= size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def _push_changes(self) -> None:
+        targets: list[tuple[int, str]] = []  # (row id, local ident)
+        for change in list(self.index.changes.values()):
+            if change.kind != "change" or change.row_id is None:
+                continue
+            row = self.status.get(change.row_id)
+            if row is None:
+                continue
+            if row.rejected_hash is not None and row.rejected_hash == change.hash:
+                self.index.pop(change.ident)
+                continue  # refused before in this very form: not resent
+            if row.remote_ident is None:
+                # no server copy (refused add, ignored delete): it goes up as an Add
+                self.index.pop(change.ident)
+                if row.pending is None and not self.dry_run:
+                    with self.status.transaction() as tx:
+                        tx.update(row.id, pending=new_client_id())
+                continue
+            targets.append((row.id, change.ident))
+        for row_id in self.writeback:
+            row = self.status.get(row_id)
+            if row and row.remote_ident and row.local_ident not in self.index.changes:
+                targets.append((row.id, row.local_ident or ""))
+        self.writeback.clear()
+        for batch in self._batches(targets):
+            self._push_change_batch(batch)
+
+    def _push_change_batch(self, batch: list[tuple[int, str]]) -> None:
+        rows = {row_id: self.status.get(row_id) for row_id, _ in batch}
+        items = {ident: (item, etag) for ident, item, etag in self._read_many(i for _, i in batch)}
+        ops: list[PushOp] = []
+        sent: list[tuple[StatusRow, Item, str]] = []
+        for row_id, ident in batch:
+            row = rows[row_id]
+            if row is None or row.remote_ident is None or ident not in items:
+                self.index.pop(ident)
+                continue
+            item, etag = items[ident]
+            ops.append(PushOp("change", row.remote_ident, item))
+            sent.append((row, item, etag))
+            self._act("remote", "change", self._describe(item), row.remote_ident)
+        if not ops or self.dry_run:
+            for _, ident in batch:
+                self.index.pop(ident)
+            return
+        results = self._send(ops)
+        with self.status.transaction() as tx:
+            for row, item, etag in sent:
+                assert row.remote_ident is not None
+                assert row.local_ident is not None
+                self.index.pop(row.local_ident)
+                result = results.get(row.remote_ident)
+                status = result.status if result else "retry"
+                item_hash, proj_hash = self._hashes(item)
+                if status == "ok":
+                    tx.update(
+                        row.id,
+                        local_etag=etag,
+                        local_hash=item_hash,
+                        remote_hash=proj_hash,
+                        rejected_hash=None,
+                        uid=item.uid or row.uid,
+                    )
+                elif status == "conflict":
+                    # Conflict=1: the server's version wins this round and comes in the
+                    # next pull as a change of a (now) locally unchanged item
+                    tx.update(row.id, local_etag=etag, local_hash=item_hash)
+                    self._conflict(row.uid, item, item, "server won (Status 7)")
+                elif status == "not_found":
+                    # the server item is gone: upload the local item as a new one
+                    tx.update(
+                        row.id,
+                        remote_ident=None,
+                        pending=new_client_id(),
+                        local_etag=etag,
+                        local_hash=item_hash,
+                        remote_hash=proj_hash,
+                    )
+                    self._note(f"{self._describe(item)}: gone from the server: re-added")
+                elif status == "rejected":
+                    tx.update(row.id, rejected_hash=item_hash)
+                    self._fail("remote", row.remote_ident, self._describe(item), _why(result))
+                # retry: nothing recorded, the change is found again next pass
+            tx.set_remote_state(self.collection, self._pushed_state)
+        self.state = self._pushed_state
+
+    def _push_deletes(self) -> None:
+        targets: list[StatusRow] = []
+        for change in list(self.index.changes.values()):
+            if change.kind != "delete" or change.row_id is None:
+                continue
+            row = self.status.get(change.row_id)
+            self.index.pop(change.ident)
+            if row is None:
+                continue
+            if row.remote_ident is None:
+                # never reached the server (or its Add is unanswered and unmatched)
+                with self._tx() as tx:
+                    tx.delete(row.id)
+                continue
+            targets.append(row)
+        for batch in self._batches(targets):
+            for row in batch:
+                self._act("remote", "delete", row.uid or row.remote_ident or "?", row.remote_ident)
+            if self.dry_run:
+                continue
+            results = self._send([PushOp("delete", r.remote_ident or "") for r in batch])
+            with self.status.transaction() as tx:
+                for row in batch:
+                    result = results.get(row.remote_ident or "")
+                    status = result.status if result else "retry"
+                    if status in ("ok", "not_found"):
+                        tx.delete(row.id)
+                    elif status == "rejected":
+                        # the server keeps it; we forget it rather than retry forever
+                        tx.delete(row.id)
+                        self._fail("remote", row.remote_ident, row.uid or "?", _why(result))
+                    # conflict (server changed it) / retry: the row stays; next pass
+                    # either restores the server's new version or deletes again
+                tx.set_remote_state(self.collection, self._pushed_state)
+            self.state = self._pushed_state
+
+    def _queue_adds(self) -> None:
+        """New local items become pending rows, committed before anything is sent."""
+        adds = [c for c in self.index.changes.values() if c.kind == "add"]
+        for batch in self._batches(adds):
+            with self._tx() as tx:
+                for change in batch:
+                    self.index.pop(change.ident)
+                    tx.insert(
+                        self.collection,
+                        uid=change.uid,
+                        local_ident=change.ident,
+                        local_etag=change.etag,
+                        local_hash=change.hash,
+                        remote_hash=change.proj_hash,
+                        pending=new_client_id(),
+                    )
+                    if self.dry_run:
+                        self._act("remote", "add", change.uid or change.ident, change.ident)
+
+    def _push_adds(self) -> None:
+        if self.dry_run:
+            for row in self.status.iter_rows(self.collection, "pending IS NOT NULL"):
+                self._act("remote", "add", row.uid or row.local_ident or "?", row.local_ident)
+            return
+        last_id = -1
+        size = max(1, self.remote.max_batch)
+        while True:
+            rows = list(
+                islice(
+                    self.status.iter_rows(
+                        self.collection, "pending IS NOT NULL AND id > ?", (last_id,), chunk=size
+                    ),
+                    size,
+                )
+            )
+            if not rows:
+                return
+            last_id = rows[-1].id
+            self._push_add_batch(rows)
+
+    def _push_add_batch(self, rows: list[StatusRow]) -> None:
+        items = {
+            ident: (item, etag)
+            for ident, item, etag in self._read_many(r.local_ident for r in rows if r.local_ident)
+        }
+        ops: list[PushOp] = []
+        sent: list[tuple[StatusRow, Item, str, str, str]] = []
+        with self.status.transaction() as tx:
+            for row in rows:
+                found = items.get(row.local_ident or "")
+                if found is None:
+                    # gone (or unreadable) locally: the server never acknowledged it
+                    if row.local_ident is not None and self._exists(row.local_ident):
+                        continue  # unreadable: reported; keep trying next pass
+                    tx.delete(row.id)
+                    continue
+                item, etag = found
+                try:
+                    item_hash, proj_hash = self._hashes(item)
+                except EassyncError as exc:
+                    self._fail("local", row.local_ident, self._describe(item), str(exc))
+                    continue
+                if row.rejected_hash is not None and row.rejected_hash == item_hash:
+                    tx.update(row.id, pending=None)
+                    continue
+                # the expected server copy must be known before sending (Matcher)
+                tx.update(
+                    row.id,
+                    uid=item.uid or row.uid,
+                    local_etag=etag,
+                    local_hash=item_hash,
+                    remote_hash=proj_hash,
+                )
+                assert row.pending is not None
+                ops.append(PushOp("add", row.pending, item))
+                sent.append((row, item, etag, item_hash, proj_hash))
+        if not ops:
+            return
+        for row, item, _, _, _ in sent:
+            self._act("remote", "add", self._describe(item), row.local_ident)
+        results = self._send(ops)
+        with self.status.transaction() as tx:
+            for row, item, _, item_hash, _ in sent:
+                assert row.pending is not None
+                result = results.get(row.pending)
+                status = result.status if result else "retry"
+                if status == "ok" and result is not None and result.ident:
+                    other = self.status.by_remote(self.collection, result.ident)
+                    if other is not None and other.id != row.id:
+                        # a ServerId we already hold for another row (a server that
+                        # answers a repeated ClientId with an old item): the other
+                        # local item goes up again as its own Add rather than be lost
+                        tx.update(other.id, remote_ident=None, pending=new_client_id())
+                    tx.update(row.id, remote_ident=result.ident, pending=None, rejected_hash=None)
+                elif status == "rejected":
+                    tx.update(row.id, pending=None, rejected_hash=item_hash)
+                    self._fail("remote", None, self._describe(item), _why(result))
+                # retry/conflict/not_found on an Add: stays pending, sent next pass
+            tx.set_remote_state(self.collection, self._pushed_state)
+        self.state = self._pushed_state
+
+    def _exists(self, ident: str) -> bool:
+        try:
+            self.local.get(ident)
+        except NotFoundError:
+            return False
+        except EassyncError:
+            return True
+        return True
+
+    # --- end of pass --------------------------------------------------------------------
+
+    def _finish(self) -> None:
+        if self.dry_run:
+            return
+        with self.status.transaction() as tx:
+            for row_id, etag in self.etag_only.items():
+                tx.update(row_id, local_etag=etag)
+            # a token would hide skipped local items from the next scan
+            if self.local_failures == 0 and self.direction != "to_local":
+                tx.set_local_token(self.collection, self.new_token)
+            counts = {
+                "local": vars(self.report.local),
+                "remote": vars(self.report.remote),
+                "failures": len(self.report.failures),
+                "conflicts": len(self.report.conflicts),
+            }
+            error = None
+            if not self.report.ok:
+                error = self.report.summary()
+            tx.record_pass(self.collection, counts, error)
+
+
+def _why(result: OpResult | None) -> str:
+    if result is None:
+        return "the server refused the item"
+    return result.message or f"the server refused the item ({result.status})"

@@ -1,0 +1,379 @@
+"""In-memory sides and a toy content handler, for tests and for trying the engine.
+
+- :class:`MemoryStorage` implements :class:`Storage` (etags change on every write).
+- :class:`MemoryRemote` implements :class:`RemoteCollection` like a faithful EAS
+  server: every SyncKey stands for the client's view of the folder; the server keeps
+  one step back (the key it was asked with and the key it answered), so a client
+  that lost an answer can repeat its last key and get the same changes again; pulls
+  come in windows of ``window_size``; a client Change of an item changed on the
+  server since the client's key is a conflict the server wins (Conflict=1, Status 7).
+  Faults: lose all state (→ InvalidSyncKey), reject items, kill the client after
+  the server applied a push but before the answer arrived, kill during a pull.
+- :class:`MemoryHandler` handles items that are a few ``KEY:value`` lines with a
+  ``UID:`` line. Lines whose key starts with ``X-LOCAL`` are what EAS cannot hold
+  (``project`` drops them, ``merge`` keeps them from the local side); ``REV:`` is a
+  volatile line servers rewrite (``fingerprint`` ignores it).
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import count
+
+from eassync.eas.element import E, Element
+from eassync.errors import (
+    ConversionError,
+    InvalidSyncKey,
+    ItemError,
+    NotFoundError,
+    PreconditionFailed,
+)
+from eassync.storage.base import (
+    Changes,
+    Item,
+    OpResult,
+    PushOp,
+    PushResult,
+    RemoteBatch,
+    RemoteChange,
+)
+
+
+class Killed(BaseException):
+    """A simulated kill of the process: no ``except Exception`` catches it."""
+
+
+# --- the toy content type -------------------------------------------------------------
+
+
+def parse_lines(raw: bytes) -> list[tuple[str, str]]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConversionError(f"not UTF-8: {exc}") from exc
+    lines = []
+    for line in text.splitlines():
+        if not line:
+            continue
+        key, sep, value = line.partition(":")
+        if not sep:
+            raise ConversionError(f"not a KEY:value line: {line!r}")
+        lines.append((key, value))
+    return lines
+
+
+def make_item(lines: Iterable[tuple[str, str]] | Mapping[str, str]) -> Item:
+    pairs = list(lines.items()) if isinstance(lines, Mapping) else list(lines)
+    raw = "".join(f"{k}:{v}\n" for k, v in pairs).encode()
+    uid = next((v for k, v in pairs if k == "UID"), None)
+    return Item(raw, uid)
+
+
+def _is_local_only(key: str) -> bool:
+    return key.startswith("X-LOCAL")
+
+
+class MemoryHandler:
+    kind = "notes"
+    eas_class = "Notes"
+    fileext = ".txt"
+
+    def to_eas(self, item: Item, version: str) -> Element:
+        return E(
+            "AirSync:ApplicationData",
+            E("Notes:Subject", value=self.project(item, version).raw.decode()),
+        )
+
+    def from_eas(self, data: Element, version: str) -> Item:
+        subject = data.find("Notes:Subject")
+        if subject is None or not isinstance(subject.value, str):
+            raise ConversionError("no Notes:Subject")
+        return make_item(parse_lines(subject.value.encode()))
+
+    def supported(self, version: str) -> list[str]:
+        return []
+
+    def project(self, item: Item, version: str) -> Item:
+        lines = parse_lines(item.raw)
+        return make_item((k, v) for k, v in lines if not _is_local_only(k) and k != "REV")
+
+    def merge(self, remote: Item, local: Item | None) -> Item:
+        remote_lines = [(k, v) for k, v in parse_lines(remote.raw) if k != "REV"]
+        if local is None:
+            return make_item(remote_lines)
+        local_lines = parse_lines(local.raw)
+        uid = local.uid or remote.uid
+        merged = [(k, v) for k, v in remote_lines if k != "UID" and not _is_local_only(k)]
+        merged += [(k, v) for k, v in local_lines if _is_local_only(k)]
+        if uid:
+            merged.insert(0, ("UID", uid))
+        return make_item(merged)
+
+    def fingerprint(self, item: Item) -> str:
+        lines = sorted(f"{k}:{v}" for k, v in parse_lines(item.raw) if k != "REV")
+        return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+    def with_uid(self, item: Item, uid: str) -> Item:
+        lines = [(k, v) for k, v in parse_lines(item.raw) if k != "UID"]
+        return make_item([("UID", uid), *lines])
+
+    def describe(self, item: Item) -> str:
+        lines = dict(parse_lines(item.raw))
+        return lines.get("FN") or item.uid or "(no name)"
+
+
+# --- the local side ---------------------------------------------------------------------
+
+
+@dataclass
+class MemoryStorage:
+    """A local collection in a dict. ``broken`` idents read as ItemError (a file that
+    does not parse); ``kill_after_writes`` = k kills the process after k more writes
+    (each write completes, like a file that reached the disk)."""
+
+    location: str = "memory"
+    read_only: bool = False
+    items: dict[str, tuple[Item, str]] = field(default_factory=dict)
+    broken: set[str] = field(default_factory=set)
+    kill_after_writes: int | None = None
+    _ids: Iterator[int] = field(default_factory=count)
+
+    def _etag(self) -> str:
+        return f"e{next(self._ids)}"
+
+    def _wrote(self) -> None:
+        if self.kill_after_writes is not None:
+            self.kill_after_writes -= 1
+            if self.kill_after_writes < 0:
+                self.kill_after_writes = None
+                raise Killed("killed after a local write")
+
+    # Storage protocol
+
+    def list(self) -> Iterator[tuple[str, str]]:
+        for ident, (_, etag) in list(self.items.items()):
+            yield ident, etag
+
+    def changes(self, token: str | None, known: Mapping[str, str]) -> Changes:
+        changed = {i: e for i, e in self.list() if known.get(i) != e}
+        deleted = set(known) - set(self.items)
+        return Changes(changed, deleted, None)
+
+    def get(self, ident: str) -> tuple[Item, str]:
+        if ident not in self.items:
+            raise NotFoundError(f"{ident}: no such item")
+        if ident in self.broken:
+            raise ItemError(f"{ident}: cannot parse", ident=ident)
+        return self.items[ident]
+
+    def get_many(self, idents: Iterable[str]) -> Iterator[tuple[str, Item | Exception, str]]:
+        for ident in idents:
+            try:
+                item, etag = self.get(ident)
+            except (NotFoundError, ItemError) as exc:
+                yield ident, exc, ""
+            else:
+                yield ident, item, etag
+
+    def add(self, item: Item) -> tuple[str, str]:
+        ident = f"item{next(self._ids)}.txt"
+        etag = self._etag()
+        self.items[ident] = (item, etag)
+        self._wrote()
+        return ident, etag
+
+    def update(self, ident: str, item: Item, etag: str) -> str:
+        if ident not in self.items:
+            raise NotFoundError(f"{ident}: no such item")
+        if self.items[ident][1] != etag:
+            raise PreconditionFailed(f"{ident} changed meanwhile", ident=ident)
+        new_etag = self._etag()
+        self.items[ident] = (item, new_etag)
+        self._wrote()
+        return new_etag
+
+    def delete(self, ident: str, etag: str) -> None:
+        if ident not in self.items:
+            raise NotFoundError(f"{ident}: no such item")
+        if self.items[ident][1] != etag:
+            raise PreconditionFailed(f"{ident} changed meanwhile", ident=ident)
+        del self.items[ident]
+        self._wrote()
+
+    # test helpers (the user editing files)
+
+    def user_add(self, item: Item) -> str:
+        ident = f"user{next(self._ids)}.txt"
+        self.items[ident] = (item, self._etag())
+        return ident
+
+    def user_edit(self, ident: str, item: Item) -> None:
+        self.items[ident] = (item, self._etag())
+
+    def user_delete(self, ident: str) -> None:
+        del self.items[ident]
+
+    def by_uid(self) -> dict[str, builtins.list[Item]]:
+        found: dict[str, builtins.list[Item]] = {}
+        for item, _ in self.items.values():
+            found.setdefault(item.uid or "", []).append(item)
+        return found
+
+
+# --- the remote side --------------------------------------------------------------------
+
+
+@dataclass
+class MemoryRemote:
+    """A faithful in-memory EAS folder (see the module docstring).
+
+    ``store`` maps what a client sends to what the server keeps (default: unchanged;
+    tests pass ``handler.project`` plus a REV rewrite to act like Exchange).
+    """
+
+    location: str = "memory-eas"
+    max_batch: int = 50
+    window_size: int = 100
+    store: Callable[[Item], Item] = lambda item: item
+    reject: Callable[[Item], bool] = lambda item: False
+    items: dict[str, Item] = field(default_factory=dict)
+    versions: dict[str, int] = field(default_factory=dict)
+    #: outside the filter window: reported as SoftDelete, never sent
+    hidden: set[str] = field(default_factory=set)
+    #: the valid SyncKeys and the client view each stands for (ServerId → version)
+    keys: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: kill the client instead of answering its next push, after applying it
+    kill_after_push_apply: bool = False
+    #: kill the client instead of sending pull batch number k (0-based) of the next pull
+    kill_at_pull_batch: int | None = None
+    requests: int = 0
+    _ids: Iterator[int] = field(default_factory=lambda: count(1))
+
+    # server-side edits (another device, a web UI)
+
+    def server_add(self, item: Item) -> str:
+        sid = f"s{next(self._ids)}"
+        self.items[sid] = self.store(item)
+        self.versions[sid] = next(self._ids)
+        return sid
+
+    def server_edit(self, sid: str, item: Item) -> None:
+        self.items[sid] = self.store(item)
+        self.versions[sid] = next(self._ids)
+
+    def server_delete(self, sid: str) -> None:
+        del self.items[sid]
+        del self.versions[sid]
+        self.hidden.discard(sid)
+
+    def server_hide(self, sid: str) -> None:
+        """The item leaves the filter window: clients get a SoftDelete."""
+        self.hidden.add(sid)
+
+    def lose_state(self) -> None:
+        """The server forgets every SyncKey (Sync Status 3 next time)."""
+        self.keys.clear()
+
+    def by_uid(self) -> dict[str, list[Item]]:
+        found: dict[str, list[Item]] = {}
+        for item in self.items.values():
+            found.setdefault(item.uid or "", []).append(item)
+        return found
+
+    # SyncKeys
+
+    def _issue(self, asked: str | None, view: dict[str, int]) -> str:
+        key = f"k{next(self._ids)}"
+        # one step back: keep the key the client asked with and the new one
+        self.keys = {k: v for k, v in self.keys.items() if k == asked}
+        self.keys[key] = view
+        return key
+
+    def _view(self, state: str | None) -> dict[str, int]:
+        if state is None:
+            self.keys.clear()
+            return {}
+        if state not in self.keys:
+            raise InvalidSyncKey(f"{self.location}: invalid SyncKey {state!r}", status=3)
+        return dict(self.keys[state])
+
+    # RemoteCollection protocol
+
+    def pull(self, state: str | None) -> Iterator[RemoteBatch]:
+        view = self._view(state)
+        asked = state
+        number = 0
+        while True:
+            self.requests += 1
+            diff: list[RemoteChange] = []
+            for sid in sorted(set(self.items) | set(view)):
+                if sid not in self.items:
+                    diff.append(RemoteChange("delete", sid))
+                elif sid in self.hidden:
+                    if sid in view:
+                        diff.append(RemoteChange("softdelete", sid))
+                elif sid not in view:
+                    diff.append(RemoteChange("add", sid, self.items[sid]))
+                elif view[sid] != self.versions[sid]:
+                    diff.append(RemoteChange("change", sid, self.items[sid]))
+            window = diff[: self.window_size]
+            for change in window:
+                if change.kind in ("delete", "softdelete"):
+                    view.pop(change.ident, None)
+                else:
+                    view[change.ident] = self.versions[change.ident]
+            more = len(diff) > len(window)
+            key = self._issue(asked, dict(view))
+            if self.kill_at_pull_batch is not None and number >= self.kill_at_pull_batch:
+                self.kill_at_pull_batch = None
+                raise Killed("killed while pulling")
+            yield RemoteBatch(window, key, more)
+            # the client asks again with the new key only after committing this one
+            if key not in self.keys:
+                raise InvalidSyncKey(f"{self.location}: invalid SyncKey {key!r}", status=3)
+            view = dict(self.keys[key])
+            asked = key
+            number += 1
+            if not more:
+                return
+
+    def push(self, state: str, ops: Sequence[PushOp]) -> PushResult:
+        self.requests += 1
+        if len(ops) > self.max_batch:
+            raise ValueError(f"{len(ops)} ops in one push, more than max_batch {self.max_batch}")
+        view = self._view(state)
+        results: list[OpResult] = []
+        for op in ops:
+            results.append(self._apply(op, view))
+        key = self._issue(state, view)
+        if self.kill_after_push_apply:
+            self.kill_after_push_apply = False
+            raise Killed("killed before the push answer arrived")
+        return PushResult(key, results)
+
+    def _apply(self, op: PushOp, view: dict[str, int]) -> OpResult:
+        if op.kind == "add":
+            assert op.item is not None
+            if self.reject(op.item):
+                return OpResult(op.ref, "rejected", message="Status 6: conversion error")
+            sid = self.server_add(op.item)
+            view[sid] = self.versions[sid]
+            return OpResult(op.ref, "ok", sid)
+        if op.ref not in self.items:
+            return OpResult(op.ref, "not_found")
+        if op.kind == "delete":
+            # a Delete always beats a server change (MS-ASCMD Conflict)
+            self.server_delete(op.ref)
+            view.pop(op.ref, None)
+            return OpResult(op.ref, "ok")
+        assert op.item is not None
+        if view.get(op.ref) != self.versions[op.ref]:
+            return OpResult(op.ref, "conflict")
+        if self.reject(op.item):
+            return OpResult(op.ref, "rejected", message="Status 6: conversion error")
+        self.server_edit(op.ref, op.item)
+        view[op.ref] = self.versions[op.ref]
+        return OpResult(op.ref, "ok")

@@ -1,0 +1,422 @@
+"""The per-pair status store: one SQLite file of item correlations and sync state.
+
+The status is a cache of which local item (ident, etag, content hash) corresponds to
+which remote item (ServerId, content hash), plus per collection the EAS SyncKey and
+the local token. Every change goes through :meth:`Status.transaction`; the rows of a
+batch and the SyncKey of that batch commit together, so a kill at any instant leaves
+either the old state or the new one (design.md "Status").
+
+Lookups are SQL queries: the engine never loads every row into Python objects. The
+one O(N) map it takes is ``local ident → etag`` for the local scan.
+
+The file, its ``-wal`` and ``-shm`` companions are mode 0600 (they hold UIDs and
+item hashes of a user's address book); the folder is created 0700.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from eassync.errors import StorageError
+
+#: The schema, as a list of migrations: entry i brings schema_version i to i+1.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE items (
+        id INTEGER PRIMARY KEY,
+        collection TEXT NOT NULL,
+        uid TEXT,
+        local_ident TEXT,
+        local_etag TEXT,
+        local_hash TEXT,
+        remote_ident TEXT,
+        remote_hash TEXT,
+        -- ClientId of an Add not yet acknowledged (sent or about to be sent): while
+        -- set, remote_hash is the hash we expect the server's copy to have.
+        pending TEXT,
+        -- the local_hash the server refused (Status 4/6): never resent unchanged
+        rejected_hash TEXT,
+        -- the item left the server's filter window (SoftDelete): correlation dormant
+        softdeleted INTEGER NOT NULL DEFAULT 0,
+        -- during a resync: 0 until the item came back in the full download
+        seen INTEGER NOT NULL DEFAULT 1,
+        -- a remote version not applied locally yet (conflict: error, etag race),
+        -- replayed on the next pass because the server will not send it again
+        deferred BLOB,
+        deferred_uid TEXT
+    );
+    CREATE UNIQUE INDEX items_local ON items (collection, local_ident);
+    CREATE UNIQUE INDEX items_remote ON items (collection, remote_ident);
+    CREATE INDEX items_uid ON items (collection, uid);
+    CREATE INDEX items_remote_hash ON items (collection, remote_hash);
+    CREATE INDEX items_pending ON items (collection, pending) WHERE pending IS NOT NULL;
+    CREATE TABLE collections (
+        collection TEXT PRIMARY KEY,
+        remote_state TEXT,
+        local_token TEXT,
+        resyncing INTEGER NOT NULL DEFAULT 0,
+        last_sync REAL,
+        last_error TEXT,
+        last_counts TEXT
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_ROW_COLUMNS = (
+    "uid",
+    "local_ident",
+    "local_etag",
+    "local_hash",
+    "remote_ident",
+    "remote_hash",
+    "pending",
+    "rejected_hash",
+    "softdeleted",
+    "seen",
+    "deferred",
+    "deferred_uid",
+)
+_COLLECTION_COLUMNS = (
+    "remote_state",
+    "local_token",
+    "resyncing",
+    "last_sync",
+    "last_error",
+    "last_counts",
+)
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    """One correlation. ``id`` is the row's key inside the status file."""
+
+    id: int
+    collection: str
+    uid: str | None
+    local_ident: str | None
+    local_etag: str | None
+    local_hash: str | None
+    remote_ident: str | None
+    remote_hash: str | None
+    pending: str | None
+    rejected_hash: str | None
+    softdeleted: bool
+    seen: bool
+    deferred: bytes | None
+    deferred_uid: str | None
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    """Per-collection state, also what ``eassync status`` shows."""
+
+    collection: str
+    remote_state: str | None = None
+    local_token: str | None = None
+    resyncing: bool = False
+    last_sync: float | None = None
+    last_error: str | None = None
+    last_counts: Mapping[str, Any] | None = None
+    items: int = 0
+
+
+_SELECT = "SELECT id, collection, " + ", ".join(_ROW_COLUMNS) + " FROM items"
+
+
+def _row(r: tuple[Any, ...]) -> StatusRow:
+    values = list(r)
+    # softdeleted, seen are stored as integers
+    values[10] = bool(values[10])
+    values[11] = bool(values[11])
+    return StatusRow(*values)
+
+
+def _create_private_file(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+    # an existing file keeps its mode with O_CREAT: enforce it
+    os.chmod(path, 0o600)
+
+
+class Status:
+    """The status file of one pair. Not thread-safe; one process holds it (pair lock).
+
+    ``before_commit`` is a fault-injection hook for tests: called just before each
+    COMMIT; if it raises, the transaction rolls back as a kill would leave it.
+    """
+
+    def __init__(
+        self, path: str | Path, *, before_commit: Callable[[], None] | None = None
+    ) -> None:
+        self.path = Path(path)
+        self.before_commit = before_commit
+        _create_private_file(self.path)
+        try:
+            self._db = sqlite3.connect(str(self.path), isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # durability matters more than speed: the row of an acknowledged Add
+            # must survive a power cut (synchronous=FULL is the WAL-safe setting)
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(
+                f"status file {self.path} is not usable: {exc}",
+                hint="move it away and run `eassync repair` to rebuild it from both sides",
+            ) from exc
+        for suffix in ("-wal", "-shm"):
+            companion = Path(str(self.path) + suffix)
+            if companion.exists():
+                os.chmod(companion, 0o600)
+        self._in_tx = False
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Status:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _migrate(self) -> None:
+        has_meta = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'"
+        ).fetchone()
+        version = 0
+        if has_meta:
+            found = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            version = int(found[0]) if found else 0
+        if version > SCHEMA_VERSION:
+            raise StorageError(
+                f"status file {self.path} has schema {version}, newer than this eassync "
+                f"({SCHEMA_VERSION})",
+                hint="upgrade eassync, or move the file away and run `eassync repair`",
+            )
+        for step in range(version, SCHEMA_VERSION):
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in MIGRATIONS[step].split(";\n"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                    (str(step + 1),),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    @property
+    def schema_version(self) -> int:
+        found = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        return int(found[0])
+
+    # --- transactions -----------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[StatusTx]:
+        """All writes of the block commit together, or not at all."""
+        if self._in_tx:
+            raise RuntimeError("status transactions do not nest")
+        self._db.execute("BEGIN IMMEDIATE")
+        self._in_tx = True
+        try:
+            yield StatusTx(self._db)
+            if self.before_commit is not None:
+                self.before_commit()
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        finally:
+            self._in_tx = False
+
+    # --- row lookups ------------------------------------------------------------------
+
+    def _one(self, where: str, params: tuple[Any, ...]) -> StatusRow | None:
+        found = self._db.execute(f"{_SELECT} WHERE {where} LIMIT 1", params).fetchone()
+        return _row(found) if found else None
+
+    def get(self, row_id: int) -> StatusRow | None:
+        return self._one("id = ?", (row_id,))
+
+    def by_local(self, collection: str, local_ident: str) -> StatusRow | None:
+        return self._one("collection = ? AND local_ident = ?", (collection, local_ident))
+
+    def by_remote(self, collection: str, remote_ident: str) -> StatusRow | None:
+        return self._one("collection = ? AND remote_ident = ?", (collection, remote_ident))
+
+    def by_uid(self, collection: str, uid: str) -> StatusRow | None:
+        return self._one("collection = ? AND uid = ? ORDER BY id", (collection, uid))
+
+    def unbound_by_uid(self, collection: str, uid: str) -> StatusRow | None:
+        """A row with this UID that waits for its remote item: pending, without a
+        ServerId, or not yet seen again during a resync."""
+        return self._one(
+            "collection = ? AND uid = ? AND (pending IS NOT NULL OR remote_ident IS NULL "
+            "OR seen = 0) ORDER BY id",
+            (collection, uid),
+        )
+
+    def unbound_by_hash(self, collection: str, remote_hash: str) -> StatusRow | None:
+        """Like :meth:`unbound_by_uid`, matching the expected remote content hash."""
+        return self._one(
+            "collection = ? AND remote_hash = ? AND (pending IS NOT NULL "
+            "OR remote_ident IS NULL OR seen = 0) ORDER BY id",
+            (collection, remote_hash),
+        )
+
+    def iter_rows(
+        self, collection: str, where: str = "1", params: tuple[Any, ...] = (), *, chunk: int = 500
+    ) -> Iterator[StatusRow]:
+        """Rows matching ``where`` in id order, fetched in chunks (keyset pagination),
+        so callers may write to the rows they are given between two chunks."""
+        last = -1
+        while True:
+            found = self._db.execute(
+                f"{_SELECT} WHERE collection = ? AND id > ? AND ({where}) ORDER BY id LIMIT ?",
+                (collection, last, *params, chunk),
+            ).fetchall()
+            if not found:
+                return
+            for r in found:
+                yield _row(r)
+            last = found[-1][0]
+
+    def local_etags(self, collection: str) -> dict[str, str]:
+        """``local ident → etag`` of every correlated local item (for the local scan)."""
+        return {
+            ident: etag or ""
+            for ident, etag in self._db.execute(
+                "SELECT local_ident, local_etag FROM items "
+                "WHERE collection = ? AND local_ident IS NOT NULL",
+                (collection,),
+            )
+        }
+
+    def count(self, collection: str, where: str = "1", params: tuple[Any, ...] = ()) -> int:
+        found = self._db.execute(
+            f"SELECT count(*) FROM items WHERE collection = ? AND ({where})",
+            (collection, *params),
+        ).fetchone()
+        return int(found[0])
+
+    # --- collections ------------------------------------------------------------------
+
+    def collection(self, collection: str) -> CollectionInfo:
+        found = self._db.execute(
+            "SELECT " + ", ".join(_COLLECTION_COLUMNS) + " FROM collections WHERE collection = ?",
+            (collection,),
+        ).fetchone()
+        items = self.count(collection)
+        if not found:
+            return CollectionInfo(collection, items=items)
+        state, token, resyncing, last_sync, last_error, counts = found
+        return CollectionInfo(
+            collection,
+            remote_state=state,
+            local_token=token,
+            resyncing=bool(resyncing),
+            last_sync=last_sync,
+            last_error=last_error,
+            last_counts=json.loads(counts) if counts else None,
+            items=items,
+        )
+
+    def collections(self) -> list[CollectionInfo]:
+        names = {
+            name
+            for (name,) in self._db.execute(
+                "SELECT collection FROM collections UNION SELECT DISTINCT collection FROM items"
+            )
+        }
+        return [self.collection(name) for name in sorted(names)]
+
+
+class StatusTx:
+    """The write side, valid inside ``with status.transaction() as tx``."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def insert(self, collection: str, **values: Any) -> int:
+        unknown = set(values) - set(_ROW_COLUMNS)
+        if unknown:
+            raise TypeError(f"unknown status columns {sorted(unknown)}")
+        columns = ["collection", *values]
+        cursor = self._db.execute(
+            f"INSERT INTO items ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+            (collection, *values.values()),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def update(self, row_id: int, **values: Any) -> None:
+        unknown = set(values) - set(_ROW_COLUMNS)
+        if unknown:
+            raise TypeError(f"unknown status columns {sorted(unknown)}")
+        if not values:
+            return
+        assignments = ", ".join(f"{name} = ?" for name in values)
+        self._db.execute(f"UPDATE items SET {assignments} WHERE id = ?", (*values.values(), row_id))
+
+    def delete(self, row_id: int) -> None:
+        self._db.execute("DELETE FROM items WHERE id = ?", (row_id,))
+
+    def delete_collection(self, collection: str) -> None:
+        self._db.execute("DELETE FROM items WHERE collection = ?", (collection,))
+        self._db.execute("DELETE FROM collections WHERE collection = ?", (collection,))
+
+    def mark_all_unseen(self, collection: str) -> None:
+        """Start of a resync: every correlated row must come back to count as seen."""
+        self._db.execute(
+            "UPDATE items SET seen = 0 WHERE collection = ? AND remote_ident IS NOT NULL",
+            (collection,),
+        )
+
+    def set_collection(self, collection: str, **values: Any) -> None:
+        unknown = set(values) - set(_COLLECTION_COLUMNS)
+        if unknown:
+            raise TypeError(f"unknown collection columns {sorted(unknown)}")
+        if "last_counts" in values and not isinstance(values["last_counts"], str | None):
+            values["last_counts"] = json.dumps(values["last_counts"], sort_keys=True)
+        self._db.execute("INSERT OR IGNORE INTO collections (collection) VALUES (?)", (collection,))
+        if values:
+            assignments = ", ".join(f"{name} = ?" for name in values)
+            self._db.execute(
+                f"UPDATE collections SET {assignments} WHERE collection = ?",
+                (*values.values(), collection),
+            )
+
+    def set_remote_state(self, collection: str, state: str | None) -> None:
+        self.set_collection(collection, remote_state=state)
+
+    def set_local_token(self, collection: str, token: str | None) -> None:
+        self.set_collection(collection, local_token=token)
+
+    def record_pass(
+        self, collection: str, counts: Mapping[str, Any], error: str | None = None
+    ) -> None:
+        self.set_collection(
+            collection, last_sync=time.time(), last_counts=dict(counts), last_error=error
+        )
+
+
+def row_fields() -> tuple[str, ...]:
+    """The names of the row columns a transaction may write."""
+    return tuple(f.name for f in fields(StatusRow) if f.name not in ("id", "collection"))
