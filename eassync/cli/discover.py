@@ -1,0 +1,100 @@
+"""``eassync discover [ACCOUNT]``: every folder the server lists, and who uses it."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from eassync.errors import ConfigError
+
+TYPE_NAMES = {
+    1: "generic",
+    2: "inbox",
+    3: "drafts",
+    4: "deleted items",
+    5: "sent items",
+    6: "outbox",
+    7: "tasks (default)",
+    8: "calendar (default)",
+    9: "contacts (default)",
+    10: "notes (default)",
+    11: "journal (default)",
+    12: "mail",
+    13: "calendar",
+    14: "contacts",
+    15: "tasks",
+    16: "journal",
+    17: "notes",
+    18: "unknown",
+    19: "recipient cache",
+}
+
+
+@click.command()
+@click.argument("account", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def command(ctx: object, account: str | None, as_json: bool) -> int:
+    """List the folders an account's server shows (all accounts without ACCOUNT).
+
+    For each folder: name, type, parent, id, and the pairs that sync it. EAS shows only
+    the folders the server lists for this user: shared or public folders appear only if
+    the server exposes them through FolderSync.
+    """
+    from eassync.accounts import ClientPool
+    from eassync.pairs import folder_kind, select_folders
+
+    config = ctx.load_config()  # type: ignore[attr-defined]
+    names = [account] if account else sorted(config.accounts)
+    for name in names:
+        if name not in config.accounts:
+            known = ", ".join(sorted(config.accounts)) or "none"
+            raise ConfigError(f"no account named {name!r} in {config.path} (accounts: {known})")
+    out: dict[str, list[dict[str, object]]] = {}
+    with ClientPool(config) as pool:
+        for name in names:
+            folders = pool.folders(name)
+            users: dict[str, list[str]] = {}
+            for pair in config.pairs.values():
+                if pair.account != name:
+                    continue
+                try:
+                    for sel in select_folders(pair.name, pair.remote, folders):
+                        users.setdefault(sel.folder.server_id, []).append(pair.name)
+                except Exception as exc:  # a pair that matches nothing is worth saying
+                    click.echo(f"note: {exc}", err=True)
+            by_id = {f.server_id: f for f in folders}
+            rows = []
+            for f in sorted(
+                folders, key=lambda f: (folder_kind(f) is None, f.type, f.display_name)
+            ):
+                parent = by_id.get(f.parent_id)
+                rows.append(
+                    {
+                        "name": f.display_name,
+                        "type": f.type,
+                        "type_name": TYPE_NAMES.get(f.type, str(f.type)),
+                        "kind": folder_kind(f),
+                        "parent": parent.display_name if parent else None,
+                        "id": f.server_id,
+                        "pairs": users.get(f.server_id, []),
+                    }
+                )
+            out[name] = rows
+    if as_json:
+        click.echo(json.dumps(out, indent=2, ensure_ascii=False))
+        return 0
+    for name, rows in out.items():
+        client_url = config.accounts[name].url
+        click.echo(f"account {name} ({client_url}): {len(rows)} folders")
+        for r in rows:
+            mark = "*" if r["kind"] else " "
+            used = f"  ← {', '.join(r['pairs'])}" if r["pairs"] else ""
+            parent = f"  in {r['parent']}" if r["parent"] else ""
+            click.echo(f" {mark} {r['name']!s:30} {r['type_name']!s:20} id={r['id']}{parent}{used}")
+        click.echo(
+            "  (* = contacts, calendar or tasks: can be synced. EAS shows only the folders "
+            "the server lists; shared folders appear only if the server exposes them.)"
+        )
+    return 0

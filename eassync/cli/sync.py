@@ -1,0 +1,118 @@
+"""``eassync sync [PAIR[/COLLECTION]...]``: one two-way pass."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from eassync.sync.plan import Action, ConflictRecord, Failure
+
+
+class CliReporter:
+    """Prints failures and conflicts as they happen, actions with -v, and a progress
+    counter on a TTY for long first syncs."""
+
+    def __init__(self, verbosity: int, *, show_plan: bool, as_json: bool) -> None:
+        self.verbosity = verbosity
+        self.show_plan = show_plan
+        self.as_json = as_json
+        self.progress = sys.stderr.isatty() and not as_json and verbosity >= 0
+        self._count = 0
+
+    def _tick(self) -> None:
+        self._count += 1
+        if self.progress and self._count % 100 == 0:
+            click.echo(f"\r  … {self._count} items", nl=False, err=True)
+
+    def end_progress(self) -> None:
+        if self.progress and self._count >= 100:
+            click.echo("\r" + " " * 30 + "\r", nl=False, err=True)
+        self._count = 0
+
+    def action(self, collection: str, action: Action) -> None:
+        self._tick()
+        if self.as_json:
+            return
+        if self.show_plan or self.verbosity >= 1:
+            verb = {"add": "add", "change": "update", "delete": "delete"}.get(
+                action.kind, action.kind
+            )
+            note = f" ({action.note})" if action.note else ""
+            click.echo(f"  {collection}: {verb} {action.side}: {action.name}{note}")
+
+    def failure(self, collection: str, failure: Failure) -> None:
+        if not self.as_json:
+            what = failure.name or failure.ident or "?"
+            click.echo(f"  {collection}: FAILED {failure.side} {what}: {failure.reason}", err=True)
+
+    def conflict(self, collection: str, conflict: ConflictRecord) -> None:
+        if not self.as_json and (conflict.unresolved or self.verbosity >= 1):
+            click.echo(
+                f"  {collection}: conflict on {conflict.local_name!r} "
+                f"(local) / {conflict.remote_name!r} (server): {conflict.resolution}",
+                err=conflict.unresolved,
+            )
+
+    def note(self, collection: str, text: str) -> None:
+        if not self.as_json and self.verbosity >= 0:
+            click.echo(f"  {collection}: {text}", err=True)
+
+
+@click.command()
+@click.argument("targets", nargs=-1, metavar="[PAIR[/COLLECTION]]...")
+@click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
+@click.option(
+    "--force-delete",
+    is_flag=True,
+    help="Proceed even if the pass deletes more than max_delete_ratio of a side.",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+@click.pass_obj
+def command(
+    ctx: Any, targets: tuple[str, ...], dry_run: bool, force_delete: bool, as_json: bool
+) -> int:
+    """Sync pairs once, both ways (every pair without arguments)."""
+    from eassync.runner import PairOutcome, run_sync
+
+    config = ctx.load_config()
+    reporter = CliReporter(ctx.verbosity, show_plan=dry_run, as_json=as_json)
+
+    def print_outcome(outcome: PairOutcome) -> None:
+        reporter.end_progress()
+        if as_json or (ctx.verbosity < 0 and outcome.exit_code == 0):
+            return
+        if outcome.error is not None:
+            click.echo(f"{outcome.pair}: error: {outcome.error}", err=True)
+            if outcome.error.hint:
+                click.echo(f"{outcome.pair}: hint: {outcome.error.hint}", err=True)
+            return
+        for report in outcome.reports:
+            click.echo(f"{outcome.pair}/{report.summary()}")
+
+    outcomes = run_sync(
+        config,
+        targets,
+        dry_run=dry_run,
+        force_delete=force_delete,
+        reporter=reporter,
+        on_outcome=print_outcome,
+    )
+    code = max((o.exit_code for o in outcomes), default=0)
+    if as_json:
+        doc = {
+            "ok": code == 0,
+            "exit_code": code,
+            "pairs": [
+                {
+                    "pair": o.pair,
+                    "error": str(o.error) if o.error else None,
+                    "collections": [r.to_dict() for r in o.reports],
+                }
+                for o in outcomes
+            ],
+        }
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False, default=str))
+    return code

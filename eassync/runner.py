@@ -1,0 +1,237 @@
+"""One ``eassync sync`` run: config → per pair (lock, status, folders, storages) → engine.
+
+Everything here is wiring; the decisions are the engine's (``eassync.sync.engine``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from eassync.errors import (
+    AuthError,
+    ConfigError,
+    EassyncError,
+    RemoteWipeRequested,
+    TransportError,
+)
+from eassync.pairs import Selection, safe_name, select_folders
+
+if TYPE_CHECKING:
+    from eassync.accounts import ClientPool
+    from eassync.config import Config, Pair, StorageConfig
+    from eassync.convert.base import ContentHandler
+    from eassync.storage.base import Storage
+    from eassync.sync.plan import Reporter, SyncReport
+
+log = logging.getLogger(__name__)
+
+#: calendar_window → EAS FilterType (brief §5.1)
+CALENDAR_FILTER = {"all": 0, "2w": 4, "1m": 5, "3m": 6, "6m": 7}
+TASKS_FILTER = {"all": 0, "incomplete": 8}
+
+
+def handler_for(kind: str) -> ContentHandler:
+    """The content handler of a kind (contacts, calendar, tasks)."""
+    if kind == "contacts":
+        from eassync.convert.contacts import HANDLER
+
+        return HANDLER
+    if kind == "calendar":
+        try:
+            from eassync.convert.calendar import HANDLER as CAL
+        except ImportError as exc:
+            raise ConfigError("calendar sync is not available in this version yet") from exc
+        return CAL
+    if kind == "tasks":
+        try:
+            from eassync.convert.tasks import HANDLER as TASKS
+        except ImportError as exc:
+            raise ConfigError("task sync is not available in this version yet") from exc
+        return TASKS
+    raise ConfigError(f"unknown kind {kind!r}")
+
+
+@dataclass
+class PairOutcome:
+    pair: str
+    reports: list[SyncReport] = field(default_factory=list)
+    error: EassyncError | None = None
+
+    @property
+    def exit_code(self) -> int:
+        if self.error is not None:
+            return self.error.exit_code
+        return max((r.exit_code for r in self.reports), default=0)
+
+
+def status_path(config: Config, pair_name: str) -> Path:
+    return config.general.status_dir / "pairs" / f"{safe_name(pair_name)}.sqlite"
+
+
+def parse_targets(config: Config, targets: Sequence[str]) -> list[tuple[Pair, str | None]]:
+    """``PAIR`` or ``PAIR/COLLECTION`` → (pair, collection filter). All pairs if none."""
+    if not targets:
+        return [(p, None) for _, p in sorted(config.pairs.items())]
+    out = []
+    for target in targets:
+        name, _, collection = target.partition("/")
+        out.append((config.pair(name), collection or None))
+    return out
+
+
+def open_local(storage: StorageConfig, sel: Selection, handler: ContentHandler) -> Storage:
+    """The local collection of one selected EAS folder."""
+    if storage.type == "vdir":
+        from eassync.storage.vdir import VdirStorage
+
+        assert storage.path is not None
+        path = storage.path / sel.subdir if sel.subdir else storage.path
+        return VdirStorage(path, storage.fileext_for(sel.kind), create=True)
+    try:
+        from eassync.storage.dav import open_dav_storage
+    except ImportError as exc:
+        raise ConfigError(
+            f"storage type {storage.type!r} is not available in this version yet"
+        ) from exc
+    return open_dav_storage(storage, sel, handler)  # type: ignore[no-any-return]
+
+
+def collection_matches(sel: Selection, wanted: str) -> bool:
+    return wanted in (sel.subdir, sel.folder.server_id, sel.folder.display_name)
+
+
+def sync_pair(
+    config: Config,
+    pool: ClientPool,
+    pair: Pair,
+    collection: str | None,
+    *,
+    dry_run: bool,
+    force_delete: bool,
+    reporter: Reporter,
+    on_report: Callable[[SyncReport], None] | None = None,
+) -> PairOutcome:
+    from eassync.storage.eas import EasRemoteCollection
+    from eassync.storage.lock import pair_lock
+    from eassync.storage.trash import Trash
+    from eassync.sync.engine import sync_collection
+    from eassync.sync.policy import policy_from_config
+    from eassync.sync.status import Status
+
+    outcome = PairOutcome(pair.name)
+    status_dir = config.general.status_dir
+    with pair_lock(status_dir, pair.name):
+        client = pool.client(pair.account)
+        folders = pool.folders(pair.account)
+        selections = select_folders(pair.name, pair.remote, folders)
+        if collection is not None:
+            selections = [s for s in selections if collection_matches(s, collection)]
+            if not selections:
+                raise ConfigError(f"pair '{pair.name}' has no collection {collection!r}")
+        conflict = (
+            {"command": list(pair.conflict_command)}
+            if pair.conflict == "command" and pair.conflict_command
+            else pair.conflict
+        )
+        policy = policy_from_config(conflict)
+        storage_cfg = config.storage_for(pair)
+        trash = Trash(status_dir / "trash")
+        with Status(status_path(config, pair.name)) as status:
+            for sel in selections:
+                handler = handler_for(sel.kind)
+                local = open_local(storage_cfg, sel, handler)
+                remote = EasRemoteCollection(
+                    client, sel.folder, handler, options=sync_options(pair, sel.kind)
+                )
+                key = sel.folder.server_id
+
+                def put_in_trash(ident: str, item: object, _key: str = key) -> None:
+                    trash.put(pair.name, _key, ident, item)  # type: ignore[arg-type]
+
+                started = time.monotonic()
+                report = sync_collection(
+                    local,
+                    remote,
+                    handler,
+                    status,
+                    key,
+                    policy,
+                    direction=pair.direction,
+                    dry_run=dry_run,
+                    force_delete=force_delete,
+                    max_delete_ratio=pair.max_delete_ratio,
+                    trash=put_in_trash,
+                    version=client.version,
+                    reporter=reporter,
+                )
+                report.collection = sel.subdir or sel.folder.display_name or key
+                log.info(
+                    "pair %s/%s: %.2f s, %d requests",
+                    pair.name,
+                    report.collection,
+                    time.monotonic() - started,
+                    remote.requests,
+                )
+                outcome.reports.append(report)
+                if on_report:
+                    on_report(report)
+    return outcome
+
+
+def sync_options(pair: Pair, kind: str) -> object:
+    from eassync.eas.client import SyncOptions
+
+    if kind == "calendar":
+        return SyncOptions(filter_type=CALENDAR_FILTER.get(pair.calendar_window, 0), body_type=1)
+    if kind == "tasks":
+        return SyncOptions(filter_type=TASKS_FILTER.get(pair.tasks_filter, 0), body_type=1)
+    return SyncOptions(body_type=1)
+
+
+def run_sync(
+    config: Config,
+    targets: Sequence[str],
+    *,
+    dry_run: bool = False,
+    force_delete: bool = False,
+    reporter: Reporter,
+    on_outcome: Callable[[PairOutcome], None] | None = None,
+    on_report: Callable[[SyncReport], None] | None = None,
+) -> list[PairOutcome]:
+    """Sync every targeted pair; one pair's failure never stops the others, except
+    that an account whose login failed is not retried for its other pairs."""
+    from eassync.accounts import ClientPool
+
+    outcomes = []
+    dead_accounts: dict[str, EassyncError] = {}
+    with ClientPool(config) as pool:
+        for pair, collection in parse_targets(config, targets):
+            if pair.account in dead_accounts:
+                outcome = PairOutcome(pair.name, error=dead_accounts[pair.account])
+            else:
+                try:
+                    outcome = sync_pair(
+                        config,
+                        pool,
+                        pair,
+                        collection,
+                        dry_run=dry_run,
+                        force_delete=force_delete,
+                        reporter=reporter,
+                        on_report=on_report,
+                    )
+                except (AuthError, RemoteWipeRequested, TransportError) as exc:
+                    # the account itself failed: its other pairs would fail the same way
+                    dead_accounts[pair.account] = exc
+                    outcome = PairOutcome(pair.name, error=exc)
+                except EassyncError as exc:
+                    outcome = PairOutcome(pair.name, error=exc)
+            outcomes.append(outcome)
+            if on_outcome:
+                on_outcome(outcome)
+    return outcomes

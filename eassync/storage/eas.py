@@ -1,0 +1,203 @@
+"""An EAS folder adapted to the engine's :class:`RemoteCollection` interface.
+
+It turns Sync responses into batches of :class:`RemoteChange` (converting
+``ApplicationData`` with the pair's content handler) and local operations into
+Sync commands. The SyncKey is owned by the caller (the status store) so that it
+commits in the same transaction as the rows of its batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from eassync.errors import ConversionError
+from eassync.storage.base import (
+    OpResult,
+    OpStatus,
+    PushOp,
+    PushResult,
+    RemoteBatch,
+    RemoteChange,
+)
+
+if TYPE_CHECKING:
+    from eassync.convert.base import ContentHandler
+    from eassync.eas.client import EasClient, Folder, SyncOptions
+
+log = logging.getLogger(__name__)
+
+#: SOGo answers the priming Sync of an empty folder with this key and keeps no state
+#: for it: commands sent with it are applied, but the key they return is unknown to
+#: the next Sync (Status 3). Syncing again with "-1" returns every item plus a usable
+#: key (sogo-notes Q4), so after a push with it we keep "-1".
+SOGO_EMPTY_FOLDER_KEY = "-1"
+
+# Item status codes inside Sync Responses (MS-ASCMD 2.2.3.177.16; brief §5.7).
+_ITEM_STATUS: dict[int, OpStatus] = {
+    1: "ok",
+    7: "conflict",
+    8: "not_found",
+    4: "rejected",
+    6: "rejected",
+    5: "retry",
+    9: "retry",
+}
+
+
+class EasRemoteCollection:
+    """One EAS folder (CollectionId) of one account, for one content handler."""
+
+    def __init__(
+        self,
+        client: EasClient,
+        folder: Folder,
+        handler: ContentHandler,
+        *,
+        options: SyncOptions | None = None,
+        window_size: int = 512,
+    ) -> None:
+        self.client = client
+        self.folder = folder
+        self.handler = handler
+        self.options = options
+        self.max_batch = window_size
+        self.location = f"{folder.display_name} ({folder.server_id})"
+        self.requests = 0
+
+    @property
+    def version(self) -> str:
+        return self.client.version
+
+    def pull(self, state: str | None) -> Iterator[RemoteBatch]:
+        from eassync.eas.client import CollectionRequest
+
+        if state is None:
+            state = self._prime()
+            yield RemoteBatch(changes=(), state=state)
+        more = True
+        while more:
+            self.requests += 1
+            (resp,) = self.client.sync(
+                [
+                    CollectionRequest(
+                        collection_id=self.folder.server_id,
+                        sync_key=state,
+                        get_changes=True,
+                        window_size=self.max_batch,
+                        options=self.options,
+                    )
+                ]
+            )
+            changes = [self._remote_change(cmd) for cmd in resp.commands]
+            more = resp.more_available
+            state = resp.sync_key
+            yield RemoteBatch(changes=changes, state=state, more_available=more)
+
+    def _prime(self) -> str:
+        """Sync with SyncKey 0: options and the Supported list are sent once here."""
+        from eassync.eas.client import CollectionRequest
+
+        self.requests += 1
+        (resp,) = self.client.sync(
+            [
+                CollectionRequest(
+                    collection_id=self.folder.server_id,
+                    sync_key="0",
+                    window_size=self.max_batch,
+                    options=self.options,
+                    supported=self.handler.supported(self.version),
+                )
+            ]
+        )
+        return resp.sync_key
+
+    def _remote_change(self, cmd: object) -> RemoteChange:
+        kind = cmd.kind  # type: ignore[attr-defined]
+        server_id = cmd.server_id  # type: ignore[attr-defined]
+        data = cmd.data  # type: ignore[attr-defined]
+        if kind in ("delete", "softdelete"):
+            return RemoteChange(kind=kind, ident=server_id)
+        if data is None:
+            return RemoteChange(kind=kind, ident=server_id, error="server sent no item data")
+        try:
+            item = self.handler.from_eas(data, self.version)
+        except ConversionError as exc:
+            return RemoteChange(kind=kind, ident=server_id, error=str(exc))
+        return RemoteChange(kind=kind, ident=server_id, item=item)
+
+    def push(self, state: str, ops: Sequence[PushOp]) -> PushResult:
+        from eassync.eas.client import ClientCommand, CollectionRequest
+
+        commands: list[ClientCommand] = []
+        results: dict[str, OpResult] = {}
+        for op in ops:
+            if op.kind == "delete":
+                commands.append(ClientCommand("delete", None, op.ref, None))
+                continue
+            assert op.item is not None
+            try:
+                data = self.handler.to_eas(op.item, self.version)
+            except ConversionError as exc:
+                results[op.ref] = OpResult(op.ref, "rejected", message=str(exc))
+                continue
+            if op.kind == "add":
+                commands.append(ClientCommand("add", op.ref, None, data))
+            else:
+                commands.append(ClientCommand("change", None, op.ref, data))
+        if not commands:
+            return PushResult(state=state, results=[results[op.ref] for op in ops])
+        self.requests += 1
+        (resp,) = self.client.sync(
+            [
+                CollectionRequest(
+                    collection_id=self.folder.server_id,
+                    sync_key=state,
+                    get_changes=False,
+                    window_size=self.max_batch,
+                    commands=commands,
+                )
+            ]
+        )
+        by_client = {r.client_id: r for r in resp.responses if r.kind == "add"}
+        by_server = {r.server_id: r for r in resp.responses if r.kind in ("change", "delete")}
+        for op in ops:
+            if op.ref in results:
+                continue
+            if op.kind == "add":
+                r = by_client.get(op.ref)
+                if r is None:
+                    # A server must answer every Add; without an answer we cannot know
+                    # the ServerId: the engine recognises the item on the next pull.
+                    results[op.ref] = OpResult(op.ref, "retry", message="no answer to Add")
+                    continue
+                status = _ITEM_STATUS.get(r.status, "rejected")
+                results[op.ref] = OpResult(
+                    op.ref, status, ident=r.server_id, message=_status_text(r.status)
+                )
+            else:
+                r = by_server.get(op.ref)
+                if r is None:  # no response means success (MS-ASCMD 2.2.3.145)
+                    results[op.ref] = OpResult(op.ref, "ok", ident=op.ref)
+                else:
+                    status = _ITEM_STATUS.get(r.status, "rejected")
+                    results[op.ref] = OpResult(
+                        op.ref, status, ident=op.ref, message=_status_text(r.status)
+                    )
+        new_state = resp.sync_key
+        if state == SOGO_EMPTY_FOLDER_KEY:
+            new_state = SOGO_EMPTY_FOLDER_KEY
+        return PushResult(state=new_state, results=[results[op.ref] for op in ops])
+
+
+def _status_text(status: int) -> str:
+    return {
+        1: "",
+        4: "the server rejected the request (Status 4, protocol error)",
+        5: "transient server error (Status 5)",
+        6: "the server could not store this item (Status 6, conversion error)",
+        7: "conflict: the server's version wins (Status 7)",
+        8: "the item no longer exists on the server (Status 8)",
+        9: "the server could not complete the operation (Status 9, e.g. mailbox full)",
+    }.get(status, f"Status {status}")
