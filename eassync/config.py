@@ -343,8 +343,11 @@ def _unset_variables(text: str) -> list[str]:
     return [n for n in names if n not in os.environ]
 
 
-def _expand(text: str) -> Path:
-    return Path(os.path.expandvars(text)).expanduser()
+def _expand(text: str, base: Path) -> Path:
+    """``~`` and ``$VARS`` expanded; a relative path is relative to the config file's
+    folder, not to wherever a timer happens to start eassync."""
+    path = Path(os.path.expandvars(text)).expanduser()
+    return path if path.is_absolute() else base / path
 
 
 # --- typed result ---------------------------------------------------------------------------
@@ -354,8 +357,8 @@ def _secret(value: Any, where: str) -> Secret | None:
     return None if value is None else Secret(value, where=where)
 
 
-def _verify(value: bool | str) -> bool | str:
-    return str(_expand(value)) if isinstance(value, str) else value
+def _verify(value: bool | str, base: Path) -> bool | str:
+    return str(_expand(value, base)) if isinstance(value, str) else value
 
 
 def _version(value: str | float) -> str:
@@ -364,11 +367,12 @@ def _version(value: str | float) -> str:
 
 
 def _build(data: dict[str, Any], pos: Positions, file: Path) -> Config:
+    base = file.absolute().parent
     general_raw = defaults("general") | _mapping(data.get("general"))
     if os.environ.get("EASSYNC_STATE_DIR") or not general_raw["status_dir"]:
         status_dir = paths.state_dir()
     else:
-        status_dir = _expand(general_raw["status_dir"])
+        status_dir = _expand(general_raw["status_dir"], base)
     general = General(status_dir=status_dir)
 
     accounts: dict[str, Account] = {}
@@ -379,10 +383,10 @@ def _build(data: dict[str, Any], pos: Positions, file: Path) -> Config:
             name=name,
             url=acc.get("url"),
             username=acc.get("username"),
-            password=_secret(acc.get("password"), f"{where}.password"),
+            password=_secret(acc.get("password"), pos.where(("accounts", name, "password"))),
             auth=acc["auth"],
             protocol_version=_version(acc["protocol_version"]),
-            verify=_verify(acc["verify"]),
+            verify=_verify(acc["verify"], base),
             provision_first=acc["provision_first"],
             device_type=acc["device_type"],
             timeout=float(acc["timeout"]),
@@ -404,7 +408,11 @@ def _build(data: dict[str, Any], pos: Positions, file: Path) -> Config:
         if raw["type"] == "vdir":
             fileext = raw.get("fileext") or (default_fileext(kind) if kind else None)
             storages[name] = StorageConfig(
-                name=name, type="vdir", path=_expand(raw["path"]), fileext=fileext, where=where
+                name=name,
+                type="vdir",
+                path=_expand(raw["path"], base),
+                fileext=fileext,
+                where=where,
             )
         else:
             dav = defaults("dav_storage") | raw
@@ -413,8 +421,8 @@ def _build(data: dict[str, Any], pos: Positions, file: Path) -> Config:
                 type=dav["type"],
                 url=dav["url"],
                 username=dav.get("username"),
-                password=_secret(dav.get("password"), f"{where}.password"),
-                verify=_verify(dav["verify"]),
+                password=_secret(dav.get("password"), pos.where(("storages", name, "password"))),
+                verify=_verify(dav["verify"], base),
                 collection=dav.get("collection"),
                 where=where,
             )

@@ -216,7 +216,8 @@ def _message(error: ValidationError) -> str:
         return f"{_describe_value(value)} is not {error.validator_value!r}"
     if kind == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
-        return f"missing required key {missing!r}"
+        hint = schema.get("x-hint")
+        return f"missing required key {missing!r}" + (f" ({hint})" if hint else "")
     if kind == "minimum":
         return f"{_describe_value(value)} is below the minimum {error.validator_value}"
     if kind == "maximum":
@@ -229,7 +230,7 @@ def _message(error: ValidationError) -> str:
         return f"needs at least {error.validator_value} item(s)"
     if kind == "pattern":
         return f"{_describe_value(value)} does not match {error.validator_value}"
-    return error.message
+    return str(error.message)
 
 
 _SHAPE_VALIDATORS = ("type", "required", "enum", "const", "additionalProperties")

@@ -402,3 +402,35 @@ def test_unknown_pair_name_lists_the_pairs(tmp_path: Path) -> None:
     config = load(tmp_path, MINIMAL)
     with pytest.raises(ConfigError, match="pairs: work_contacts"):
         config.pair("nope")
+
+
+def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
+    text = MINIMAL.replace("~/.contacts/work", "cards/work").replace(
+        "username: alice", "username: alice\n    verify: certs/ca.pem"
+    )
+    config = load(tmp_path, text)
+    assert config.storages["contacts"].path == tmp_path / "cards" / "work"
+    assert config.accounts["work"].verify == str(tmp_path / "certs" / "ca.pem")
+
+
+def test_missing_url_suggests_autodiscover(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        MINIMAL.replace("    url: https://mail.example.com/Microsoft-Server-ActiveSync\n", ""),
+    )
+    assert len(found) == 1
+    assert found[0].endswith(
+        ":2:3: accounts.work: missing required key 'url' (or set autodiscover: true and email)"
+    )
+
+
+def test_secret_errors_point_at_the_password_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("EASSYNC_TEST_PASSWORD", raising=False)
+    secret = load(tmp_path, MINIMAL).accounts["work"].password
+    assert secret is not None
+    with pytest.raises(
+        ConfigError, match=r"config\.yaml:5:5: accounts\.work\.password: environment"
+    ):
+        secret.get()
