@@ -1,0 +1,73 @@
+"""The devserver's EAS command handlers: one module per command.
+
+Each handler is ``handle(ctx, body) -> Element | None``: ``body`` is the decoded
+request (None for an empty body) and the result the response document (None = an
+empty HTTP 200, which the spec allows for Sync and Ping).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from eassync.devserver.protocol import version_tuple
+from eassync.devserver.store import Store
+from eassync.eas.element import Element
+
+
+@dataclass
+class ServerSettings:
+    ping_min: int = 1
+    ping_max: int = 3540
+    require_provision: bool = True
+    #: set when the server stops, so long waits (Ping, long-poll Sync) end at once
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class Caches:
+    """In-memory per-device caches (lost on restart, which the spec allows: Status 13)."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    sync_requests: dict[tuple[str, str], Element] = field(default_factory=dict)
+
+
+@dataclass
+class Context:
+    store: Store
+    settings: ServerSettings
+    caches: Caches
+    user: str
+    device: str
+    device_type: str
+    version: str
+    params: dict[str, str] = field(default_factory=dict)
+
+    def at_least(self, version: str) -> bool:
+        return version_tuple(self.version) >= version_tuple(version)
+
+
+Handler = Callable[[Context, Element | None], Element | None]
+
+
+def handlers() -> dict[str, Handler]:
+    from eassync.devserver.commands import (
+        estimate,
+        foldersync,
+        itemops,
+        ping,
+        provision,
+        settings,
+        sync,
+    )
+
+    return {
+        "Provision": provision.handle,
+        "FolderSync": foldersync.handle,
+        "Sync": sync.handle,
+        "GetItemEstimate": estimate.handle,
+        "ItemOperations": itemops.handle,
+        "Ping": ping.handle,
+        "Settings": settings.handle,
+    }

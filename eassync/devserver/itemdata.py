@@ -1,0 +1,161 @@
+"""How the devserver keeps an item: an ``AirSync:ApplicationData`` tree as compact JSON.
+
+Items are stored once, serialised with the C-speed ``json`` module rather than as
+WBXML, because a Sync response embeds many items in one document and WBXML code-page
+state is global (eas-protocol.md §1.1): encoded fragments cannot be spliced, so every
+item is rebuilt as an Element and encoded with its response anyway.
+
+The form of one node is ``[tag]`` (empty), ``[tag, "text"]``, ``[tag, [children…]]``
+or ``[tag, null, "base64"]`` (OPAQUE bytes).
+
+Besides the tree, a few facts used by Sync filters (MS-ASCMD FilterType) are pulled
+out into columns: the end of a calendar event, whether it recurs, whether a task is
+complete.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from eassync.eas.element import Element
+
+#: Which code pages may appear at the top of an item of a given class (MS-ASCNTC,
+#: MS-ASCAL, MS-ASTASK); anything else is answered with item Status 6. Email is
+#: absent on purpose: e-mail cannot be added by Sync (MS-ASCMD 2.2.3.7.2, use SendMail).
+CLASS_PAGES: dict[str, frozenset[str]] = {
+    "Contacts": frozenset({"Contacts", "Contacts2", "AirSyncBase"}),
+    "Calendar": frozenset({"Calendar", "AirSyncBase"}),
+    "Tasks": frozenset({"Tasks", "AirSyncBase"}),
+    "Notes": frozenset({"Notes", "AirSyncBase"}),
+}
+
+#: Folder Type → Sync class (eas-protocol.md §4).
+TYPE_CLASS: dict[int, str] = {
+    2: "Email",
+    3: "Email",
+    4: "Email",
+    5: "Email",
+    6: "Email",
+    12: "Email",
+    7: "Tasks",
+    15: "Tasks",
+    8: "Calendar",
+    13: "Calendar",
+    9: "Contacts",
+    14: "Contacts",
+    10: "Notes",
+    17: "Notes",
+}
+
+
+def to_json(node: Element) -> Any:
+    if node.children:
+        return [node.tag, [to_json(c) for c in node.children]]
+    if node.value is None:
+        return [node.tag]
+    if isinstance(node.value, bytes):
+        return [node.tag, None, base64.b64encode(node.value).decode("ascii")]
+    return [node.tag, node.value]
+
+
+def from_json(data: Any) -> Element:
+    tag = data[0]
+    if len(data) == 1:
+        return Element(tag)
+    if len(data) == 3:
+        return Element(tag, value=base64.b64decode(data[2]))
+    payload = data[1]
+    if isinstance(payload, list):
+        return Element(tag, [from_json(c) for c in payload])
+    return Element(tag, value=payload)
+
+
+def dumps(node: Element) -> str:
+    return json.dumps(to_json(node), separators=(",", ":"), ensure_ascii=False)
+
+
+def loads(text: str) -> Element:
+    return from_json(json.loads(text))
+
+
+@dataclass(frozen=True)
+class FilterFacts:
+    """The columns Sync filters query: see module docstring."""
+
+    end_time: str | None  # Calendar:EndTime, compact UTC (sorts as text)
+    recurring: bool
+    complete: bool
+
+
+def filter_facts(data: Element) -> FilterFacts:
+    end = data.text("Calendar:EndTime") or data.text("Calendar:StartTime")
+    recurring = data.find("Calendar:Recurrence") is not None
+    complete = data.text("Tasks:Complete") == "1"
+    end_time = _compact(end) if end else None
+    return FilterFacts(end_time=end_time, recurring=recurring, complete=complete)
+
+
+def _compact(value: str) -> str:
+    """Normalise ``2024-01-02T03:04:05.000Z`` and ``20240102T030405Z`` to the compact form."""
+    digits = "".join(ch for ch in value if ch.isdigit())[:14].ljust(14, "0")
+    return f"{digits[:8]}T{digits[8:]}Z"
+
+
+def invalid_reason(data: Element | None, item_class: str) -> str | None:
+    """Why ``data`` is not a valid ApplicationData of ``item_class`` (→ Status 6), or None."""
+    if data is None or not data.children:
+        return "empty ApplicationData"
+    allowed = CLASS_PAGES.get(item_class)
+    if allowed is None:
+        return f"items of class {item_class} cannot be created here"
+    for child in data.children:
+        if child.page not in allowed:
+            return f"{child.tag} does not belong in a {item_class} item"
+    return None
+
+
+#: Omitted from a Change, these keep their server value whatever Supported says
+#: (MS-ASCMD 2.2.3.179: Body, Picture and Exceptions are never deleted by omission).
+ALWAYS_KEPT = frozenset({"AirSyncBase:Body", "Contacts:Picture", "Calendar:Exceptions"})
+
+
+def merge_change(
+    old: Element, new: Element, supported: list[str] | None, all_ghosted: bool = False
+) -> Element:
+    """The item after a client Change (eas-protocol.md §5.1, "ghosting").
+
+    The client's elements replace the old ones. An element the client omitted is kept
+    when it is ghosted: ``supported`` is None → nothing ghosted; a list → every element
+    not in it; ``all_ghosted`` (16.x calendars) → everything. Otherwise it is deleted,
+    except for ``ALWAYS_KEPT``. An empty element in the Change clears the value.
+    """
+    present = {c.tag for c in new.children}
+    merged = [c for c in new.children if c.children or c.value not in (None, "", b"")]
+    for child in old.children:
+        if child.tag in present:
+            continue
+        ghosted = all_ghosted or (supported is not None and child.tag not in supported)
+        if ghosted or child.tag in ALWAYS_KEPT:
+            merged.append(child)
+    return Element(new.tag, merged)
+
+
+def shape_body(data: Element, truncation: int | None) -> Element:
+    """Apply a BodyPreference TruncationSize to the item's ``AirSyncBase:Body`` on output."""
+    body = data.find("AirSyncBase:Body")
+    if body is None:
+        return data
+    text = body.text("AirSyncBase:Data") or ""
+    size = len(text.encode("utf-8"))
+    shaped = Element("AirSyncBase:Body")
+    shaped.add("AirSyncBase:Type", body.text("AirSyncBase:Type", "1"))
+    shaped.add("AirSyncBase:EstimatedDataSize", size)
+    if truncation is not None and size > truncation:
+        shaped.add("AirSyncBase:Truncated", 1)
+        text = text.encode("utf-8")[:truncation].decode("utf-8", "ignore")
+    shaped.add("AirSyncBase:Data", text)
+    children = [shaped if c is body else c for c in data.children]
+    return Element(data.tag, children)
