@@ -321,7 +321,11 @@ class EasClient:
             if status is None or status < 100:
                 return root
             # common statuses (§2.6)
-            if status in (142, 143, 144) and cmd != "Provision":
+            if status == 140 and provisioned:
+                self._remote_wipe_requested()
+            # 140 (wipe requested): Provision, which carries RemoteWipe and raises
+            # RemoteWipeRequested; 142–144: provision and retry once.
+            if status in (140, 142, 143, 144) and cmd != "Provision":
                 if provisioned:
                     raise ProvisionError(
                         f"account {self.name!r}: policy still refused after provisioning "
@@ -429,12 +433,15 @@ class EasClient:
         )
 
     def _provision_call(self, body: Element, policy_key: str | None) -> cmds.ProvisionResult:
-        response = self._transport.post(
-            "Provision",
-            wbxml.encode(body),
-            version=self.version,
-            policy_key=policy_key,
-        )
+        try:
+            response = self._transport.post(
+                "Provision", wbxml.encode(body), version=self.version, policy_key=policy_key
+            )
+        except ProvisionRequired:
+            raise ProvisionError(
+                f"account {self.name!r}: the server answers Provision itself with HTTP 449",
+                status=449,
+            ) from None
         if not response.content:
             raise ProvisionError(f"account {self.name!r}: empty Provision answer")
         return cmds.parse_provision(wbxml.decode(response.content))
