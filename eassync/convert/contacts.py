@@ -222,6 +222,12 @@ def _photo_base64(prop: Property) -> str | None:
     return None
 
 
+def _phone_value(prop: Property) -> str:
+    """The number of a TEL; vCard 4 ``VALUE=uri`` numbers lose their ``tel:`` scheme."""
+    text = prop.text().strip()
+    return text[4:].strip() if text.lower().startswith("tel:") else text
+
+
 def _im_value(prop: Property) -> str | None:
     if prop.name == "IMPP":
         return prop.value.strip() or None
@@ -413,7 +419,7 @@ def extract(card: Card) -> Extraction:
         ex.put(slot, _im_value(props[index]))
     for slot, index in _assign(card, phones, lambda p: _phone_slots(p.types())).items():
         ex.feed(index, slot)
-        ex.put(slot, props[index].text().strip())
+        ex.put(slot, _phone_value(props[index]))
     for kind, index in _assign(card, addresses, lambda p: _address_slots(p.types())).items():
         tags = ADDRESSES[kind]
         ex.feed(index, *tags)
@@ -590,7 +596,7 @@ def card_from_values(values: dict[str, Value], picture_url: str | None = None) -
                 Property("ADR", adr, [("TYPE", [kind.upper().replace("BUSINESS", "WORK")])])
             )
     if get(WEBPAGE):
-        props.append(Property("URL", get(WEBPAGE)))
+        props.append(_text_prop("URL", get(WEBPAGE)))  # escaped, as Apple writes URLs
     for tag in IMS:
         if get(tag):
             props.append(Property("IMPP", get(tag)))

@@ -13,6 +13,7 @@ Pure code: bytes in, bytes out, no I/O.
 
 from __future__ import annotations
 
+import quopri
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -73,17 +74,28 @@ class Property:
 
     # --- values -------------------------------------------------------------------------
 
+    def raw_value(self) -> str:
+        """The value with vCard 2.1 quoted-printable undone (Outlook exports), else as is."""
+        if "QUOTED-PRINTABLE" not in {e.upper() for e in self.param("ENCODING")}:
+            return self.value
+        charset = (self.param("CHARSET") or ["utf-8"])[0]
+        data = quopri.decodestring(self.value.encode("utf-8", "replace"))
+        try:
+            return data.decode(charset, "replace")
+        except LookupError:
+            return data.decode("utf-8", "replace")
+
     def text(self) -> str:
         """The value decoded as TEXT (escapes undone)."""
-        return unescape(self.value)
+        return unescape(self.raw_value())
 
     def components(self) -> list[str]:
         """A structured value (N, ADR, ORG) split on unescaped ``;`` and decoded."""
-        return [unescape(part) for part in split_unescaped(self.value, ";")]
+        return [unescape(part) for part in split_unescaped(self.raw_value(), ";")]
 
     def list_values(self) -> list[str]:
         """A list value (CATEGORIES, NICKNAME) split on unescaped ``,`` and decoded."""
-        return [unescape(part) for part in split_unescaped(self.value, ",")]
+        return [unescape(part) for part in split_unescaped(self.raw_value(), ",")]
 
 
 @dataclass
