@@ -165,7 +165,7 @@ CONTACTS: tuple[Row, ...] = (
         ("Contacts2:IMAddress", "Contacts2:IMAddress2", "Contacts2:IMAddress3"),
         SUPPORTED,
         "The first three in order of preference; X- forms are sent as URIs (`xmpp:…`).",
-        ("IMPP:xmpp:ada@example.org", "X-AIM:ada42"),
+        ("IMPP:xmpp:ada@example.org", "X-AIM:ada42", "IMPP;PREF=1:sip:ada@example.org"),
     ),
     Row(
         "EMAIL",
@@ -252,7 +252,10 @@ CONTACTS: tuple[Row, ...] = (
         SUPPORTED,
         "One work address. Street lines are joined with CRLF; PO box and extended address"
         " become leading street lines.",
-        ("ADR;TYPE=WORK:;;12 St James's Square\\nFloor 2;London;;SW1Y 4LB;United Kingdom",),
+        (
+            "ADR;TYPE=WORK:;;12 St James's Square\\nFloor 2;London;Greater London;SW1Y 4LB;"
+            "United Kingdom",
+        ),
     ),
     Row(
         "ADR;TYPE=HOME",
@@ -266,7 +269,7 @@ CONTACTS: tuple[Row, ...] = (
         _address("Other"),
         SUPPORTED,
         "One other address; typed OTHER first, then untyped.",
-        ("ADR;TYPE=OTHER:;;Newstead Abbey;Ravenshead;;NG15 8NA;United Kingdom",),
+        ("ADR;TYPE=OTHER:;;Newstead Abbey;Ravenshead;Nottinghamshire;NG15 8NA;United Kingdom",),
     ),
     Row(
         "X-PHONETIC-FIRST-NAME, X-PHONETIC-LAST-NAME, X-PHONETIC-ORG",
