@@ -79,7 +79,10 @@ class DevServer:
         )
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="eassync-devserver", daemon=True
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},  # stop() returns within this
+            name="eassync-devserver",
+            daemon=True,
         )
         self._thread.start()
         return self

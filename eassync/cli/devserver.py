@@ -1,0 +1,142 @@
+"""``eassync devserver``: run the bundled EAS server until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import ipaddress
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from eassync.errors import UsageError
+
+
+def _parse_user(value: str) -> tuple[str, str]:
+    name, sep, password = value.partition(":")
+    if not sep or not name:
+        raise click.BadParameter(f"expected NAME:PASS, got {value!r}", param_hint="--user")
+    return name, password
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _default_data_dir() -> Path:
+    from platformdirs import user_state_path
+
+    return user_state_path("eassync") / "devserver"
+
+
+@click.command("devserver")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8443, show_default=True, type=int, help="Port (0 = any free).")
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the server keeps its state (default: $XDG_STATE_HOME/eassync/devserver).",
+)
+@click.option(
+    "--user",
+    "users",
+    multiple=True,
+    metavar="NAME:PASS",
+    help="A user and password; repeatable (default alice:secret).",
+)
+@click.option("--tls-cert", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--tls-key", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option(
+    "--seed-contacts",
+    type=int,
+    default=0,
+    metavar="N",
+    help="Create N sample contacts for every user whose Contacts folder is empty.",
+)
+@click.option(
+    "--allow-remote",
+    is_flag=True,
+    help="Allow a non-loopback --host (plain passwords: for trusted test networks only).",
+)
+@click.option(
+    "--control/--no-control",
+    default=None,
+    help="The /_devserver/ control endpoint (loopback clients only; default on for loopback).",
+)
+@click.option(
+    "--no-provision", is_flag=True, help="Do not require a Provision before other commands."
+)
+@click.option("--ping-max", type=int, default=3540, show_default=True, metavar="SECONDS")
+def command(
+    host: str,
+    port: int,
+    data_dir: Path | None,
+    users: tuple[str, ...],
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    seed_contacts: int,
+    allow_remote: bool,
+    control: bool | None,
+    no_provision: bool,
+    ping_max: int,
+) -> None:
+    """Run the bundled EAS server (a test server: plain passwords, loopback only by default).
+
+    It prints its URL and users, then serves until SIGINT or SIGTERM. With --control, a
+    process on this machine can inject faults and change items through
+    /_devserver/faults, /_devserver/items and /_devserver/stats (JSON).
+    """
+    from eassync.devserver import DevServer
+
+    if not _is_loopback(host) and not allow_remote:
+        raise UsageError(
+            f"refusing to listen on {host}: the devserver is a test server with plain passwords",
+            hint="use --allow-remote if you really want that",
+        )
+    if (tls_cert is None) != (tls_key is None):
+        raise UsageError("--tls-cert and --tls-key go together")
+    accounts = dict(_parse_user(u) for u in users) if users else {"alice": "secret"}
+    server = DevServer(
+        data_dir or _default_data_dir(),
+        users=accounts,
+        host=host,
+        port=port,
+        tls=(tls_cert, tls_key) if tls_cert and tls_key else None,
+        require_provision=not no_provision,
+        ping_max=ping_max,
+        control=control,
+    )
+    if seed_contacts > 0:
+        for user in accounts:
+            contacts = server.store.default_folder(user, 9)
+            if server.store.count_items(user, contacts) == 0:
+                server.store.seed_contacts(user, seed_contacts)
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    server.start()
+    click.echo(f"eassync devserver listening on {server.url}")
+    for name, password in accounts.items():
+        click.echo(f"  user {name}  password {password}  ({name}@devserver.test)")
+    click.echo(f"  data in {server.data_dir}")
+    if server.control:
+        click.echo(f"  control endpoint {server.base_url}/_devserver/ (loopback only)")
+    click.echo("stop with Ctrl-C", nl=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+    click.echo("devserver stopped")
