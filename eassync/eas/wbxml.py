@@ -36,6 +36,8 @@ response and guessing would corrupt data. Anything malformed raises
 
 from __future__ import annotations
 
+import gc
+
 from eassync.eas.codepages import BY_TAG, BY_TOKEN, PAGE_NAMES, TAG_ALIASES
 from eassync.eas.element import Element
 from eassync.errors import ProtocolError
@@ -59,6 +61,13 @@ _CHARSET_UNKNOWN = 0
 _DECODE_TABLE: dict[int, list[str | None]] = {page: [None] * 64 for page in PAGE_NAMES}
 for (_page, _token), _info in BY_TOKEN.items():
     _DECODE_TABLE[_page][_token] = _info.tag
+
+# page number → 256-slot list: tag byte (token, or token|0x40) → "Page:Name"; None for
+# every other byte (global tokens, attribute bit, unknown tokens), so the decoder's
+# hot path is one list index.
+_TAG_BYTES: dict[int, list[str | None]] = {
+    page: table + table + [None] * 128 for page, table in _DECODE_TABLE.items()
+}
 
 # "Page:Name" (canonical or alias) → (page, token)
 _ENCODE_TABLE: dict[str, tuple[int, int]] = {tag: (i.page, i.token) for tag, i in BY_TAG.items()}
@@ -201,39 +210,94 @@ def _read_header(buf: bytes) -> int:
 
 def decode(data: bytes | bytearray | memoryview) -> Element:
     """The element tree of a WBXML document. Raises ProtocolError on any malformation."""
+    # A 10,000-item Sync response creates ~250,000 objects; each burst of allocations
+    # triggers cyclic-GC passes that rescan the whole heap (3x the decoding time in
+    # tests/bench/bench_wbxml.py). A tree has no cycles, so pause the collector.
+    # Only re-enable it if it was on: concurrent decodes leave it as they found it.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _decode(data)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _decode(data: bytes | bytearray | memoryview) -> Element:
     buf = bytes(data)
     n = len(buf)
     pos = _read_header(buf)
-    tables = _DECODE_TABLE
-    tags = tables[0]
+    tag_bytes = _TAG_BYTES
+    page = 0
+    tags = tag_bytes[0]
     find = buf.find
+    new = Element
     root: Element | None = None
     stack: list[Element] = []
+    current: Element | None = None  # the innermost open element
+    # One loop over the bytes with an explicit stack; the branches are ordered by how
+    # often they occur in a Sync response (tags, END, text, SWITCH_PAGE).
     while pos < n:
         byte = buf[pos]
-        if byte == _END:
-            if not stack:
+        tag = tags[byte]
+        if tag is not None:
+            if current is None:  # the root element
+                root = current = new(tag, [], None)
+                pos += 1
+                if not byte & _CONTENT:
+                    break  # an empty root element is the whole document
+                stack.append(root)
+                continue
+            if current.value is not None:
+                raise ProtocolError(f"child element next to text in {current.tag}", offset=pos)
+            if not byte & _CONTENT:
+                current.children.append(new(tag, [], None))
+                pos += 1
+                continue
+            if pos + 1 < n and buf[pos + 1] == _STR_I:
+                # Fast path for the common leaf <Tag>text</Tag> (one step instead of
+                # three). Anything unusual (bad UTF-8, several chunks …) takes the
+                # general path below, which reports it.
+                end = find(0, pos + 2)
+                if 0 < end < n - 1 and buf[end + 1] == _END:
+                    try:
+                        text = buf[pos + 2 : end].decode("utf-8")
+                    except UnicodeDecodeError:
+                        pass
+                    else:
+                        current.children.append(new(tag, [], text))
+                        pos = end + 2
+                        continue
+            if len(stack) >= MAX_DEPTH:
+                raise ProtocolError(f"elements nested deeper than {MAX_DEPTH}", offset=pos)
+            element = new(tag, [], None)
+            current.children.append(element)
+            stack.append(element)
+            current = element
+            pos += 1
+        elif byte == _END:
+            if current is None:
                 raise ProtocolError("END without an open element", offset=pos)
             stack.pop()
             pos += 1
             if not stack:
                 break
+            current = stack[-1]
         elif byte in (_STR_I, _OPAQUE):
-            if not stack:
+            if current is None:
                 raise ProtocolError("text outside any element", offset=pos)
-            element = stack[-1]
-            if element.children:
-                raise ProtocolError(f"text next to child elements in {element.tag}", offset=pos)
+            if current.children:
+                raise ProtocolError(f"text next to child elements in {current.tag}", offset=pos)
             chunk: str | bytes
             if byte == _STR_I:
-                end = buf.find(0, pos + 1)
+                end = find(0, pos + 1)
                 if end < 0:
                     raise ProtocolError("unterminated inline string", offset=pos)
                 try:
                     chunk = buf[pos + 1 : end].decode("utf-8")
                 except UnicodeDecodeError as exc:
                     raise ProtocolError(
-                        f"invalid UTF-8 in {element.tag}", offset=pos + 1 + exc.start
+                        f"invalid UTF-8 in {current.tag}", offset=pos + 1 + exc.start
                     ) from None
                 next_pos = end + 1
             else:
@@ -244,70 +308,27 @@ def decode(data: bytes | bytearray | memoryview) -> Element:
                     )
                 next_pos = start + length
                 chunk = buf[start:next_pos]
-            previous = element.value
+            previous = current.value
             if previous is None:
-                element.value = chunk
+                current.value = chunk
             elif isinstance(previous, str) and isinstance(chunk, str):
-                element.value = previous + chunk
+                current.value = previous + chunk
             else:  # any OPAQUE chunk makes the whole value bytes
                 head = previous.encode("utf-8") if isinstance(previous, str) else previous
                 tail = chunk.encode("utf-8") if isinstance(chunk, str) else chunk
-                element.value = head + tail
+                current.value = head + tail
             pos = next_pos
         elif byte == _SWITCH_PAGE:
             if pos + 1 >= n:
                 raise ProtocolError("truncated SWITCH_PAGE", offset=pos)
-            new_page = tables.get(buf[pos + 1])
-            if new_page is None:
-                raise ProtocolError(f"unknown code page {buf[pos + 1]}", offset=pos + 1)
-            tags = new_page
+            page = buf[pos + 1]
+            new_tags = tag_bytes.get(page)
+            if new_tags is None:
+                raise ProtocolError(f"unknown code page {page}", offset=pos + 1)
+            tags = new_tags
             pos += 2
         else:
-            token = byte & 0x3F
-            if byte & _ATTRIBUTES or token < 0x05:
-                name = _GLOBAL_TOKEN_NAMES.get(byte, "an element with attributes")
-                raise ProtocolError(f"{name} is not used in EAS WBXML", offset=pos)
-            tag = tags[token]
-            if tag is None:
-                page_number = next(p for p, t in tables.items() if t is tags)
-                raise ProtocolError(
-                    f"unknown token 0x{token:02X} on code page {page_number}"
-                    f" ({PAGE_NAMES[page_number]})",
-                    offset=pos,
-                )
-            if byte & _CONTENT and stack and buf[pos + 1 : pos + 2] == b"\x03":
-                # Fast path for the common leaf <Tag>text</Tag> (one step instead of three).
-                # Anything unusual (bad UTF-8, several chunks …) takes the general path.
-                end = find(0, pos + 2)
-                if end > 0 and buf[end + 1 : end + 2] == b"\x01":
-                    try:
-                        text = buf[pos + 2 : end].decode("utf-8")
-                    except UnicodeDecodeError:
-                        pass
-                    else:
-                        parent = stack[-1]
-                        if parent.value is not None:
-                            raise ProtocolError(
-                                f"child element next to text in {parent.tag}", offset=pos
-                            )
-                        parent.children.append(Element(tag, [], text))
-                        pos = end + 2
-                        continue
-            element = Element(tag, [], None)
-            if stack:
-                parent = stack[-1]
-                if parent.value is not None:
-                    raise ProtocolError(f"child element next to text in {parent.tag}", offset=pos)
-                parent.children.append(element)
-            else:
-                root = element
-            pos += 1
-            if byte & _CONTENT:
-                if len(stack) >= MAX_DEPTH:
-                    raise ProtocolError(f"elements nested deeper than {MAX_DEPTH}", offset=pos - 1)
-                stack.append(element)
-            elif not stack:
-                break  # an empty root element is the whole document
+            raise ProtocolError(_why_not_a_tag(byte, page), offset=pos)
     if root is None:
         raise ProtocolError("no root element", offset=pos)
     if stack:
@@ -315,3 +336,13 @@ def decode(data: bytes | bytearray | memoryview) -> Element:
     if pos != n:
         raise ProtocolError("data after the end of the root element", offset=pos)
     return root
+
+
+def _why_not_a_tag(byte: int, page: int) -> str:
+    """The error message for a byte that is neither a known tag nor a used global token."""
+    name = _GLOBAL_TOKEN_NAMES.get(byte)
+    if name is not None:
+        return f"{name} is not used in EAS WBXML"
+    if byte & _ATTRIBUTES:
+        return "an element with attributes is not used in EAS WBXML"
+    return f"unknown token 0x{byte & 0x3F:02X} on code page {page} ({PAGE_NAMES[page]})"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
+
 import pytest
 
 from eassync.eas import codepages
@@ -260,3 +263,16 @@ def test_nesting_deeper_than_the_limit_is_refused() -> None:
     with pytest.raises(ProtocolError, match="nested deeper") as info:
         decode(too_deep)
     assert info.value.offset == 4 + MAX_DEPTH
+
+
+@pytest.mark.parametrize("data", [INITIAL_FOLDERSYNC, INITIAL_FOLDERSYNC[:-1]])
+@pytest.mark.parametrize("enabled", [True, False])
+def test_decode_leaves_the_garbage_collector_as_it_found_it(data: bytes, enabled: bool) -> None:
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        with contextlib.suppress(ProtocolError):
+            decode(data)
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
