@@ -276,3 +276,32 @@ def test_decode_leaves_the_garbage_collector_as_it_found_it(data: bytes, enabled
         assert gc.isenabled() is enabled
     finally:
         (gc.enable if was else gc.disable)()
+
+
+# --- code-page data -----------------------------------------------------------------------
+
+
+def test_code_pages_hold_the_586_current_tags_of_the_spec_sheet() -> None:
+    assert sorted(codepages.PAGE_NAMES) == list(range(26))
+    current = [i for i in codepages.BY_TAG.values() if not i.legacy]
+    assert len(current) == 586
+    assert all(0x05 <= i.token <= 0x3F for i in codepages.BY_TAG.values())
+    assert codepages.PAGE_NUMBERS["AirSyncBase"] == 17
+
+
+def test_tag_versions_are_data() -> None:
+    wait = codepages.BY_TAG["AirSync:Wait"]
+    assert (wait.min_version, wait.max_version) == ("12.1", None)
+    assert not wait.in_version("12.0")
+    assert wait.in_version("16.1")
+    location = codepages.BY_TAG["Calendar:Location"]
+    assert location.in_version("14.1")
+    assert not location.in_version("16.0")
+    assert codepages.BY_TAG["Find:Find"].in_version("16.1")
+    assert not codepages.BY_TAG["Find:Find"].in_version("16.0")
+
+
+def test_lookup_accepts_aliases() -> None:
+    assert codepages.lookup("Calendar:Timezone") is codepages.BY_TAG["Calendar:TimeZone"]
+    assert codepages.lookup("Calendar:Nope") is None
+    assert [i.token for i in codepages.tags_of_page("Notes")] == [5, 6, 7, 8, 9]
