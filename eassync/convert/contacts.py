@@ -225,7 +225,8 @@ def _photo_base64(prop: Property) -> str | None:
 def _phone_value(prop: Property) -> str:
     """The number of a TEL; vCard 4 ``VALUE=uri`` numbers lose their ``tel:`` scheme."""
     text = prop.text().strip()
-    return text[4:].strip() if text.lower().startswith("tel:") else text
+    is_uri = "uri" in {v.lower() for v in prop.param("VALUE")}
+    return text[4:].strip() if is_uri and text.lower().startswith("tel:") else text
 
 
 def _im_value(prop: Property) -> str | None:
