@@ -11,7 +11,7 @@ import base64
 import binascii
 import struct
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 from eassync.eas.element import E, Element
 
@@ -102,9 +102,9 @@ class BadRequest(Exception):
 
 
 def parse_query(query: str) -> RequestLine:
-    if "=" in query or not query:
+    if not query or "Cmd=" in query or "&" in query:
         return _parse_plain(query)
-    return _parse_base64(query)
+    return _parse_base64(unquote(query))
 
 
 def _parse_plain(query: str) -> RequestLine:
