@@ -38,7 +38,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from eassync.convert import normalize
-from eassync.convert.vcard import Card, Property, escape, parse, serialize, structured
+from eassync.convert.vcard import (
+    Card,
+    Property,
+    escape,
+    parse,
+    serialize,
+    split_unescaped,
+    structured,
+    unescape,
+)
 from eassync.eas.element import E, Element
 from eassync.errors import ConversionError
 from eassync.storage.base import Item
@@ -123,6 +132,8 @@ CHILD_PROPERTIES = ("X-CHILD",)
 #: RELATED;TYPE=… (vCard 4, RFC 6350 6.6.6) with a text value → slot
 RELATED_TYPES = {"spouse": SPOUSE, "assistant": ASSISTANT, "manager": MANAGER}
 PICTURE_URL = "X-EAS-PICTURE-URL"
+#: NOTE parameter marking a body the server sent truncated (AirSyncBase:Truncated)
+TRUNCATED = "X-EAS-TRUNCATED"
 
 #: IM properties of vCard 3.0 address books → URI scheme for IMAddress
 IM_SCHEMES = {
@@ -187,6 +198,8 @@ class Extraction:
     feeds: list[frozenset[str]] = field(default_factory=list)
     #: the server's Picture could not be read (a URL, SOGo): leave pictures alone
     unknown_picture: bool = False
+    #: the server sent a truncated Body: leave the note alone on both sides
+    truncated_body: bool = False
 
     def feed(self, index: int, *tags: str) -> None:
         self.feeds[index] = self.feeds[index] | frozenset(tags)
@@ -362,7 +375,10 @@ def extract(card: Card) -> Extraction:
         elif name == "NOTE":
             ex.feed(i, BODY)
             if i == _first(card, "NOTE"):
-                ex.put(BODY, normalize.crlf(prop.text()))
+                if prop.has_param(TRUNCATED):
+                    ex.truncated_body = True
+                else:
+                    ex.put(BODY, normalize.crlf(prop.text()))
         elif name == "PHOTO":
             ex.feed(i, PICTURE)
             if i == _first(card, "PHOTO"):
@@ -461,6 +477,8 @@ def elements_from_values(ex: Extraction) -> Element:
     for tag in TAG_ORDER:
         value = ex.values.get(tag)
         if tag == BODY:
+            if ex.truncated_body:
+                continue  # omitted: the server keeps its full body (§5.1)
             text = value if isinstance(value, str) else ""
             data.append(
                 E(BODY, E("AirSyncBase:Type", value="1"), E("AirSyncBase:Data", value=text))
@@ -487,11 +505,22 @@ def bare_address(value: str) -> str:
     return match.group(1) if match else value.strip().strip('"').strip()
 
 
-def values_from_elements(data: Element) -> tuple[dict[str, Value], str | None]:
-    """Slot values from ApplicationData, and a picture URL if the server sent one.
+@dataclass(frozen=True)
+class ServerExtras:
+    """What the server sent that is not a slot value but must be kept in the card."""
+
+    #: Contacts:Picture was a URL, not base64 (SOGo, TbSync #236)
+    picture_url: str | None = None
+    #: AirSyncBase:Body/Truncated was 1: the note is partial
+    body_truncated: bool = False
+
+
+def values_from_elements(data: Element) -> tuple[dict[str, Value], ServerExtras]:
+    """Slot values from ApplicationData, and what else the card must carry.
     Empty elements read as absent (SOGo Q16); unknown or unreadable fields are skipped."""
     values: dict[str, Value] = {}
     picture_url: str | None = None
+    body_truncated = False
     known = set(TAG_ORDER) | {"Contacts:Body"}
     for child in data:
         tag = child.tag
@@ -507,6 +536,7 @@ def values_from_elements(data: Element) -> tuple[dict[str, Value], str | None]:
             text = child.text("AirSyncBase:Data") if tag == BODY else child.text()
             if text and text.strip() and BODY not in values:
                 values[BODY] = normalize.crlf(text)
+                body_truncated = tag == BODY and child.text("AirSyncBase:Truncated") == "1"
         elif tag == PICTURE:
             raw = child.text()
             if raw is None:
@@ -519,11 +549,12 @@ def values_from_elements(data: Element) -> tuple[dict[str, Value], str | None]:
             else:
                 log.warning("ignoring a contact Picture that is not base64 (%d chars)", len(raw))
         elif tag in (BIRTHDAY, ANNIVERSARY):
-            day = normalize.date_from_eas_datetime(child.text())
+            raw = child.text()
+            day = normalize.date_from_eas_datetime(raw)
             if day is not None:
                 values[tag] = normalize.date_to_eas_datetime(day)
-            elif child.text():
-                log.warning("ignoring unreadable %s %r", child.name, child.text()[:40])
+            elif raw:
+                log.warning("ignoring unreadable %s %r", child.name, raw[:40])
         else:
             text = child.text()
             if text is None or not text.strip():
@@ -536,7 +567,7 @@ def values_from_elements(data: Element) -> tuple[dict[str, Value], str | None]:
                 text = text.strip()
             if text:
                 values[tag] = text
-    return _compact(values), picture_url
+    return _compact(values), ServerExtras(picture_url, body_truncated)
 
 
 def _compact(values: dict[str, Value]) -> dict[str, Value]:
@@ -562,7 +593,9 @@ def _text_prop(name: str, text: str, params: list[tuple[str, list[str]]] | None 
     return Property(name, escape(normalize.lf(text)), params or [])
 
 
-def card_from_values(values: dict[str, Value], picture_url: str | None = None) -> Card:
+def card_from_values(values: dict[str, Value], extras: ServerExtras | None = None) -> Card:
+    extras = extras or ServerExtras()
+
     def get(tag: str) -> str:
         value = values.get(tag)
         return value if isinstance(value, str) else ""
@@ -619,10 +652,11 @@ def card_from_values(values: dict[str, Value], picture_url: str | None = None) -
     if get(PICTURE):
         kind = normalize.image_type(base64.b64decode(get(PICTURE)))
         props.append(Property("PHOTO", get(PICTURE), [("ENCODING", ["b"]), ("TYPE", [kind])]))
-    elif picture_url:
-        props.append(Property(PICTURE_URL, picture_url))
+    elif extras.picture_url:
+        props.append(Property(PICTURE_URL, extras.picture_url))
     if get(BODY):
-        props.append(_text_prop("NOTE", get(BODY)))
+        truncated: list[tuple[str, list[str]]] = [(TRUNCATED, ["1"])]
+        props.append(_text_prop("NOTE", get(BODY), truncated if extras.body_truncated else None))
     return Card(props)
 
 
@@ -693,8 +727,6 @@ def _canonical_value(prop: Property) -> str:
 
 
 def _split_all(value: str) -> list[list[str]]:
-    from eassync.convert.vcard import split_unescaped, unescape
-
     return [
         [unescape(v) for v in split_unescaped(part, ",")] for part in split_unescaped(value, ";")
     ]
@@ -736,8 +768,8 @@ class ContactsHandler:
         return elements_from_values(extract(_card(item)))
 
     def from_eas(self, data: Element, version: str) -> Item:
-        values, picture_url = values_from_elements(data)
-        return Item(serialize(card_from_values(values, picture_url)), None)
+        values, extras = values_from_elements(data)
+        return Item(serialize(card_from_values(values, extras)), None)
 
     def supported(self, version: str) -> list[str]:
         # Everything we map, so the server ghosts (keeps) only what we do not manage
@@ -794,6 +826,8 @@ def merge_cards(remote: Card, local: Card) -> Card:
     changed = {t for t in tags if remote_ex.values.get(t) != local_ex.values.get(t)}
     if remote_ex.unknown_picture:
         changed.discard(PICTURE)
+    if remote_ex.truncated_body:
+        changed.discard(BODY)
     v4 = local.version.startswith("4")
     incoming = [
         (i, to_v4(p) if v4 else p)

@@ -571,3 +571,17 @@ def test_unknown_and_opaque_elements_do_not_crash() -> None:
     assert "N:;Ada\ufffd;;;" in text
     assert "CATEGORIES:x" in text
     assert "NOTE:legacy body" in text
+
+
+def test_truncated_body_never_overwrites_the_full_local_note() -> None:
+    body = E(
+        "AirSyncBase:Body",
+        E("AirSyncBase:Type", value="1"),
+        E("AirSyncBase:Truncated", value="1"),
+        E("AirSyncBase:Data", value="The first part"),
+    )
+    remote = HANDLER.from_eas(app_data(FileAs="x", Body=body), VERSION)
+    assert b"NOTE;X-EAS-TRUNCATED=1:The first part" in remote.raw
+    assert HANDLER.to_eas(remote, VERSION).find("AirSyncBase:Body") is None
+    local = card("FN:x", "NOTE:The first part and the rest")
+    assert props(HANDLER.merge(remote, local)) == props(local)
