@@ -23,9 +23,20 @@ Clearing (SOGo Q9, §5.1): ``to_eas`` sends every mapped field that has a value 
 the rest; with the tags of ``supported()`` declared, omitted fields are deleted by the
 server (and SOGo replaces the whole item on Change anyway). The two exceptions the spec
 names, ``AirSyncBase:Body`` and ``Contacts:Picture``, stay on the server when omitted, so
-they are always sent — empty to clear.
+they are always sent — empty to clear. Exceptions to the exception: a card whose
+picture is only known as a server URL (``X-EAS-PICTURE-URL``) omits Picture, and a note
+the server sent truncated (``NOTE;X-EAS-TRUNCATED=1``) omits Body, so the server keeps
+what we never fully saw.
 
-Pure code: no I/O.
+Versions: ``from_eas`` writes vCard 3.0; ``merge`` keeps the local file's VERSION and
+writes incoming properties in 4.0 form into a 4.0 file (``to_v4``). ``merge`` with no
+local card gives the remote card with a fresh random UID (EAS contacts carry none).
+
+X- names written for fields vCard 3.0 lacks: X-ANNIVERSARY, X-SPOUSE, X-ASSISTANT,
+X-MANAGER (read by Evolution/Thunderbird-era tools), X-CHILD, X-PHONETIC-* (Apple,
+Android), X-EVOLUTION-RADIO/ASSISTANT/COMPANY phone types, X-EAS-* for the rest.
+
+Pure code: no I/O (unreadable server values are skipped with a log warning).
 """
 
 from __future__ import annotations
