@@ -76,7 +76,9 @@ class Property:
 
     def raw_value(self) -> str:
         """The value with vCard 2.1 quoted-printable undone (Outlook exports), else as is."""
-        if "QUOTED-PRINTABLE" not in {e.upper() for e in self.param("ENCODING")}:
+        # vCard 2.1 also allows the bare form TEL;QUOTED-PRINTABLE:…
+        qp = "QUOTED-PRINTABLE" in {e.upper() for e in self.param("ENCODING")}
+        if not qp and not self.has_param("QUOTED-PRINTABLE"):
             return self.value
         charset = (self.param("CHARSET") or ["utf-8"])[0]
         data = quopri.decodestring(self.value.encode("utf-8", "replace"))

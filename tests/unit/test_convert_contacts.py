@@ -585,3 +585,9 @@ def test_truncated_body_never_overwrites_the_full_local_note() -> None:
     assert HANDLER.to_eas(remote, VERSION).find("AirSyncBase:Body") is None
     local = card("FN:x", "NOTE:The first part and the rest")
     assert props(HANDLER.merge(remote, local)) == props(local)
+
+
+def test_vcard21_bare_quoted_printable_parameter() -> None:
+    local = card("FN:x", "NOTE;QUOTED-PRINTABLE;CHARSET=UTF-8:Gr=C3=BC=C3=9Fe", version="2.1")
+    assert HANDLER.to_eas(local, VERSION).text("AirSyncBase:Body/AirSyncBase:Data") == "Grüße"
+    assert props(round_trip(local)) == props(local)
