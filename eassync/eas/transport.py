@@ -70,11 +70,12 @@ class Backoff:
         self.attempt = 1
         self.waited = 0.0
 
-    def wait(self, retry_after: float | None = None) -> bool:
-        """Sleep before the next try; False when the budget is spent (give up)."""
+    def wait(self, retry_after: float | None = None, *, immediate: bool = False) -> bool:
+        """Sleep before the next try; False when the budget is spent (give up).
+        ``immediate`` retries without sleeping (still counted as an attempt)."""
         if self.attempt >= self.policy.attempts:
             return False
-        pause = self.policy.delay(self.attempt, retry_after)
+        pause = 0.0 if immediate else self.policy.delay(self.attempt, retry_after)
         if self.waited + pause > self.policy.max_total_wait:
             return False
         self.policy.sleep(pause)
@@ -219,6 +220,7 @@ class Transport:
     ) -> HttpResponse:
         backoff = Backoff(self.retry)
         refreshed = False
+        fresh_connection_tried = False
         label = f"{method} {params.get('Cmd') if params else ''}".strip()
         while True:
             try:
@@ -246,8 +248,19 @@ class Transport:
                 requests.exceptions.Timeout,
                 requests.exceptions.ChunkedEncodingError,
             ) as exc:
-                if idempotent and backoff.wait():
-                    log.info("%s to %s failed (%s); retrying", label, self.host, _short(exc))
+                # The first failure is retried at once on a new connection: sogod closes
+                # every connection after its answer without saying so (sogo-notes Q15),
+                # so a pooled connection can be dead before we write to it.
+                immediate = not fresh_connection_tried
+                fresh_connection_tried = True
+                if idempotent and backoff.wait(immediate=immediate):
+                    log.log(
+                        logging.DEBUG if immediate else logging.INFO,
+                        "%s to %s failed (%s); retrying",
+                        label,
+                        self.host,
+                        _short(exc),
+                    )
                     continue
                 raise TransportError(
                     f"cannot reach {self.host} for account {self.account!r}: {_short(exc)}",
