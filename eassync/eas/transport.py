@@ -78,7 +78,8 @@ class Backoff:
         pause = 0.0 if immediate else self.policy.delay(self.attempt, retry_after)
         if self.waited + pause > self.policy.max_total_wait:
             return False
-        self.policy.sleep(pause)
+        if pause > 0:
+            self.policy.sleep(pause)
         self.waited += pause
         self.attempt += 1
         return True

@@ -351,10 +351,12 @@ def test_451_redirect_is_followed_and_remembered(srv, tmp_path):
 
 
 def test_dropped_connection_is_retried(srv, tmp_path):
-    with make_client(srv, tmp_path) as client:
+    waits: list[float] = []
+    with make_client(srv, tmp_path, waits=waits) as client:
         client.folder_sync()
         srv.faults.drop_connection(times=1, command="FolderSync")
         client.folder_sync()
+        assert waits == []  # the first retry goes out at once, on a fresh connection
         srv.faults.drop_connection(times=10, command="FolderSync")
         with pytest.raises(TransportError) as err:
             client.folder_sync()

@@ -328,3 +328,81 @@ def test_transport_does_not_follow_http_redirects(server, tmp_path):
     with pytest.raises(ServerError, match="302"):
         transport.post("FolderSync", b"", version="14.1", policy_key=None)
     assert len(script.seen) == 1
+
+
+# --- server quirks the devserver does not show ------------------------------------------
+
+
+def provision_answer(status, policy_status, key=None):
+    return E(
+        "Provision:Provision",
+        E("Provision:Status", value=str(status)) if status is not None else None,
+        E(
+            "Provision:Policies",
+            E(
+                "Provision:Policy",
+                E("Provision:PolicyType", value="MS-EAS-Provisioning-WBXML"),
+                E("Provision:Status", value=str(policy_status)),
+                E("Provision:PolicyKey", value=key) if key else None,
+            ),
+        ),
+    )
+
+
+def test_sogo_no_policy_for_this_client_carries_on_without_a_key(server, tmp_path):
+    url, script = server
+    script.queue.extend([wbxml_ok(provision_answer(1, 2)), wbxml_ok(FOLDERSYNC_OK)])
+    with client_for(url, tmp_path, provision_first=True) as client:
+        client.folder_sync()
+        assert client.policy_key is None
+    provision, folder_sync = script.seen[1:]
+    assert provision.headers["X-MS-PolicyKey"] == "0"
+    assert "X-MS-PolicyKey" not in folder_sync.headers
+    assert wbxml.decode(provision.body).find("Settings:DeviceInformation") is not None
+
+
+def test_provision_answer_without_top_level_status_is_accepted(server, tmp_path):
+    url, script = server
+    script.queue.extend(
+        [
+            Canned(449),
+            wbxml_ok(provision_answer(None, 1, "111")),  # Tencent Exmail (TbSync #337)
+            wbxml_ok(provision_answer(None, 1, "222")),
+            wbxml_ok(FOLDERSYNC_OK),
+        ]
+    )
+    with client_for(url, tmp_path) as client:
+        client.folder_sync()
+        assert client.policy_key == "222"
+    ack = wbxml.decode(script.seen[3].body)
+    assert script.seen[3].headers["X-MS-PolicyKey"] == "111"
+    assert ack.text("Provision:Policies/Provision:Policy/Provision:PolicyKey") == "111"
+    assert script.seen[4].headers["X-MS-PolicyKey"] == "222"
+
+
+def test_empty_sync_answer_means_no_changes(server, tmp_path):
+    from eassync.eas.client import CollectionRequest
+
+    url, script = server
+    script.queue.append(Canned(200))
+    with client_for(url, tmp_path, protocol_version="14.1") as client:
+        (resp,) = client.sync([CollectionRequest("col", "42", get_changes=True)])
+    assert (resp.collection_id, resp.sync_key, resp.status, resp.commands) == ("col", "42", 1, [])
+
+
+def test_sync_status_14_adjusts_the_heartbeat(server, tmp_path):
+    from eassync.eas.client import CollectionRequest
+
+    url, script = server
+    script.queue.extend(
+        [
+            wbxml_ok(
+                E("AirSync:Sync", E("AirSync:Status", value="14"), E("AirSync:Limit", value="90"))
+            ),
+            Canned(200),
+        ]
+    )
+    with client_for(url, tmp_path, protocol_version="14.1") as client:
+        client.sync([CollectionRequest("col", "42", get_changes=True)], heartbeat=30)
+    assert wbxml.decode(script.seen[0].body).text("AirSync:HeartbeatInterval") == "30"
+    assert wbxml.decode(script.seen[1].body).text("AirSync:HeartbeatInterval") == "90"
