@@ -152,6 +152,11 @@ class EasClient:
             self._pinned = versions.validate_pin(settings.protocol_version)
         except ValueError as exc:
             raise ConfigError(f"account {settings.name!r}: {exc}") from exc
+        if isinstance(settings.verify, str) and not Path(settings.verify).expanduser().exists():
+            raise ConfigError(
+                f"account {settings.name!r}: verify: {settings.verify} does not exist",
+                hint="point verify at the PEM file of the server's CA",
+            )
         self.settings = settings
         self._state_file = AccountStateFile(settings.state_dir, settings.name)
         self._state: AccountState = self._state_file.load()

@@ -406,3 +406,10 @@ def test_sync_status_14_adjusts_the_heartbeat(server, tmp_path):
         client.sync([CollectionRequest("col", "42", get_changes=True)], heartbeat=30)
     assert wbxml.decode(script.seen[0].body).text("AirSync:HeartbeatInterval") == "30"
     assert wbxml.decode(script.seen[1].body).text("AirSync:HeartbeatInterval") == "90"
+
+
+def test_missing_ca_bundle_is_a_config_error(tmp_path):
+    from eassync.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="does not exist"):
+        client_for("https://127.0.0.1:1/x", tmp_path, verify=str(tmp_path / "nope.pem"))
