@@ -1,0 +1,359 @@
+"""RRULE ⇄ EAS ``Recurrence`` (eas-protocol.md §7.2 table; MS-ASCAL 2.2.2.43).
+
+``from_rrule`` returns None for a rule EAS cannot express (several month days, a BYDAY
+ordinal other than 1–4/last, BYSETPOS combinations, BYHOUR, BYWEEKNO, RSCALE …); the
+caller then keeps the rule local-only (table row "Limited"). Rules that are expressed
+are expressed exactly: the occurrences of ``to_rrule(from_rrule(r))`` equal those of r.
+
+Shared by calendar (compact DateTime Until) and tasks (dateTime Until, plus Start,
+Regenerate and DeadOccur, which ``tasks.py`` adds). Pure code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Any
+
+from eassync.eas.element import E, Element
+
+DAILY, WEEKLY, MONTHLY, MONTHLY_NTH, YEARLY, YEARLY_NTH = 0, 1, 2, 3, 5, 6
+DAYS = ("SU", "MO", "TU", "WE", "TH", "FR", "SA")  # bit i = 1 << i (MS-ASCAL DayOfWeek)
+ANY_DAY = 127
+KNOWN_PARTS = frozenset(
+    {"FREQ", "INTERVAL", "COUNT", "UNTIL", "BYDAY", "BYMONTHDAY", "BYMONTH", "BYSETPOS", "WKST"}
+)
+
+
+@dataclass(frozen=True)
+class Recurrence:
+    type: int
+    interval: int = 1
+    occurrences: int | None = None
+    #: aware UTC datetime for timed items, a date for all-day items
+    until: datetime | date | None = None
+    day_of_week: int | None = None
+    day_of_month: int | None = None
+    week_of_month: int | None = None
+    month_of_year: int | None = None
+    first_day_of_week: int | None = None
+    calendar_type: int | None = None
+    is_leap_month: int | None = None
+
+
+def _mask(days: list[str]) -> int:
+    mask = 0
+    for day in days:
+        mask |= 1 << DAYS.index(day)
+    return mask
+
+
+def mask_days(mask: int) -> list[str]:
+    return [DAYS[i] for i in (1, 2, 3, 4, 5, 6, 0) if mask & (1 << i)]
+
+
+def _weekday_code(day: date) -> str:
+    return DAYS[(day.weekday() + 1) % 7]
+
+
+def _split_byday(values: list[Any]) -> list[tuple[int, str]] | None:
+    """BYDAY values → (ordinal or 0, day code); None if any is unreadable."""
+    out: list[tuple[int, str]] = []
+    for value in values:
+        text = str(value).upper().strip()
+        code, number = text[-2:], text[:-2]
+        if code not in DAYS:
+            return None
+        try:
+            out.append((int(number) if number not in ("", "+") else 0, code))
+        except ValueError:
+            return None
+    return out
+
+
+def _week(n: int) -> int | None:
+    if 1 <= n <= 4:
+        return n
+    if n == -1:
+        return 5
+    return None
+
+
+def _single(rule: dict[str, list[Any]], key: str) -> int | bool | None:
+    """The one integer of a BY part; None if absent; False if several or unreadable."""
+    values = rule.get(key)
+    if not values:
+        return None
+    if len(values) != 1:
+        return False
+    try:
+        return int(values[0])
+    except (TypeError, ValueError):
+        return False
+
+
+def from_rrule(
+    rule: dict[str, list[Any]],
+    start: datetime | date,
+    tz: tzinfo | None,
+    all_day: bool,
+) -> Recurrence | None:
+    """An icalendar ``vRecur`` (keys upper-case, values lists) → Recurrence, or None when
+    EAS cannot express it. ``start`` is the DTSTART value (defaults for missing BY parts),
+    ``tz`` the zone that floating/DATE UNTIL values are read in."""
+    rule = {
+        str(k).upper(): list(v) if isinstance(v, list | tuple) else [v] for k, v in rule.items()
+    }
+    if set(rule) - KNOWN_PARTS or not rule.get("FREQ"):
+        return None
+    freq = str(rule["FREQ"][0]).upper()
+    try:
+        interval = int(rule.get("INTERVAL", [1])[0])
+        count = int(rule["COUNT"][0]) if "COUNT" in rule else None
+    except (TypeError, ValueError):
+        return None
+    if not 1 <= interval <= 999 or (count is not None and not 1 <= count <= 999):
+        return None
+    until = _until(rule["UNTIL"][0], tz, all_day) if "UNTIL" in rule else None
+    byday = _split_byday(rule.get("BYDAY", []))
+    if byday is None:
+        return None
+    monthday = _single(rule, "BYMONTHDAY")
+    month = _single(rule, "BYMONTH")
+    setpos = _single(rule, "BYSETPOS")
+    if monthday is False or month is False or setpos is False:
+        return None
+    day = start
+    plain = [code for n, code in byday if n == 0]
+    ordinals = [(n, code) for n, code in byday if n != 0]
+    common = {"interval": interval, "occurrences": count, "until": until}
+    wkst = rule.get("WKST")
+    if wkst and str(wkst[0]).upper() in DAYS:
+        common["first_day_of_week"] = DAYS.index(str(wkst[0]).upper())
+
+    def nth(kind: int, month_of_year: int | None) -> Recurrence | None:
+        extra = {"month_of_year": month_of_year} if month_of_year else {}
+        if monthday is not None:
+            if monthday == -1 and not byday and setpos is None:
+                return Recurrence(kind, day_of_week=ANY_DAY, week_of_month=5, **extra, **common)
+            return None
+        if len(ordinals) == 1 and not plain and setpos is None:
+            week = _week(ordinals[0][0])
+            if week is None:
+                return None
+            return Recurrence(
+                kind, day_of_week=_mask([ordinals[0][1]]), week_of_month=week, **extra, **common
+            )
+        if plain and not ordinals and isinstance(setpos, int):
+            week = _week(setpos)
+            if week is None:
+                return None
+            return Recurrence(kind, day_of_week=_mask(plain), week_of_month=week, **extra, **common)
+        return None
+
+    if freq == "DAILY":
+        if ordinals or monthday is not None or month is not None or setpos is not None:
+            return None
+        return Recurrence(DAILY, day_of_week=_mask(plain) if plain else None, **common)
+    if freq == "WEEKLY":
+        if ordinals or monthday is not None or month is not None or setpos is not None:
+            return None
+        return Recurrence(WEEKLY, day_of_week=_mask(plain or [_weekday_code(day)]), **common)
+    if freq == "MONTHLY":
+        if month is not None:
+            return None
+        if not byday and setpos is None and (monthday is None or monthday > 0):
+            return Recurrence(MONTHLY, day_of_month=monthday or day.day, **common)
+        return nth(MONTHLY_NTH, None)
+    if freq == "YEARLY":
+        month_of_year = month if isinstance(month, int) else day.month
+        if not byday and setpos is None and (monthday is None or monthday > 0):
+            if month is None and monthday is not None:
+                return None  # a month day in every month of the year: not a yearly rule
+            return Recurrence(
+                YEARLY, day_of_month=monthday or day.day, month_of_year=month_of_year, **common
+            )
+        return nth(YEARLY_NTH, month_of_year)
+    return None
+
+
+def _until(value: Any, tz: tzinfo | None, all_day: bool) -> datetime | date:
+    """UNTIL as the EAS wants it: a date for all-day items, else an aware UTC instant.
+    A DATE UNTIL on a timed item means "through that day" in the item's zone."""
+    if isinstance(value, datetime):
+        if all_day:
+            return value.date()
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=tz or UTC)
+        return value.astimezone(UTC)
+    if isinstance(value, date):
+        if all_day:
+            return value
+        end = datetime.combine(value, time(23, 59, 59), tzinfo=tz or UTC)
+        return end.astimezone(UTC)
+    raise ValueError(f"unreadable UNTIL {value!r}")
+
+
+def to_rrule(rec: Recurrence) -> dict[str, list[Any]]:
+    """Recurrence → the parts of an icalendar ``vRecur`` (in RFC 5545 order)."""
+    freq = {
+        DAILY: "DAILY",
+        WEEKLY: "WEEKLY",
+        MONTHLY: "MONTHLY",
+        MONTHLY_NTH: "MONTHLY",
+        YEARLY: "YEARLY",
+        YEARLY_NTH: "YEARLY",
+    }.get(rec.type)
+    if freq is None:
+        raise ValueError(f"unknown recurrence Type {rec.type}")
+    rule: dict[str, list[Any]] = {"FREQ": [freq]}
+    if rec.until is not None:
+        rule["UNTIL"] = [rec.until]
+    elif rec.occurrences:
+        rule["COUNT"] = [rec.occurrences]
+    if rec.interval and rec.interval != 1:
+        rule["INTERVAL"] = [rec.interval]
+    mask = rec.day_of_week or 0
+    if rec.type in (DAILY, WEEKLY) and mask:
+        rule["BYDAY"] = mask_days(mask)
+    elif rec.type in (MONTHLY, YEARLY):
+        if rec.type == YEARLY:
+            rule["BYMONTH"] = [rec.month_of_year or 1]
+        rule["BYMONTHDAY"] = [rec.day_of_month or 1]
+    elif rec.type in (MONTHLY_NTH, YEARLY_NTH):
+        if rec.type == YEARLY_NTH:
+            rule["BYMONTH"] = [rec.month_of_year or 1]
+        week = rec.week_of_month or 1
+        n = -1 if week == 5 else week
+        if mask == ANY_DAY:
+            rule["BYMONTHDAY"] = [n]
+        elif mask and bin(mask).count("1") == 1:
+            rule["BYDAY"] = [f"{n}{mask_days(mask)[0]}"]
+        elif mask:
+            rule["BYDAY"] = mask_days(mask)
+            rule["BYSETPOS"] = [n]
+    if rec.first_day_of_week is not None and 0 <= rec.first_day_of_week <= 6:
+        rule["WKST"] = [DAYS[rec.first_day_of_week]]
+    return rule
+
+
+# --- elements -------------------------------------------------------------------------------
+
+
+def compact_utc(value: datetime | date) -> str:
+    """MS-ASDTYPE compact DateTime ``YYYYMMDDTHHMMSSZ``; a date is its 00:00:00Z."""
+    if not isinstance(value, datetime):
+        return f"{value.year:04d}{value.month:02d}{value.day:02d}T000000Z"
+    value = value.astimezone(UTC) if value.tzinfo else value
+    return value.strftime("%Y%m%dT%H%M%SZ")
+
+
+def eas_datetime(value: datetime | date) -> str:
+    """MS-ASDTYPE dateTime ``YYYY-MM-DDTHH:MM:SS.000Z`` (Tasks)."""
+    if not isinstance(value, datetime):
+        value = datetime.combine(value, time(0))
+    value = value.astimezone(UTC) if value.tzinfo else value
+    return value.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def parse_eas_time(text: str | None) -> datetime | None:
+    """Compact DateTime or dateTime → aware UTC datetime; None if absent/unreadable."""
+    if not text:
+        return None
+    raw = text.strip().rstrip("Zz").replace("-", "").replace(":", "")
+    raw = raw.split(".", 1)[0]
+    for fmt in ("%Y%m%dT%H%M%S", "%Y%m%dT%H%M", "%Y%m%d"):
+        try:
+            return datetime.strptime(raw, fmt).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    return None
+
+
+CALENDAR_ORDER = (
+    "Type",
+    "Occurrences",
+    "Interval",
+    "WeekOfMonth",
+    "DayOfWeek",
+    "MonthOfYear",
+    "Until",
+    "DayOfMonth",
+    "CalendarType",
+    "IsLeapMonth",
+    "FirstDayOfWeek",
+)
+
+
+def fields(rec: Recurrence, version: str) -> dict[str, str]:
+    """Element name → text of a Recurrence (Until left to the caller's format)."""
+    out: dict[str, str] = {"Type": str(rec.type)}
+    if rec.occurrences and rec.until is None:
+        out["Occurrences"] = str(rec.occurrences)
+    out["Interval"] = str(rec.interval or 1)
+    for name, value in (
+        ("WeekOfMonth", rec.week_of_month),
+        ("DayOfWeek", rec.day_of_week),
+        ("MonthOfYear", rec.month_of_year),
+        ("DayOfMonth", rec.day_of_month),
+    ):
+        if value is not None:
+            out[name] = str(value)
+    if _at_least(version, "14.0"):
+        if rec.calendar_type is not None:
+            out["CalendarType"] = str(rec.calendar_type)
+        if rec.is_leap_month is not None:
+            out["IsLeapMonth"] = str(rec.is_leap_month)
+    if _at_least(version, "14.1") and rec.first_day_of_week is not None:
+        out["FirstDayOfWeek"] = str(rec.first_day_of_week)
+    return out
+
+
+def calendar_element(rec: Recurrence, version: str) -> Element:
+    values = fields(rec, version)
+    if rec.until is not None:
+        values["Until"] = compact_utc(rec.until)
+    node = E("Calendar:Recurrence")
+    for name in CALENDAR_ORDER:
+        if name in values:
+            node.add(f"Calendar:{name}", values[name])
+    return node
+
+
+def read_element(node: Element, page: str) -> Recurrence | None:
+    """A Recurrence element (Calendar or Tasks page) → Recurrence with a UTC-datetime
+    Until (callers turn it into a date for all-day items); None if Type is unreadable."""
+    kind = node.int(f"{page}:Type")
+    if kind not in (DAILY, WEEKLY, MONTHLY, MONTHLY_NTH, YEARLY, YEARLY_NTH):
+        return None
+    interval = node.int(f"{page}:Interval") or 1
+    occurrences = node.int(f"{page}:Occurrences")
+    return Recurrence(
+        type=kind,
+        interval=max(1, interval),
+        occurrences=occurrences if occurrences and occurrences > 0 else None,
+        until=parse_eas_time(node.text(f"{page}:Until")),
+        day_of_week=node.int(f"{page}:DayOfWeek"),
+        day_of_month=node.int(f"{page}:DayOfMonth"),
+        week_of_month=node.int(f"{page}:WeekOfMonth"),
+        month_of_year=node.int(f"{page}:MonthOfYear"),
+        first_day_of_week=node.int(f"{page}:FirstDayOfWeek"),
+        calendar_type=node.int(f"{page}:CalendarType"),
+        is_leap_month=node.int(f"{page}:IsLeapMonth"),
+    )
+
+
+def _at_least(version: str, minimum: str) -> bool:
+    def parts(v: str) -> tuple[int, ...]:
+        return tuple(int(p) for p in v.split(".") if p.isdigit())
+
+    return parts(version) >= parts(minimum)
+
+
+def at_least(version: str, minimum: str) -> bool:
+    """Protocol version comparison ("14.1" ≥ "14.0")."""
+    return _at_least(version, minimum)
+
+
+def shift_days(value: date, days: int) -> date:
+    return value + timedelta(days=days)
