@@ -1,0 +1,175 @@
+"""``eassync repair``: the status rebuilt from both sides, no duplicates, nothing deleted.
+
+The real CLI runs in a subprocess against the in-process devserver, as a user would.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from eassync.devserver import DevServer
+from eassync.storage.lock import pair_lock
+
+from .helpers import (
+    PASSWORD,
+    USER,
+    local_names,
+    person,
+    run_cli,
+    server_names,
+    write_config,
+    write_local_card,
+)
+
+NO_OP = "local +0 ~0 -0, remote +0 ~0 -0"
+
+
+class Setup:
+    """A devserver with 10 server contacts, 10 local cards, and one sync done."""
+
+    def __init__(self, tmp: Path, srv: DevServer) -> None:
+        self.tmp = tmp
+        self.srv = srv
+        self.folder_id = srv.store.default_folder(USER, 9)
+        srv.store.add_items_bulk(USER, self.folder_id, [person(i) for i in range(10)])
+        self.local = tmp / "contacts"
+        for i in range(10):
+            write_local_card(self.local, f"local-{i:02d}", f"Local{i:02d}")
+        self.config = write_config(tmp, srv.url)
+        self.status = tmp / "state" / "pairs" / "contacts.sqlite"
+        run_cli(self.config, "sync", check=True)
+
+    def server(self) -> dict[str, int]:
+        return dict(server_names(self.srv.store, self.folder_id))
+
+    def here(self) -> dict[str, int]:
+        return dict(local_names(self.local))
+
+    def assert_in_sync(self, expected: set[str]) -> None:
+        """Both sides hold exactly ``expected``, each item once."""
+        assert self.server() == dict.fromkeys(expected, 1)
+        assert self.here() == dict.fromkeys(expected, 1)
+
+    def status_files(self) -> list[Path]:
+        return sorted(self.status.parent.glob(self.status.name + "*"))
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Iterator[Setup]:
+    with DevServer(data_dir=tmp_path / "server", users={USER: PASSWORD}) as srv:
+        yield Setup(tmp_path, srv)
+
+
+def _names() -> set[str]:
+    return {f"Person{i:05d} Example" for i in range(10)} | {
+        f"Local{i:02d} Local" for i in range(10)
+    }
+
+
+def test_repair_after_the_status_was_deleted_matches_everything_once(setup: Setup) -> None:
+    for path in setup.status_files():
+        path.unlink()
+    # one new item on each side while the status was gone
+    write_local_card(setup.local, "late-local", "Late")
+    setup.srv.store.add_item(USER, setup.folder_id, person(77, "Late"))
+
+    repaired = run_cli(setup.config, "repair", "contacts", check=True)
+
+    assert "matched 20, only on the server 1 (copied here)" in repaired.stdout
+    assert "only here 1 (copied to the server), deleted nothing" in repaired.stdout
+    setup.assert_in_sync(_names() | {"Late Local", "Late00077 Example"})
+    after = run_cli(setup.config, "sync", check=True)
+    assert NO_OP in after.stdout
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine bug: a server item without a UID (every EAS contact) gets a derived UID "
+    "before the Matcher runs, and Matcher.find refuses a content match whose UIDs differ "
+    "(and remote_hash then includes the derived UID while proj_hash has none), so a first "
+    "pass over two filled sides duplicates every locally created contact; repair works "
+    "around it (eassync.repair.prematch_uidless)",
+)
+def test_plain_sync_after_the_status_was_deleted_duplicates_nothing(setup: Setup) -> None:
+    for path in setup.status_files():
+        path.unlink()
+    run_cli(setup.config, "sync", check=True)
+    setup.assert_in_sync(_names())
+
+
+def test_corrupted_status_points_to_repair_and_repair_recovers(setup: Setup) -> None:
+    for path in setup.status_files():
+        path.unlink()
+    garbage = os.urandom(4096)
+    setup.status.write_bytes(garbage)
+
+    failed = run_cli(setup.config, "sync")
+    assert failed.returncode == 1
+    assert "status file" in failed.stderr
+    assert "eassync repair" in failed.stderr
+
+    repaired = run_cli(setup.config, "repair", "contacts", check=True)
+    assert "unreadable; moved aside" in repaired.stdout
+    assert "deleted nothing" in repaired.stdout
+    (aside,) = [p for p in setup.status_files() if ".bak-" in p.name]
+    assert aside.read_bytes() == garbage
+    assert aside.stat().st_mode & 0o777 == 0o600
+    setup.assert_in_sync(_names())
+    assert NO_OP in run_cli(setup.config, "sync", check=True).stdout
+
+
+def test_repair_backs_up_the_readable_status_first(setup: Setup) -> None:
+    repaired = run_cli(setup.config, "repair", "contacts", "--from-scratch", check=True)
+
+    (backup,) = [p for p in setup.status_files() if ".bak-" in p.name]
+    assert f"status backed up to {backup}" in repaired.stdout
+    assert backup.stat().st_mode & 0o777 == 0o600
+    with sqlite3.connect(backup) as db:
+        (rows,) = db.execute("SELECT count(*) FROM items").fetchone()
+    assert rows == 20
+    assert "matched 20, only on the server 0" in repaired.stdout
+    setup.assert_in_sync(_names())
+    assert NO_OP in run_cli(setup.config, "sync", check=True).stdout
+
+
+def test_repair_with_an_intact_status_deletes_nothing(setup: Setup) -> None:
+    # deleted on one side since the last sync: a sync would propagate these
+    # deletions; a repair restores both items instead
+    (setup.local / "local-03.vcf").unlink()
+    server_id = next(
+        sid
+        for sid, data in setup.srv.store.items(USER, setup.folder_id).items()
+        if data.text("Contacts:FirstName") == "Person00004"
+    )
+    setup.srv.store.delete_item(USER, setup.folder_id, server_id)
+
+    repaired = run_cli(setup.config, "repair", "contacts", check=True)
+
+    assert "rebuilt by resync" in repaired.stdout
+    assert "deleted nothing" in repaired.stdout
+    setup.assert_in_sync(_names())
+    assert NO_OP in run_cli(setup.config, "sync", check=True).stdout
+
+
+def test_server_losing_our_sync_keys_is_recovered_by_sync_alone(setup: Setup) -> None:
+    write_local_card(setup.local, "during-loss", "During")
+    setup.srv.faults.invalidate_sync_keys()
+
+    recovered = run_cli(setup.config, "sync", check=True)
+
+    assert "resynced" in recovered.stdout
+    setup.assert_in_sync(_names() | {"During Local"})
+    assert NO_OP in run_cli(setup.config, "sync", check=True).stdout
+
+
+def test_repair_waits_for_no_one_when_the_pair_is_locked(setup: Setup) -> None:
+    with pair_lock(setup.tmp / "state", "contacts"):
+        locked = run_cli(setup.config, "repair", "contacts")
+    assert locked.returncode == 75
+    assert "another eassync is syncing pair 'contacts'" in locked.stderr
+    assert not [p for p in setup.status_files() if ".bak-" in p.name]
