@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from eassync.config import load_config
 from eassync.devserver import DevServer
 from eassync.storage.lock import pair_lock
 
@@ -41,7 +42,9 @@ class Setup:
         for i in range(10):
             write_local_card(self.local, f"local-{i:02d}", f"Local{i:02d}")
         self.config = write_config(tmp, srv.url)
-        self.status = tmp / "state" / "pairs" / "contacts.sqlite"
+        # where the CLI keeps state (EASSYNC_STATE_DIR, set by tests/conftest.py, wins)
+        self.status_dir = load_config(self.config).general.status_dir
+        self.status = self.status_dir / "pairs" / "contacts.sqlite"
         run_cli(self.config, "sync", check=True)
 
     def server(self) -> dict[str, int]:
@@ -168,7 +171,7 @@ def test_server_losing_our_sync_keys_is_recovered_by_sync_alone(setup: Setup) ->
 
 
 def test_repair_waits_for_no_one_when_the_pair_is_locked(setup: Setup) -> None:
-    with pair_lock(setup.tmp / "state", "contacts"):
+    with pair_lock(setup.status_dir, "contacts"):
         locked = run_cli(setup.config, "repair", "contacts")
     assert locked.returncode == 75
     assert "another eassync is syncing pair 'contacts'" in locked.stderr
