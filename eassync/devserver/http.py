@@ -308,6 +308,13 @@ class EasRequestHandler(BaseHTTPRequestHandler):
             log.debug("%s response to %s:\n%s", command, user, response.to_xml())
         self._send(200, wbxml.encode(response), content_type=WBXML_TYPE, drop_after=drop_after)
         status = response.text(f"{response.page}:Status") or "1"
+        if command == "Sync" and response.find("AirSync:Collections") is not None:
+            status = ",".join(  # one status per collection, with its item count
+                f"{c.text('AirSync:Status')}"
+                f"+{len(c.find('AirSync:Commands') or [])}"
+                f"{'…' if c.find('AirSync:MoreAvailable') is not None else ''}"
+                for c in response.findall("AirSync:Collections/AirSync:Collection")
+            )
         _log_request(command, user, f"200/{status}", started)
 
     def _answer_http_fault(self, command: str) -> bool:

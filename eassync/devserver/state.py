@@ -63,13 +63,15 @@ class SyncState:
     prev_watermark: int | None = None
     prev_win_start: str | None = None
     prev_client_ids: dict[str, str] = field(default_factory=dict)
+    #: the highest watermark ever handed to the device, lost answers included
+    sent_max: int = 0
 
 
 def load_sync_state(store: Store, user: str, device: str, collection_id: str) -> SyncState | None:
     with store.lock:
         row = store.db.execute(
             "SELECT key, watermark, prime, options, win_start, prev_key, prev_watermark,"
-            " prev_win_start, prev_client_ids FROM sync_states"
+            " prev_win_start, prev_client_ids, sent_max FROM sync_states"
             " WHERE user = ? AND device = ? AND collection_id = ?",
             (user, device, collection_id),
         ).fetchone()
@@ -85,6 +87,7 @@ def load_sync_state(store: Store, user: str, device: str, collection_id: str) ->
         prev_watermark=row[6],
         prev_win_start=row[7],
         prev_client_ids=json.loads(row[8]) if row[8] else {},
+        sent_max=row[9],
     )
 
 
@@ -93,7 +96,7 @@ def save_sync_state(
 ) -> None:
     with store.transaction() as db:
         db.execute(
-            "INSERT OR REPLACE INTO sync_states VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO sync_states VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 user,
                 device,
@@ -107,6 +110,7 @@ def save_sync_state(
                 json.dumps(state.prev_client_ids),
                 state.prime,
                 json.dumps(state.options),
+                max(state.sent_max, state.watermark),
             ),
         )
 
@@ -141,6 +145,10 @@ def make_filter(item_class: str | None, filter_type: int, now: datetime | None =
 # --- change queries ------------------------------------------------------------------
 
 KNOWN = "(created_modseq <= :w OR (creator IS :d AND created_modseq > :p))"
+#: Deletions are also reported for items sent in an answer that may have been lost
+#: (created at or before ``sent_max``): a retry must not leave the device holding an
+#: item the server no longer has. A Delete of a ServerId the device lacks is harmless.
+MAYBE_KNOWN = "(created_modseq <= :s OR (creator IS :d AND created_modseq > :p))"
 OWN = "(origin IS :d AND modseq > :p)"
 
 
@@ -162,19 +170,26 @@ def _where(filt: Filter) -> str:
     outside = filt.outside_sql
     return (
         f"user = :u AND folder_id = :f AND modseq > :w AND NOT {OWN}"
-        f" AND (deleted = 0 OR {KNOWN})"
+        f" AND (deleted = 0 OR {MAYBE_KNOWN})"
         f" AND NOT (deleted = 0 AND {outside} AND NOT {KNOWN})"
     )
 
 
 def _params(
-    user: str, folder_id: str, device: str, watermark: int, prime: int, filt: Filter
+    user: str,
+    folder_id: str,
+    device: str,
+    watermark: int,
+    prime: int,
+    filt: Filter,
+    sent_max: int = 0,
 ) -> dict[str, Any]:
     return {
         "u": user,
         "f": folder_id,
         "d": device,
         "w": watermark,
+        "s": max(watermark, sent_max),
         "p": prime,
         "cutoff": filt.cutoff,
     }
@@ -191,9 +206,10 @@ def changes_page(
     window: int,
     filt: Filter = NO_FILTER,
     old_cutoff: str | None = None,
+    sent_max: int = 0,
 ) -> ChangePage:
     """The next ``window`` changes for the device after ``watermark``."""
-    params = _params(user, folder_id, device, watermark, prime, filt)
+    params = _params(user, folder_id, device, watermark, prime, filt, sent_max)
     params["lim"] = window + 1
     with store.lock:
         (current,) = store.db.execute("SELECT v FROM meta WHERE k = 'modseq'").fetchone()

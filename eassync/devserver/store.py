@@ -62,7 +62,7 @@ CREATE TABLE IF NOT EXISTS sync_states (
     user TEXT NOT NULL, device TEXT NOT NULL, collection_id TEXT NOT NULL,
     key TEXT NOT NULL, watermark INTEGER NOT NULL, win_start TEXT,
     prev_key TEXT, prev_watermark INTEGER, prev_win_start TEXT, prev_client_ids TEXT,
-    prime INTEGER NOT NULL, options TEXT NOT NULL,
+    prime INTEGER NOT NULL, options TEXT NOT NULL, sent_max INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (user, device, collection_id));
 """
 

@@ -609,3 +609,20 @@ def test_concurrent_syncs_of_two_devices(server: DevServer) -> None:
         t.join()
     assert not errors
     assert counts == {f"dev{i}": 600 for i in range(4)}
+
+
+def test_delete_reported_for_item_sent_in_a_lost_answer(
+    server: DevServer, client: RawClient
+) -> None:
+    cid = contacts_id(server)
+    ids = server.store.seed_contacts("alice", 6)
+    key = client.prime(cid)
+    lost = only_collection(client.sync(collection(cid, key, window=3)))
+    sent = [sid for _, sid in commands_of(lost)]
+    assert sent == ids[:3]
+    # The answer never arrived; meanwhile the server deletes an item it carried.
+    server.store.delete_item("alice", cid, sent[0])
+    _, commands = client.download(cid, key, window=3)
+    seen = [(c.name, c.text("AirSync:ServerId")) for c in commands]
+    assert ("Delete", sent[0]) in seen
+    assert [sid for name, sid in seen if name == "Add"] == ids[1:]

@@ -173,6 +173,7 @@ def _sync_collection(
                 window=window,
                 filt=filt,
                 old_cutoff=base_cutoff,
+                sent_max=state.sent_max,
             )
             cutoff = filt.cutoff
         new_key = new_sync_key(state.key)
@@ -193,6 +194,7 @@ def _sync_collection(
                 prev_watermark=base_watermark,
                 prev_win_start=base_cutoff,
                 prev_client_ids=client_ids,
+                sent_max=max(state.sent_max, state.watermark),
             ),
         )
 
