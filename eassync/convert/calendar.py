@@ -1088,10 +1088,12 @@ def _merge_component(
             continue
         if group == "recurrence" and local.recurrence_unsupported and remote.recurrence is None:
             continue  # the local rule EAS cannot hold: the server has a single event
-        if group in ("attendees", "organizer") and not remote.attendees and not remote.organizer:
-            # Not a meeting on the server: 16.x requests carry no attendees/organizer
-            # (send_invitations off), so their absence there is no deletion. Limited.
+        if group in ("attendees", "organizer", "status") and _not_a_meeting(remote):
+            # 16.x requests carry no attendees, organizer or MeetingStatus (with
+            # send_invitations off), so their absence on the server is no deletion.
             continue
+        if group == "request" and rk[group] == (None, None):
+            continue  # ResponseRequested/DisallowNewTimeProposal exist from 14.0 only
         if rk[group] != lk[group]:
             _replace_group(target, remote_comp, names)
     if remote.reminder != local.reminder:
@@ -1099,6 +1101,10 @@ def _merge_component(
         others = [c for c in target.subcomponents if c.name != "VALARM"]
         incoming = [c for c in remote_comp.subcomponents if c.name == "VALARM"][:1]
         target.subcomponents = others + copy.deepcopy(incoming) + alarms[1:]
+
+
+def _not_a_meeting(event: Event) -> bool:
+    return not event.attendees and not event.organizer and not event.meeting_status
 
 
 def merge_items(handler: CalendarHandler, remote: Item, local: Item) -> Item:
