@@ -107,6 +107,10 @@ class EasHTTPServer(ThreadingHTTPServer):
             self.requests[command] += 1
 
 
+class EasHTTPServer6(EasHTTPServer):
+    address_family = socket.AF_INET6
+
+
 class EasRequestHandler(BaseHTTPRequestHandler):
     server: EasHTTPServer
     protocol_version = "HTTP/1.1"
@@ -382,9 +386,9 @@ def make_server(
     control_enabled: bool,
     tls: ssl.SSLContext | None,
 ) -> EasHTTPServer:
-    server_class = EasHTTPServer
+    server_class: type[EasHTTPServer] = EasHTTPServer
     if ":" in host:  # an IPv6 literal such as ::1
-        server_class = type("EasHTTPServer6", (EasHTTPServer,), {"address_family": socket.AF_INET6})
+        server_class = EasHTTPServer6
     return server_class(
         (host, port),
         store=store,

@@ -27,7 +27,7 @@ def main() -> None:
         srv.store.seed_contacts("alice", n)
         seeded = time.perf_counter() - started
         print(f"seed {n} contacts: {seeded:.2f} s ({n / seeded:,.0f} items/s)")
-        size = (Path(tmp) / "devserver.sqlite3").stat().st_size
+        size = sum(f.stat().st_size for f in Path(tmp).glob("devserver.sqlite3*"))  # + WAL
         print(f"database size: {size / 1e6:.1f} MB")
 
         client = RawClient(srv)

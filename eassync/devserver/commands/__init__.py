@@ -71,3 +71,13 @@ def handlers() -> dict[str, Handler]:
         "Ping": ping.handle,
         "Settings": settings.handle,
     }
+
+
+def changed_since(ctx: Context, seen: int) -> Callable[[], bool]:
+    """A ``Condition.wait_for`` predicate: the store changed after ``seen``, or we stop."""
+
+    def predicate() -> bool:
+        store = ctx.store
+        return store.version != seen or store.closed or ctx.settings.stopping.is_set()
+
+    return predicate

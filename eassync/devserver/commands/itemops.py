@@ -35,7 +35,7 @@ def handle(ctx: Context, body: Element | None) -> Element | None:
 
 
 def _fetch(ctx: Context, fetch: Element) -> Element:
-    store_name = fetch.text("ItemOperations:Store", "Mailbox")
+    store_name = fetch.text("ItemOperations:Store") or "Mailbox"
     if store_name.lower() != "mailbox":
         return E("ItemOperations:Fetch", E("ItemOperations:Status", value=UNKNOWN_STORE))
     file_reference = fetch.text("AirSyncBase:FileReference")

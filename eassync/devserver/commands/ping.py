@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 
-from eassync.devserver.commands import Context
+from eassync.devserver.commands import Context, changed_since
 from eassync.devserver.state import (
     count_changes,
     hierarchy_changed_since,
@@ -80,10 +80,7 @@ def handle(ctx: Context, body: Element | None) -> Element | None:
         if remaining <= 0:
             return _status(EXPIRED)
         with store.changed:
-            store.changed.wait_for(
-                lambda s=seen: store.version != s or store.closed or ctx.settings.stopping.is_set(),
-                timeout=remaining,
-            )
+            store.changed.wait_for(changed_since(ctx, seen), timeout=remaining)
 
 
 def _hierarchy_changed(ctx: Context, folder_ids: list[str]) -> bool:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eassync.devserver import itemdata
-from eassync.devserver.commands import Context
+from eassync.devserver.commands import Context, changed_since
 from eassync.devserver.state import (
     ChangePage,
     SyncState,
@@ -462,9 +462,7 @@ def _wait_for_changes(
         if remaining <= 0:
             return False
         with store.changed:
-            store.changed.wait_for(
-                lambda s=seen: store.version != s or store.closed, timeout=remaining
-            )
+            store.changed.wait_for(changed_since(ctx, seen), timeout=remaining)
         if store.closed:
             return True
 
