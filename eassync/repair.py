@@ -9,7 +9,10 @@ Repair rebuilds it without creating duplicates and without deleting anything:
 2. Per collection, either the engine is asked to **resync** (full download from
    SyncKey 0, existing rows kept as hints: matched by ServerId, then UID, then
    content), or with ``from_scratch`` every row is **forgotten** and the engine's
-   Matcher pairs the two sides by UID and content alone.
+   Matcher pairs the two sides by UID and content alone. Server items without a UID
+   (every EAS contact) are paired by content here first (:func:`prematch_uidless`),
+   since the engine's Matcher cannot pair them with a local item the status does
+   not know.
 3. One sync pass: matched items are bound, an item found on one side only is copied
    to the other. Rows whose local item has gone since the last pass are dropped
    first, so the pass restores the item from the server instead of propagating the
@@ -145,17 +148,19 @@ def prematch_uidless(
     handler: ContentHandler,
     version: str,
 ) -> int:
-    """Bind server items that have no UID to local items of the same content, before
-    the pass; returns how many. Needed for kinds whose EAS form has no UID field
-    (contacts, MS-ASCNTC): the engine gives such an item a UID derived from its
-    ServerId before matching, and that UID differs from the local copy's, so its
-    Matcher would not pair them and the pass would duplicate every such item.
+    """Bind server items that have no UID to local items of the same content, both
+    unknown to the status, before the pass; returns how many. Needed for kinds whose
+    EAS form has no UID field (contacts, MS-ASCNTC): the engine gives such an item a
+    UID derived from its ServerId before matching, and that UID differs from the local
+    copy's, so its Matcher would not pair them and the pass would duplicate them.
 
-    Only for a collection without rows. The download is not committed: the pass
-    downloads again from SyncKey 0 and finds these items bound by ServerId.
+    The download is not committed: the pass downloads again from SyncKey 0 and finds
+    these items bound by ServerId. Nothing is downloaded when every local item is
+    known to the status.
     """
     by_content: dict[str, list[tuple[str, Item, str, str]]] = {}
-    idents = [ident for ident, _ in local.list()]
+    known = status.local_etags(collection)
+    idents = [ident for ident, _ in local.list() if ident not in known]
     for ident, found, etag in local.get_many(idents):
         if isinstance(found, Exception):
             continue  # the pass reports it
@@ -172,6 +177,8 @@ def prematch_uidless(
         for change in batch.changes:
             if change.kind not in ("add", "change") or change.item is None or change.item.uid:
                 continue
+            if status.by_remote(collection, change.ident) is not None:
+                continue  # a row's hint: the engine binds it by ServerId
             try:
                 content = handler.fingerprint(change.item)
             except EassyncError:
@@ -268,8 +275,7 @@ def repair_pair(
                 else:
                     request_resync(status, key)
                     dropped = drop_locally_gone(status, key, {i for i, _ in local.list()})
-                if status.count(key) == 0:
-                    prematch_uidless(status, key, local, remote, handler, client.version)
+                prematch_uidless(status, key, local, remote, handler, client.version)
 
                 def put_in_trash(ident: str, item: object, _key: str = key) -> None:
                     trash.put(pair.name, _key, ident, item)  # type: ignore[arg-type]

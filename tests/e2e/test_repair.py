@@ -176,3 +176,23 @@ def test_repair_waits_for_no_one_when_the_pair_is_locked(setup: Setup) -> None:
     assert locked.returncode == 75
     assert "another eassync is syncing pair 'contacts'" in locked.stderr
     assert not [p for p in setup.status_files() if ".bak-" in p.name]
+
+
+def test_repair_with_an_outdated_status_duplicates_nothing(setup: Setup) -> None:
+    # a status restored from an old backup: it knows neither the newer items nor
+    # their server ids
+    old = {p.name: p.read_bytes() for p in setup.status_files()}
+    write_local_card(setup.local, "newer-local", "Newer")
+    setup.srv.store.add_item(USER, setup.folder_id, person(88, "Newer"))
+    run_cli(setup.config, "sync", check=True)
+    for path in setup.status_files():
+        path.unlink()
+    for name, data in old.items():
+        (setup.status.parent / name).write_bytes(data)
+
+    repaired = run_cli(setup.config, "repair", "contacts", check=True)
+
+    assert "rebuilt by resync" in repaired.stdout
+    assert "matched 22, only on the server 0" in repaired.stdout
+    setup.assert_in_sync(_names() | {"Newer Local", "Newer00088 Example"})
+    assert NO_OP in run_cli(setup.config, "sync", check=True).stdout
