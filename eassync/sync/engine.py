@@ -285,8 +285,6 @@ class _Pass:
     index: LocalIndex = field(default_factory=LocalIndex)
     #: rows whose only local change is a new etag (same content): row id → etag
     etag_only: dict[int, str] = field(default_factory=dict)
-    #: rows of UID-less server items whose new local UID must be written back once
-    writeback: set[int] = field(default_factory=set)
     state: str | None = None
     resyncing: bool = False
     new_token: str | None = None
@@ -526,39 +524,46 @@ class _Pass:
             self._fail("remote", change.ident, change.ident, change.error or "unreadable item")
             return
         item = change.item
+        row = self.status.by_remote(self.collection, change.ident)
+        missing_uid = not item.uid
         try:
+            if missing_uid:
+                # a stable UID, so that a replay after a kill yields the same one and
+                # the hashes compare equal (servers without UIDs: SOGo tasks, Q6)
+                uid = row.uid if row is not None and row.uid else None
+                item = self.handler.with_uid(
+                    item, uid or derived_uid(self.collection, change.ident)
+                )
             remote_hash = self.handler.fingerprint(item)
         except EassyncError as exc:
             self._fail("remote", change.ident, self._describe(item, change.ident), str(exc))
             return
-        row = self.status.by_remote(self.collection, change.ident)
         if row is None:
             match = self.matcher.find(item.uid, remote_hash)
             if isinstance(match, LocalChange):
-                self._bind_local_new(tx, match, change.ident, item, remote_hash)
+                self._bind_local_new(tx, match, change.ident, item, remote_hash, missing_uid)
                 return
             if match is None:
-                self._add_local(tx, change.ident, item, remote_hash)
+                self._add_local(tx, change.ident, item, remote_hash, missing_uid)
                 return
             tx.update(match.id, remote_ident=change.ident, pending=None, seen=1, softdeleted=0)
             row = self.status.get(match.id) if not self.dry_run else match
             assert row is not None
         self._apply_known(tx, row, item, remote_hash)
 
-    def _add_local(self, tx: StatusTx, server_id: str, item: Item, remote_hash: str) -> None:
+    def _add_local(
+        self, tx: StatusTx, server_id: str, item: Item, remote_hash: str, missing_uid: bool
+    ) -> None:
         if self.direction == "to_remote":
             self._act("local", "ignore", self._describe(item), note="server add, direction")
             return
-        needs_writeback = not item.uid
-        if not item.uid:
-            item = self.handler.with_uid(item, derived_uid(self.collection, server_id))
         new = self.handler.merge(item, None)
         try:
             ident, etag = self._local_add(new)
         except EassyncError as exc:
             self._fail("local", None, self._describe(new), f"cannot store server item: {exc}")
             return
-        row_id = tx.insert(
+        tx.insert(
             self.collection,
             uid=new.uid,
             local_ident=ident,
@@ -566,18 +571,23 @@ class _Pass:
             local_hash=self.handler.fingerprint(new),
             remote_ident=server_id,
             remote_hash=remote_hash,
+            needs_push=int(missing_uid and self.direction == "both"),
         )
-        if needs_writeback and self.direction == "both":
-            self.writeback.add(row_id)
 
     def _bind_local_new(
-        self, tx: StatusTx, change: LocalChange, server_id: str, item: Item, remote_hash: str
+        self,
+        tx: StatusTx,
+        change: LocalChange,
+        server_id: str,
+        item: Item,
+        remote_hash: str,
+        missing_uid: bool,
     ) -> None:
         """A server item matched a local item the status did not know (replay after a
         lost commit, first pass over two filled sides, repair)."""
         self.index.pop(change.ident)
         if change.proj_hash == remote_hash:
-            tx.insert(
+            row_id = tx.insert(
                 self.collection,
                 uid=change.uid,
                 local_ident=change.ident,
@@ -586,6 +596,8 @@ class _Pass:
                 remote_ident=server_id,
                 remote_hash=remote_hash,
             )
+            if missing_uid and self.direction == "both":
+                tx.update(row_id, needs_push=1)
             return
         # both sides hold a version and there is no common base: a conflict. No local
         # etag in the row, so an unresolved conflict is found again by the next scan.
@@ -597,6 +609,7 @@ class _Pass:
             local_hash=None,
             remote_ident=server_id,
             remote_hash=None,
+            needs_push=int(missing_uid and self.direction == "both"),
         )
         change.kind = "change"
         change.row_id = row_id
@@ -613,6 +626,10 @@ class _Pass:
             tx.update(row.id, softdeleted=0, seen=1)
         if remote_hash == row.remote_hash and row.deferred is None:
             return  # the server rewrote it, or echoes our own change: no change
+        if row.sent_hash is not None and remote_hash == row.sent_hash:
+            # our own Change, whose answer was lost: the server holds our version
+            tx.update(row.id, remote_hash=remote_hash, sent_hash=None)
+            return
         if row.deferred is not None:
             tx.update(row.id, deferred=None, deferred_uid=None)
         change = self.index.changes.get(row.local_ident) if row.local_ident else None
@@ -642,13 +659,19 @@ class _Pass:
         else:
             self._resolve_conflict(tx, row, change, item, remote_hash)
 
+    def _known_etag(self, row: StatusRow) -> str | None:
+        """The local etag as of the scan (a touched-but-equal item has a new one)."""
+        return self.etag_only.get(row.id, row.local_etag)
+
     def _defer(self, tx: StatusTx, row: StatusRow, item: Item, remote_hash: str) -> None:
+        self._note(f"{self._describe(item)}: server version kept for the next pass")
         tx.update(row.id, deferred=item.raw, deferred_uid=item.uid, remote_hash=remote_hash)
 
     def _update_local(
         self, tx: StatusTx, row: StatusRow, item: Item, remote_hash: str, *, gone: bool = False
     ) -> None:
         old: Item | None = None
+        etag = ""
         if not gone and row.local_ident is not None:
             try:
                 old, etag = self.local.get(row.local_ident)
@@ -658,7 +681,7 @@ class _Pass:
                 self._fail("local", row.local_ident, row.local_ident, str(exc))
                 self._defer(tx, row, item, remote_hash)
                 return
-            if old is not None and etag != row.local_etag:
+            if old is not None and etag != self._known_etag(row):
                 # changed since the scan: decide next pass, with the new local version
                 self._defer(tx, row, item, remote_hash)
                 return
@@ -666,6 +689,8 @@ class _Pass:
             item = self.handler.with_uid(item, row.uid)
         elif not item.uid and not (old and old.uid):
             item = self.handler.with_uid(item, derived_uid(self.collection, row.remote_ident or ""))
+        if old is None and self._adopt_local_new(tx, row, item, remote_hash):
+            return
         new = self.handler.merge(item, old)
         try:
             if old is None or row.local_ident is None:
@@ -673,7 +698,7 @@ class _Pass:
                 ident, new_etag = self._local_add(new, note)
             else:
                 ident = row.local_ident
-                new_etag = self._local_update(ident, new, row.local_etag or "")
+                new_etag = self._local_update(ident, new, etag)
         except PreconditionFailed:
             self._defer(tx, row, item, remote_hash)
             return
@@ -689,6 +714,22 @@ class _Pass:
             local_hash=self.handler.fingerprint(new),
             remote_hash=remote_hash,
         )
+
+    def _adopt_local_new(self, tx: StatusTx, row: StatusRow, item: Item, remote_hash: str) -> bool:
+        """Before re-creating a known item locally: a local item with its UID that the
+        status does not know (written by a pass killed before its commit) is it."""
+        ident = self.index.new_by_uid.get(item.uid or "") if item.uid else None
+        if ident is None or self.dry_run:
+            return False
+        change = self.index.pop(ident)
+        assert change is not None
+        tx.update(row.id, local_ident=ident, local_etag=None, local_hash=None)
+        change.kind, change.row_id = "change", row.id
+        self.index.add(change)
+        bound = self.status.get(row.id)
+        assert bound is not None
+        self._apply_known(tx, bound, item, remote_hash)
+        return True
 
     def _resolve_conflict(
         self, tx: StatusTx, row: StatusRow, change: LocalChange, remote: Item, remote_hash: str
@@ -819,7 +860,7 @@ class _Pass:
             self._fail("local", row.local_ident, row.local_ident, f"not deleted: {exc}")
             tx.delete(row.id)
             return
-        if etag != row.local_etag and self.direction == "both":
+        if etag != self._known_etag(row) and self.direction == "both":
             # edited since the scan: keep it and upload it again
             item_hash, proj_hash = self._hashes(old)
             self._readd(tx, row, etag, item_hash, proj_hash)
@@ -828,7 +869,7 @@ class _Pass:
             self._local_delete(row.local_ident, old, etag)
         except PreconditionFailed:
             item_hash, proj_hash = self._hashes(old)
-            self._readd(tx, row, row.local_etag or "", "", proj_hash)
+            self._readd(tx, row, etag, item_hash, proj_hash)
             return
         except EassyncError as exc:
             self._fail("local", row.local_ident, self._describe(old), str(exc))
@@ -850,6 +891,8 @@ class _Pass:
             seen=1,
             deferred=None,
             deferred_uid=None,
+            needs_push=0,
+            sent_hash=None,
         )
 
     # --- resync -------------------------------------------------------------------------
@@ -934,11 +977,11 @@ class _Pass:
                         tx.update(row.id, pending=new_client_id())
                 continue
             targets.append((row.id, change.ident))
-        for row_id in self.writeback:
-            row = self.status.get(row_id)
-            if row and row.remote_ident and row.local_ident not in self.index.changes:
-                targets.append((row.id, row.local_ident or ""))
-        self.writeback.clear()
+        for row in self.status.iter_rows(
+            self.collection, "needs_push = 1 AND remote_ident IS NOT NULL"
+        ):
+            if row.local_ident is not None and row.local_ident not in self.index.changes:
+                targets.append((row.id, row.local_ident))
         for batch in self._batches(targets):
             self._push_change_batch(batch)
 
@@ -960,6 +1003,10 @@ class _Pass:
             for _, ident in batch:
                 self.index.pop(ident)
             return
+        with self.status.transaction() as tx:
+            # committed before sending, so a lost answer's replay is known as ours
+            for row, item, _ in sent:
+                tx.update(row.id, sent_hash=self._hashes(item)[1])
         results = self._send(ops)
         with self.status.transaction() as tx:
             for row, item, etag in sent:
@@ -977,6 +1024,8 @@ class _Pass:
                         remote_hash=proj_hash,
                         rejected_hash=None,
                         uid=item.uid or row.uid,
+                        needs_push=0,
+                        sent_hash=None,
                     )
                 elif status == "conflict":
                     # Conflict=1: the server's version wins this round and comes in the
@@ -1130,7 +1179,14 @@ class _Pass:
                         # answers a repeated ClientId with an old item): the other
                         # local item goes up again as its own Add rather than be lost
                         tx.update(other.id, remote_ident=None, pending=new_client_id())
-                    tx.update(row.id, remote_ident=result.ident, pending=None, rejected_hash=None)
+                    tx.update(
+                        row.id,
+                        remote_ident=result.ident,
+                        pending=None,
+                        rejected_hash=None,
+                        needs_push=0,
+                        sent_hash=None,
+                    )
                 elif status == "rejected":
                     tx.update(row.id, pending=None, rejected_hash=item_hash)
                     self._fail("remote", None, self._describe(item), _why(result))

@@ -52,7 +52,13 @@ MIGRATIONS: list[str] = [
         -- a remote version not applied locally yet (conflict: error, etag race),
         -- replayed on the next pass because the server will not send it again
         deferred BLOB,
-        deferred_uid TEXT
+        deferred_uid TEXT,
+        -- the local item must go up as a Change though it did not change locally
+        -- (the UID given to a server item that had none is written back once)
+        needs_push INTEGER NOT NULL DEFAULT 0,
+        -- the hash of a Change sent but not yet acknowledged: if the answer is lost,
+        -- the replayed server change with this hash is our own echo
+        sent_hash TEXT
     );
     CREATE UNIQUE INDEX items_local ON items (collection, local_ident);
     CREATE UNIQUE INDEX items_remote ON items (collection, remote_ident);
@@ -86,6 +92,8 @@ _ROW_COLUMNS = (
     "seen",
     "deferred",
     "deferred_uid",
+    "needs_push",
+    "sent_hash",
 )
 _COLLECTION_COLUMNS = (
     "remote_state",
@@ -115,6 +123,8 @@ class StatusRow:
     seen: bool
     deferred: bytes | None
     deferred_uid: str | None
+    needs_push: bool
+    sent_hash: str | None
 
 
 @dataclass(frozen=True)
@@ -136,9 +146,10 @@ _SELECT = "SELECT id, collection, " + ", ".join(_ROW_COLUMNS) + " FROM items"
 
 def _row(r: tuple[Any, ...]) -> StatusRow:
     values = list(r)
-    # softdeleted, seen are stored as integers
+    # softdeleted, seen, needs_push are stored as integers
     values[10] = bool(values[10])
     values[11] = bool(values[11])
+    values[14] = bool(values[14])
     return StatusRow(*values)
 
 

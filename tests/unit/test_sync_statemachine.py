@@ -1,0 +1,246 @@
+"""A hypothesis state machine over the sync engine (vdirsyncer's model): random
+creates, edits and deletes on both sides, syncs with random policies, kills at random
+points (a local write, a pull batch, a push whose answer is lost, a status commit),
+and lost server state. After every clean sync both sides must agree, hold no
+duplicates, have lost nothing nobody deleted, and a second sync must do nothing."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from eassync.storage.base import Item
+from eassync.sync.engine import sync_collection
+from eassync.sync.memory import (
+    Killed,
+    MemoryHandler,
+    MemoryRemote,
+    MemoryStorage,
+    make_item,
+    parse_lines,
+)
+from eassync.sync.policy import KEEP_BOTH, LOCAL_WINS, REMOTE_WINS
+from eassync.sync.status import Status
+
+HANDLER = MemoryHandler()
+POLICIES = {"remote_wins": REMOTE_WINS, "local_wins": LOCAL_WINS, "keep_both": KEEP_BOTH}
+
+
+def server_store(item: Item) -> Item:
+    """Like Exchange: keeps only what EAS can hold, and stamps a revision."""
+    projected = HANDLER.project(item, "14.1")
+    return make_item([*parse_lines(projected.raw), ("REV", "server")])
+
+
+def fields(item: Item) -> dict[str, str]:
+    return dict(parse_lines(item.raw))
+
+
+class SyncMachine(RuleBasedStateMachine):
+    @initialize(window=st.integers(1, 4), batch=st.integers(1, 3))
+    def setup(self, window: int, batch: int) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="eassync-sm-"))
+        self.local = MemoryStorage()
+        self.remote = MemoryRemote(window_size=window, max_batch=batch, store=server_store)
+        self.commits_left: int | None = None
+        self.status = self._open_status()
+        self.counter = 0
+        # FN values created and deleted by nobody: must exist after a clean sync
+        self.must_exist: set[str] = set()
+        # UIDs deleted by the user with no edit on the other side since: must be gone
+        self.must_not_exist: set[str] = set()
+        self.edited_local: set[str] = set()
+        self.edited_remote: set[str] = set()
+        # UIDs on both sides after the last clean sync. A deletion counts only for
+        # these: an item whose upload answer was lost is re-sent, so deleting it on
+        # the server before the next clean sync resurrects it (the safe side).
+        self.synced: set[str] = set()
+        self.deleted_remote: set[str] = set()
+
+    def teardown(self) -> None:
+        if hasattr(self, "status"):
+            self.status.close()
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _open_status(self) -> Status:
+        return Status(self.folder / "pair.db", before_commit=self._before_commit)
+
+    def _before_commit(self) -> None:
+        if self.commits_left is not None:
+            self.commits_left -= 1
+            if self.commits_left < 0:
+                self.commits_left = None
+                raise Killed("killed during a status commit")
+
+    def _name(self) -> str:
+        self.counter += 1
+        return f"n{self.counter}"
+
+    # --- user actions ---------------------------------------------------------------------
+
+    @rule(local_prop=st.booleans())
+    def create_local(self, local_prop: bool) -> None:
+        name = self._name()
+        lines = {"UID": f"uid-{name}", "FN": name, "V": "0"}
+        if local_prop:
+            lines["X-LOCAL-NOTE"] = "only here"
+        self.local.user_add(make_item(lines))
+        self.must_exist.add(name)
+
+    @rule(with_uid=st.booleans())
+    def create_remote(self, with_uid: bool) -> None:
+        name = self._name()
+        lines = {"FN": name, "V": "0"}
+        if with_uid:
+            lines = {"UID": f"uid-{name}", **lines}
+        self.remote.server_add(make_item(lines))
+        self.must_exist.add(name)
+
+    @rule(pick=st.integers(0, 1000), value=st.integers(0, 3), local_prop=st.booleans())
+    def edit_local(self, pick: int, value: int, local_prop: bool) -> None:
+        if not self.local.items:
+            return
+        ident = sorted(self.local.items)[pick % len(self.local.items)]
+        item, _ = self.local.items[ident]
+        lines = fields(item)
+        lines["V"] = str(value)
+        if local_prop:
+            lines["X-LOCAL-NOTE"] = f"note {value}"
+        self.local.user_edit(ident, make_item(lines))
+        if item.uid:
+            self.edited_local.add(item.uid)
+            self.must_not_exist.discard(item.uid)
+
+    @rule(pick=st.integers(0, 1000), value=st.integers(0, 3))
+    def edit_remote(self, pick: int, value: int) -> None:
+        if not self.remote.items:
+            return
+        sid = sorted(self.remote.items)[pick % len(self.remote.items)]
+        item = self.remote.items[sid]
+        lines = {k: v for k, v in fields(item).items() if k != "REV"}
+        lines["V"] = f"r{value}"
+        self.remote.server_edit(sid, make_item(lines))
+        if item.uid:
+            self.edited_remote.add(item.uid)
+            self.must_not_exist.discard(item.uid)
+
+    @rule(pick=st.integers(0, 1000))
+    def delete_local(self, pick: int) -> None:
+        if not self.local.items:
+            return
+        ident = sorted(self.local.items)[pick % len(self.local.items)]
+        item, _ = self.local.items[ident]
+        self.local.user_delete(ident)
+        self.must_exist.discard(fields(item)["FN"])
+        if item.uid in self.synced and item.uid not in self.edited_remote:
+            self.must_not_exist.add(item.uid)
+
+    @rule(pick=st.integers(0, 1000))
+    def delete_remote(self, pick: int) -> None:
+        if not self.remote.items:
+            return
+        sid = sorted(self.remote.items)[pick % len(self.remote.items)]
+        item = self.remote.items[sid]
+        self.remote.server_delete(sid)
+        self.must_exist.discard(fields(item)["FN"])
+        if item.uid in self.synced and item.uid not in self.edited_local:
+            self.must_not_exist.add(item.uid)
+            self.deleted_remote.add(item.uid)
+
+    @rule()
+    def lose_server_state(self) -> None:
+        self.remote.lose_state()
+        # items missing from the full download are re-uploaded, never deleted
+        # locally: a server-side delete made meanwhile is undone (engine docstring)
+        self.synced.clear()
+        self.must_not_exist -= self.deleted_remote
+
+    # --- syncs ----------------------------------------------------------------------------
+
+    def _sync(self, policy: str) -> object:
+        return sync_collection(
+            self.local,
+            self.remote,
+            HANDLER,
+            self.status,
+            "c",
+            POLICIES[policy],
+            force_delete=True,
+        )
+
+    @rule(
+        policy=st.sampled_from(sorted(POLICIES)),
+        fault=st.sampled_from(["local_write", "pull_batch", "push_answer", "commit"]),
+        k=st.integers(0, 6),
+    )
+    def killed_sync(self, policy: str, fault: str, k: int) -> None:
+        if fault == "local_write":
+            self.local.kill_after_writes = k
+        elif fault == "pull_batch":
+            self.remote.kill_at_pull_batch = k
+        elif fault == "push_answer":
+            self.remote.kill_after_push_apply = True
+        else:
+            self.commits_left = k
+        try:
+            self._sync(policy)
+        except Killed:
+            pass
+        # a new process: faults gone, status reopened from disk
+        self.local.kill_after_writes = None
+        self.remote.kill_at_pull_batch = None
+        self.remote.kill_after_push_apply = False
+        self.commits_left = None
+        self.status.close()
+        self.status = self._open_status()
+
+    @rule(policy=st.sampled_from(sorted(POLICIES)))
+    def clean_sync(self, policy: str) -> None:
+        report = self._sync(policy)
+        assert report.ok, report  # type: ignore[attr-defined]
+        self._check_agreement()
+        again = self._sync(policy)
+        assert (again.local.added, again.local.changed, again.local.deleted) == (0, 0, 0), again  # type: ignore[attr-defined]
+        assert (again.remote.added, again.remote.changed, again.remote.deleted) == (0, 0, 0), again  # type: ignore[attr-defined]
+        self.edited_local.clear()
+        self.edited_remote.clear()
+        self.must_not_exist.clear()
+        self.deleted_remote.clear()
+        self.synced = set(self.local.by_uid())
+
+    def _check_agreement(self) -> None:
+        local = self.local.by_uid()
+        remote = self.remote.by_uid()
+        assert "" not in local, "a local item without UID"
+        assert set(local) == set(remote), (sorted(local), sorted(remote))
+        for uid in local:
+            assert len(local[uid]) == 1, f"local duplicate {uid}"
+            assert len(remote[uid]) == 1, f"remote duplicate {uid}"
+            expected = HANDLER.fingerprint(HANDLER.project(local[uid][0], "14.1"))
+            assert HANDLER.fingerprint(remote[uid][0]) == expected, uid
+        names = {fields(items[0])["FN"] for items in local.values()}
+        assert self.must_exist <= names, sorted(self.must_exist - names)
+        assert not (self.must_not_exist & set(local)), sorted(self.must_not_exist & set(local))
+
+    @invariant()
+    def status_is_consistent(self) -> None:
+        if not hasattr(self, "status"):
+            return
+        # every row's local ident is unique (enforced) and points at a local item
+        # or at one the next scan will report as deleted: nothing to check beyond
+        # the schema here; but no row may be bound without a local side
+        assert self.status.count("c", "local_ident IS NULL") == 0
+
+
+TestSyncStateMachine = SyncMachine.TestCase
+TestSyncStateMachine.settings = settings(
+    max_examples=150,
+    stateful_step_count=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
