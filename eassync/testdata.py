@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from eassync.errors import ConfigError, EassyncError
 from eassync.pairs import Selection, select_folders
-from eassync.storage.base import Item, PushOp
+from eassync.storage.base import Item, PushOp, RemoteChange
 
 if TYPE_CHECKING:
     from eassync.config import Config, Pair
@@ -281,8 +281,9 @@ class _Collection:
                 self.result.local.done.append(self.describe(item))
 
     def create_server(self, items: list[Item]) -> None:
-        # SyncKey 0 primes the second device's state; Adds may follow at once
-        state = next(iter(self.remote.pull(None))).state
+        # download first, then send changes: SOGo ignores the state of commands sent
+        # before the initial download finished (sogo-notes Q4)
+        state = self._download(lambda _change: None)
         ops = [PushOp("add", _new_client_id(), item) for item in items]
         names = {op.ref: self.describe(item) for op, item in zip(ops, items, strict=True)}
         for batch in _batches(ops, self.remote.max_batch):
@@ -294,6 +295,19 @@ class _Collection:
                 else:
                     why = result.message or result.status
                     self.result.server.failed.append(f"{names[result.ref]}: {why}")
+
+    def _download(self, each: Callable[[RemoteChange], None]) -> str:
+        """A full download from SyncKey 0, every item passed to ``each``: the only way
+        to see every item with the second device, whose state is not kept between
+        runs. Returns the SyncKey to send commands with."""
+        state: str | None = None
+        for batch in self.remote.pull(None):
+            state = batch.state
+            for change in batch.changes:
+                if change.kind in ("add", "change"):
+                    each(change)
+        assert state is not None  # pull yields at least the priming batch
+        return state
 
     # delete
 
@@ -315,20 +329,15 @@ class _Collection:
                 self.result.local.done.append(self.describe(found))
 
     def delete_server(self) -> None:
-        # a full download from SyncKey 0: the only way to see every item with the
-        # second device, whose state we do not keep between runs
-        state: str | None = None
         tagged: list[tuple[str, str]] = []
-        for batch in self.remote.pull(None):
-            state = batch.state
-            for change in batch.changes:
-                if change.kind not in ("add", "change"):
-                    continue
-                if change.item is not None and is_tagged(change.item):
-                    tagged.append((change.ident, self.describe(change.item)))
-                else:
-                    self.result.untouched_server += 1
-        assert state is not None
+
+        def sort(change: RemoteChange) -> None:
+            if change.item is not None and is_tagged(change.item):
+                tagged.append((change.ident, self.describe(change.item)))
+            else:
+                self.result.untouched_server += 1
+
+        state = self._download(sort)
         names = dict(tagged)
         ops = [PushOp("delete", server_id) for server_id, _ in tagged]
         for chunk in _batches(ops, self.remote.max_batch):
