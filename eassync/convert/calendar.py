@@ -142,9 +142,8 @@ class Event:
             "categories": self.categories,
             "status": self.meeting_status & 7,
             "organizer": self.organizer[0].lower() if self.organizer else None,
-            "attendees": tuple(
-                (a.email.lower(), a.name, a.status or 0, a.type) for a in self.attendees
-            ),
+            # status compared apart (``_same_attendees``): 16.x requests carry none
+            "attendees": tuple((a.email.lower(), a.name, a.type) for a in self.attendees),
             "recurrence": (rec, tuple(sorted(map(_instant_key, self.exdates)))),
             "request": (self.response_requested, self.disallow_counter),
             "server": self.server,
@@ -1094,13 +1093,23 @@ def _merge_component(
             continue
         if group == "request" and rk[group] == (None, None):
             continue  # ResponseRequested/DisallowNewTimeProposal exist from 14.0 only
-        if rk[group] != lk[group]:
+        differs = rk[group] != lk[group]
+        if group == "attendees" and not differs:
+            differs = not _same_statuses(remote.attendees, local.attendees)
+        if differs:
             _replace_group(target, remote_comp, names)
     if remote.reminder != local.reminder:
         alarms = [c for c in target.subcomponents if c.name == "VALARM"]
         others = [c for c in target.subcomponents if c.name != "VALARM"]
         incoming = [c for c in remote_comp.subcomponents if c.name == "VALARM"][:1]
         target.subcomponents = others + copy.deepcopy(incoming) + alarms[1:]
+
+
+def _same_statuses(remote: tuple[Attendee, ...], local: tuple[Attendee, ...]) -> bool:
+    """Response statuses agree wherever the server said one (16.x requests carry none,
+    MS-ASCAL 2.2.2.5, so a status the server never heard of is no change)."""
+    pairs = zip(remote, local, strict=False)
+    return all(r.status is None or r.status == m.status for r, m in pairs)
 
 
 def _not_a_meeting(event: Event) -> bool:
