@@ -1,0 +1,136 @@
+"""Fixtures for integration tests against real servers.
+
+SOGo (``tests/servers/sogo/start``): the session fixture ``sogo`` starts the harness
+(or reuses a running one) and stops it at the end only if this session started it.
+If SOGo cannot be started the SOGo tests are skipped, except under ``CI`` where that
+is a failure. ``EASSYNC_NO_SOGO=1`` skips them on purpose (never in CI);
+``SOGO_KEEP=1`` leaves a harness this session started running.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.integration.sogo_dav import CALENDAR, CONTACTS, SogoDav
+
+HARNESS = Path(__file__).resolve().parents[1] / "servers" / "sogo"
+
+#: Users handed out by ``sogo_account``: each test gets one whose collections were
+#: just emptied. More users than tests that run at once; reused round robin.
+_next_user = 0
+
+
+@dataclass(frozen=True)
+class SogoServer:
+    base_url: str  # http://127.0.0.1:<port>/SOGo
+    eas_url: str  # <base_url>/Microsoft-Server-ActiveSync
+    users: dict[str, str]  # user -> password
+    log: Path
+    env: dict[str, str] = field(repr=False)
+
+    def dav_url(self, user: str | None = None) -> str:
+        """The DAV root (``<base_url>/dav``) or one user's home (``…/dav/<user>/``)."""
+        root = f"{self.base_url}/dav"
+        return root if user is None else f"{root}/{user}/"
+
+    def dav(self, user: str) -> SogoDav:
+        return SogoDav(self.dav_url(), user, self.users[user])
+
+
+@dataclass(frozen=True)
+class SogoAccount:
+    """One SOGo user whose personal address book and calendar are empty at the start."""
+
+    server: SogoServer
+    user: str
+    password: str
+    dav: SogoDav
+
+
+def _parse_env(text: str) -> dict[str, str]:
+    env = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.startswith("SOGO_"):
+            env[key] = value
+    return env
+
+
+def _cannot_start(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"SOGo harness unavailable in CI: {reason}", pytrace=False)
+    pytest.skip(f"SOGo harness unavailable: {reason}")
+
+
+@pytest.fixture(scope="session")
+def sogo() -> Iterator[SogoServer]:
+    if os.environ.get("EASSYNC_NO_SOGO") and not os.environ.get("CI"):
+        pytest.skip("EASSYNC_NO_SOGO is set")
+    if os.geteuid() != 0:
+        _cannot_start("tests/servers/sogo/start needs root")
+    try:
+        result = subprocess.run(
+            [str(HARNESS / "start")],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        _cannot_start(f"tests/servers/sogo/start: {exc}")
+    if result.returncode != 0:
+        tail = "\n".join(result.stderr.strip().splitlines()[-15:])
+        _cannot_start(f"tests/servers/sogo/start exited {result.returncode}:\n{tail}")
+    env = _parse_env(result.stdout)
+    users = dict(entry.split(":", 1) for entry in env["SOGO_USERS"].split())
+    server = SogoServer(
+        base_url=env["SOGO_BASE_URL"],
+        eas_url=env["SOGO_EAS_URL"],
+        users=users,
+        log=Path(env["SOGO_LOG"]),
+        env=env,
+    )
+    try:
+        yield server
+    finally:
+        if env.get("SOGO_STARTED") == "1" and not os.environ.get("SOGO_KEEP"):
+            subprocess.run(
+                [str(HARNESS / "stop")],
+                capture_output=True,
+                timeout=120,
+                check=False,
+                env={**os.environ, "SOGO_HARNESS_DIR": env["SOGO_HARNESS_DIR"]},
+            )
+
+
+@pytest.fixture
+def sogo_account(sogo: SogoServer) -> Iterator[SogoAccount]:
+    """A user with an empty personal address book and calendar (tasks included).
+
+    Each test also gets a fresh EAS device (the client state lives in the per-test
+    EASSYNC_STATE_DIR), so it starts from SyncKey 0.
+    """
+    global _next_user
+    names = sorted(sogo.users)
+    user = names[_next_user % len(names)]
+    _next_user += 1
+    dav = sogo.dav(user)
+    for collection in (CONTACTS, CALENDAR):
+        dav.clear(collection)
+    try:
+        yield SogoAccount(sogo, user, sogo.users[user], dav)
+    finally:
+        dav.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Any test that uses the SOGo fixtures is a SOGo test, marked or not.
+    for item in items:
+        if {"sogo", "sogo_account"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.sogo)
