@@ -309,20 +309,23 @@ class MemoryRemote:
         while True:
             self.requests += 1
             diff: list[RemoteChange] = []
+            # a view entry below 0 is an item the client was told left the window
             for sid in sorted(set(self.items) | set(view)):
                 if sid not in self.items:
                     diff.append(RemoteChange("delete", sid))
                 elif sid in self.hidden:
-                    if sid in view:
+                    if view.get(sid, -1) > 0:
                         diff.append(RemoteChange("softdelete", sid))
-                elif sid not in view:
+                elif view.get(sid, -1) < 0:
                     diff.append(RemoteChange("add", sid, self.items[sid]))
                 elif view[sid] != self.versions[sid]:
                     diff.append(RemoteChange("change", sid, self.items[sid]))
             window = diff[: self.window_size]
             for change in window:
-                if change.kind in ("delete", "softdelete"):
+                if change.kind == "delete":
                     view.pop(change.ident, None)
+                elif change.kind == "softdelete":
+                    view[change.ident] = -self.versions[change.ident]
                 else:
                     view[change.ident] = self.versions[change.ident]
             more = len(diff) > len(window)
@@ -370,10 +373,11 @@ class MemoryRemote:
             view.pop(op.ref, None)
             return OpResult(op.ref, "ok")
         assert op.item is not None
-        if view.get(op.ref) != self.versions[op.ref]:
+        if abs(view.get(op.ref, 0)) != self.versions[op.ref]:
             return OpResult(op.ref, "conflict")
         if self.reject(op.item):
             return OpResult(op.ref, "rejected", message="Status 6: conversion error")
         self.server_edit(op.ref, op.item)
-        view[op.ref] = self.versions[op.ref]
+        sign = -1 if view.get(op.ref, 0) < 0 else 1
+        view[op.ref] = sign * self.versions[op.ref]
         return OpResult(op.ref, "ok")

@@ -1,0 +1,182 @@
+"""The SQLite status store: file modes, schema versioning, atomic transactions, lookups."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from eassync.errors import StorageError
+from eassync.sync.status import SCHEMA_VERSION, Status
+
+
+class Boom(Exception):
+    pass
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_status_file_and_companions_are_private(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "pair.db"
+    with Status(path) as status:
+        with status.transaction() as tx:
+            tx.insert("c", uid="u", local_ident="a.vcf", remote_ident="s1")
+        files = [path, Path(f"{path}-wal"), Path(f"{path}-shm")]
+        assert all(f.exists() for f in files)
+        assert [mode(f) for f in files] == [0o600, 0o600, 0o600]
+    assert mode(path.parent) == 0o700
+
+
+def test_existing_file_with_loose_mode_is_tightened(tmp_path: Path) -> None:
+    path = tmp_path / "pair.db"
+    path.touch(mode=0o644)
+    path.chmod(0o644)
+    Status(path).close()
+    assert mode(path) == 0o600
+
+
+def test_schema_version_recorded_and_reopen_keeps_rows(tmp_path: Path) -> None:
+    path = tmp_path / "pair.db"
+    with Status(path) as status:
+        assert status.schema_version == SCHEMA_VERSION
+        with status.transaction() as tx:
+            tx.insert("c", uid="u1", local_ident="a", remote_ident="s1")
+            tx.set_remote_state("c", "key-1")
+    with Status(path) as status:
+        assert status.schema_version == SCHEMA_VERSION
+        assert status.collection("c").remote_state == "key-1"
+        row = status.by_remote("c", "s1")
+        assert row is not None
+        assert row.uid == "u1"
+
+
+def test_newer_schema_is_refused_with_a_hint(tmp_path: Path) -> None:
+    path = tmp_path / "pair.db"
+    Status(path).close()
+    db = sqlite3.connect(path)
+    db.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+    with pytest.raises(StorageError, match="schema 999") as info:
+        Status(path)
+    assert info.value.hint is not None
+    assert "repair" in info.value.hint
+
+
+def test_garbage_file_is_a_storage_error(tmp_path: Path) -> None:
+    path = tmp_path / "pair.db"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StorageError, match="not usable"):
+        Status(path)
+
+
+def test_rows_and_sync_key_commit_together_or_not_at_all(tmp_path: Path) -> None:
+    with Status(tmp_path / "pair.db") as status:
+        with status.transaction() as tx:
+            tx.insert("c", uid="u1", local_ident="a", remote_ident="s1")
+            tx.set_remote_state("c", "k1")
+
+        def killed_midway() -> None:
+            with status.transaction() as tx:
+                tx.insert("c", uid="u2", local_ident="b", remote_ident="s2")
+                tx.set_remote_state("c", "k2")
+                raise Boom
+
+        with pytest.raises(Boom):
+            killed_midway()
+        assert status.collection("c").remote_state == "k1"
+        assert status.by_remote("c", "s2") is None
+        assert status.count("c") == 1
+
+
+def test_before_commit_hook_failure_rolls_back(tmp_path: Path) -> None:
+    calls = []
+
+    def hook() -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            raise Boom
+
+    with Status(tmp_path / "pair.db", before_commit=hook) as status:
+        with status.transaction() as tx:
+            tx.set_remote_state("c", "k1")
+        with pytest.raises(Boom), status.transaction() as tx:
+            tx.set_remote_state("c", "k2")
+        assert status.collection("c").remote_state == "k1"
+
+
+def test_lookups(tmp_path: Path) -> None:
+    with Status(tmp_path / "pair.db") as status:
+        with status.transaction() as tx:
+            bound = tx.insert(
+                "c", uid="u1", local_ident="a", local_etag="e1", remote_ident="s1", remote_hash="h1"
+            )
+            pending = tx.insert(
+                "c", uid="u2", local_ident="b", local_etag="e2", pending="cid", remote_hash="h2"
+            )
+            tx.insert("other", uid="u1", local_ident="a", remote_ident="s1")
+        assert status.by_local("c", "a").id == bound  # type: ignore[union-attr]
+        assert status.by_remote("c", "s1").id == bound  # type: ignore[union-attr]
+        assert status.by_uid("c", "u2").id == pending  # type: ignore[union-attr]
+        # only rows waiting for their server item are candidates for matching
+        assert status.unbound_by_uid("c", "u1") is None
+        assert status.unbound_by_uid("c", "u2").id == pending  # type: ignore[union-attr]
+        assert status.unbound_by_hash("c", "h2").id == pending  # type: ignore[union-attr]
+        assert status.unbound_by_hash("c", "h1") is None
+        assert status.local_etags("c") == {"a": "e1", "b": "e2"}
+        with status.transaction() as tx:
+            tx.mark_all_unseen("c")
+        # during a resync a bound row is a candidate until seen again
+        assert status.unbound_by_uid("c", "u1").id == bound  # type: ignore[union-attr]
+
+
+def test_duplicate_server_id_in_one_collection_is_refused(tmp_path: Path) -> None:
+    with Status(tmp_path / "pair.db") as status:
+
+        def two_rows_one_server_id() -> None:
+            with status.transaction() as tx:
+                tx.insert("c", local_ident="a", remote_ident="s1")
+                tx.insert("c", local_ident="b", remote_ident="s1")
+
+        with pytest.raises(sqlite3.IntegrityError):
+            two_rows_one_server_id()
+        assert status.count("c") == 0
+
+
+def test_iter_rows_pages_while_rows_are_updated(tmp_path: Path) -> None:
+    with Status(tmp_path / "pair.db") as status:
+        with status.transaction() as tx:
+            for n in range(25):
+                tx.insert("c", local_ident=f"i{n}", pending=f"p{n}")
+        seen = []
+        for row in status.iter_rows("c", "pending IS NOT NULL", chunk=4):
+            seen.append(row.local_ident)
+            with status.transaction() as tx:
+                tx.update(row.id, pending=None)
+        assert len(seen) == 25
+        assert status.count("c", "pending IS NOT NULL") == 0
+
+
+def test_collection_info_for_status_command(tmp_path: Path) -> None:
+    with Status(tmp_path / "pair.db") as status:
+        with status.transaction() as tx:
+            tx.insert("c", local_ident="a")
+            tx.record_pass("c", {"local": {"added": 1}}, "1 failed")
+        (info,) = status.collections()
+        assert info.collection == "c"
+        assert info.items == 1
+        assert info.last_error == "1 failed"
+        assert info.last_counts == {"local": {"added": 1}}
+        assert info.last_sync is not None
+
+
+def test_unknown_column_is_a_programming_error(tmp_path: Path) -> None:
+    with Status(tmp_path / "pair.db") as status, status.transaction() as tx:
+        with pytest.raises(TypeError):
+            tx.insert("c", bogus=1)
+        with pytest.raises(TypeError):
+            tx.update(1, bogus=1)
