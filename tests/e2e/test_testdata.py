@@ -19,6 +19,10 @@ from eassync.eas.element import Element
 from eassync.storage.base import Item
 from eassync.testdata import TAG, UID_PREFIX, categories, is_tagged, sample_items
 
+# the SOGo harness fixtures (tests/integration/conftest.py), used here by name
+from tests.integration.conftest import SogoAccount, sogo, sogo_account  # noqa: F401
+from tests.integration.sogo_dav import CONTACTS, pass_one_second
+
 from .helpers import PASSWORD, USER, person, run_cli, write_config, write_local_card
 
 NO_OP = "local +0 ~0 -0, remote +0 ~0 -0"
@@ -209,3 +213,72 @@ def test_calendar_pair_gets_tagged_events(tmp_path: Path) -> None:
         assert list((tmp_path / "cal").glob("*.ics")) == []
         folder_id = srv.store.default_folder(USER, 8)
         assert srv.store.items(USER, folder_id) == {}
+
+
+# --- against a real SOGo (tests/servers/sogo) ----------------------------------------------
+
+
+@pytest.mark.sogo
+def test_sogo_create_then_delete_touches_only_tagged_items(
+    tmp_path: Path,
+    sogo_account: SogoAccount,  # noqa: F811
+) -> None:
+    dav = sogo_account.dav
+    untagged = (
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:untagged-1.vcf\r\nFN:Ada Untagged\r\n"
+        "N:Untagged;Ada;;;\r\nEMAIL;TYPE=INTERNET:ada@example.test\r\nEND:VCARD\r\n"
+    )
+    dav.put(CONTACTS, "untagged-1.vcf", untagged)
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        textwrap.dedent(
+            f"""\
+            accounts:
+              sogo:
+                url: {sogo_account.server.eas_url}
+                username: {sogo_account.user}
+                password: {sogo_account.password}
+            storages:
+              contacts:
+                type: vdir
+                path: {tmp_path / "contacts"}
+                fileext: .vcf
+            pairs:
+              contacts:
+                account: sogo
+                remote: {{default: contacts}}
+                local: contacts
+            """
+        ),
+        encoding="utf-8",
+    )
+    config.chmod(0o600)
+    local = tmp_path / "contacts"
+
+    def dav_tagged() -> tuple[int, int]:
+        """(tagged, untagged) items SOGo holds, read over CardDAV"""
+        texts = [dav.get(CONTACTS, item.name) or "" for item in dav.list(CONTACTS)]
+        tagged = sum(is_tagged(Item(t.encode(), None)) for t in texts)
+        return tagged, len(texts) - tagged
+
+    def sync() -> None:
+        pass_one_second()  # SOGo's change clock (sogo-notes Q2)
+        run_cli(config, "sync", check=True)
+        pass_one_second()
+
+    sync()
+    local_before = {p.name: p.read_bytes() for p in local.glob("*.vcf")}
+    assert len(local_before) == 1
+
+    run_cli(config, "testdata", "create", "contacts", "--count", "2", check=True)
+    sync()
+    assert dav_tagged() == (4, 1)
+    assert sum(is_tagged(Item(p.read_bytes(), None)) for p in local.glob("*.vcf")) == 4
+
+    deleted = run_cli(config, "testdata", "delete", "contacts", check=True)
+    assert "deleted 4 here" in deleted.stdout
+    assert "4 on the server" in deleted.stdout
+    sync()
+    assert dav_tagged() == (0, 1)
+    assert {p.name: p.read_bytes() for p in local.glob("*.vcf")} == local_before
+    assert "Ada Untagged" in (dav.get(CONTACTS, "untagged-1.vcf") or "")
