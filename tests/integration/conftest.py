@@ -9,8 +9,10 @@ is a failure. ``EASSYNC_NO_SOGO=1`` skips them on purpose (never in CI);
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,8 +23,7 @@ from tests.integration.sogo_dav import CALENDAR, CONTACTS, SogoDav
 
 HARNESS = Path(__file__).resolve().parents[1] / "servers" / "sogo"
 
-#: Users handed out by ``sogo_account``: each test gets one whose collections were
-#: just emptied. More users than tests that run at once; reused round robin.
+#: Where ``sogo_account`` starts looking for a free user: round robin over the users.
 _next_user = 0
 
 
@@ -32,6 +33,7 @@ class SogoServer:
     eas_url: str  # <base_url>/Microsoft-Server-ActiveSync
     users: dict[str, str]  # user -> password
     log: Path
+    harness_dir: Path
     env: dict[str, str] = field(repr=False)
 
     def dav_url(self, user: str | None = None) -> str:
@@ -94,6 +96,7 @@ def sogo() -> Iterator[SogoServer]:
         eas_url=env["SOGO_EAS_URL"],
         users=users,
         log=Path(env["SOGO_LOG"]),
+        harness_dir=Path(env["SOGO_HARNESS_DIR"]),
         env=env,
     )
     try:
@@ -109,24 +112,47 @@ def sogo() -> Iterator[SogoServer]:
             )
 
 
+def _claim_user(server: SogoServer) -> tuple[str, int]:
+    """A user no other test (in this or another pytest process) holds, and the fd of
+    its lock file; the lock goes when the fd is closed."""
+    global _next_user
+    lock_dir = server.harness_dir / "user-locks"
+    lock_dir.mkdir(mode=0o700, exist_ok=True)
+    names = sorted(server.users)
+    deadline = time.monotonic() + 300
+    while True:
+        for offset in range(len(names)):
+            user = names[(_next_user + offset) % len(names)]
+            fd = os.open(lock_dir / f"{user}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            _next_user += offset + 1
+            return user, fd
+        if time.monotonic() > deadline:
+            pytest.fail(f"every SOGo test user stayed busy for 300 s ({lock_dir})")
+        time.sleep(0.2)
+
+
 @pytest.fixture
 def sogo_account(sogo: SogoServer) -> Iterator[SogoAccount]:
-    """A user with an empty personal address book and calendar (tasks included).
+    """A user with an empty personal address book and calendar (tasks included), held
+    for this test alone (a file lock, so parallel pytest runs can share the harness).
 
     Each test also gets a fresh EAS device (the client state lives in the per-test
     EASSYNC_STATE_DIR), so it starts from SyncKey 0.
     """
-    global _next_user
-    names = sorted(sogo.users)
-    user = names[_next_user % len(names)]
-    _next_user += 1
+    user, lock_fd = _claim_user(sogo)
     dav = sogo.dav(user)
-    for collection in (CONTACTS, CALENDAR):
-        dav.clear(collection)
     try:
+        for collection in (CONTACTS, CALENDAR):
+            dav.clear(collection)
         yield SogoAccount(sogo, user, sogo.users[user], dav)
     finally:
         dav.close()
+        os.close(lock_fd)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
