@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from eassync.errors import (
     AuthError,
@@ -35,24 +35,25 @@ CALENDAR_FILTER = {"all": 0, "2w": 4, "1m": 5, "3m": 6, "6m": 7}
 TASKS_FILTER = {"all": 0, "incomplete": 8}
 
 
-def handler_for(kind: str) -> ContentHandler:
-    """The content handler of a kind (contacts, calendar, tasks)."""
+def handler_for(kind: str, pair: Pair | None = None) -> ContentHandler:
+    """The content handler of a kind (contacts, calendar, tasks), set up with the
+    pair's options (time zone fallback, invitations)."""
+    default_tz = pair.default_timezone if pair else None
     if kind == "contacts":
         from eassync.convert.contacts import HANDLER
 
         return HANDLER
     if kind == "calendar":
-        try:
-            from eassync.convert.calendar import HANDLER as CAL
-        except ImportError as exc:
-            raise ConfigError("calendar sync is not available in this version yet") from exc
-        return CAL
+        from eassync.convert.calendar import CalendarHandler
+
+        return CalendarHandler(
+            default_timezone=default_tz,
+            send_invitations=bool(pair and pair.send_invitations),
+        )
     if kind == "tasks":
-        try:
-            from eassync.convert.tasks import HANDLER as TASKS
-        except ImportError as exc:
-            raise ConfigError("task sync is not available in this version yet") from exc
-        return TASKS
+        from eassync.convert.tasks import TasksHandler
+
+        return TasksHandler(default_timezone=default_tz)
     raise ConfigError(f"unknown kind {kind!r}")
 
 
@@ -143,7 +144,7 @@ def sync_pair(
         trash = Trash(status_dir / "trash")
         with Status(status_path(config, pair.name)) as status:
             for sel in selections:
-                handler = handler_for(sel.kind)
+                handler = handler_for(sel.kind, pair)
                 local = open_local(storage_cfg, sel, handler)
                 remote = EasRemoteCollection(
                     client, sel.folder, handler, options=sync_options(pair, sel.kind)
@@ -153,6 +154,7 @@ def sync_pair(
                 def put_in_trash(ident: str, item: object, _key: str = key) -> None:
                     trash.put(pair.name, _key, ident, item)  # type: ignore[arg-type]
 
+                label = sel.subdir or sel.folder.display_name or key
                 started = time.monotonic()
                 report = sync_collection(
                     local,
@@ -167,9 +169,9 @@ def sync_pair(
                     max_delete_ratio=pair.max_delete_ratio,
                     trash=put_in_trash,
                     version=client.version,
-                    reporter=reporter,
+                    reporter=LabelledReporter(reporter, {key: label}),
                 )
-                report.collection = sel.subdir or sel.folder.display_name or key
+                report.collection = label
                 log.info(
                     "pair %s/%s: %.2f s, %d requests",
                     pair.name,
@@ -181,6 +183,29 @@ def sync_pair(
                 if on_report:
                     on_report(report)
     return outcome
+
+
+class LabelledReporter:
+    """Passes events on with the collection's name instead of its status key."""
+
+    def __init__(self, inner: Reporter, labels: dict[str, str]) -> None:
+        self.inner = inner
+        self.labels = labels
+
+    def _label(self, collection: str) -> str:
+        return self.labels.get(collection, collection)
+
+    def action(self, collection: str, action: Any) -> None:
+        self.inner.action(self._label(collection), action)
+
+    def failure(self, collection: str, failure: Any) -> None:
+        self.inner.failure(self._label(collection), failure)
+
+    def conflict(self, collection: str, conflict: Any) -> None:
+        self.inner.conflict(self._label(collection), conflict)
+
+    def note(self, collection: str, text: str) -> None:
+        self.inner.note(self._label(collection), text)
 
 
 def sync_options(pair: Pair, kind: str) -> object:

@@ -142,7 +142,7 @@ def command(ctx: Any, folder: Path | None) -> int:
         _show_files(folder / "contacts")
 
         _step("Now a change on each side")
-        first = sorted((folder / "contacts").glob("*.vcf"))[0]
+        first = _file_of(folder / "contacts", "Lovelace")
         who = _edit_local_card(first)
         click.echo(f"  local: added a work phone to {who} ({first.name})")
         changed = server_ids[1]
@@ -181,6 +181,13 @@ def command(ctx: Any, folder: Path | None) -> int:
     click.echo()
     click.echo(f"Done. Everything the demo wrote is in {folder}.")
     return code
+
+
+def _file_of(folder: Path, family_name: str) -> Path:
+    for path in sorted(folder.glob("*.vcf")):
+        if family_name in path.read_text(encoding="utf-8"):
+            return path
+    raise LookupError(family_name)
 
 
 def _server_id_of(srv: Any, folder_id: str, display_name: str) -> str:
