@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,10 @@ import pytest
 from eassync.config import load_config
 from eassync.devserver import DevServer
 from eassync.storage.lock import pair_lock
+
+# the SOGo harness fixtures (tests/integration/conftest.py), used here by name
+from tests.integration.conftest import SogoAccount, sogo, sogo_account  # noqa: F401
+from tests.integration.sogo_dav import CONTACTS, pass_one_second
 
 from .helpers import (
     PASSWORD,
@@ -196,3 +201,61 @@ def test_repair_with_an_outdated_status_duplicates_nothing(setup: Setup) -> None
     assert "matched 22, only on the server 0" in repaired.stdout
     setup.assert_in_sync(_names() | {"Newer Local", "Newer00088 Example"})
     assert NO_OP in run_cli(setup.config, "sync", check=True).stdout
+
+
+# --- against a real SOGo (tests/servers/sogo) ----------------------------------------------
+
+
+@pytest.mark.sogo
+def test_sogo_repair_after_the_status_was_deleted_duplicates_nothing(
+    tmp_path: Path,
+    sogo_account: SogoAccount,  # noqa: F811
+) -> None:
+    dav = sogo_account.dav
+    dav.put(
+        CONTACTS,
+        "server-1.vcf",
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:server-1.vcf\r\nFN:Grace Server\r\n"
+        "N:Server;Grace;;;\r\nEMAIL;TYPE=INTERNET:grace@example.test\r\nEND:VCARD\r\n",
+    )
+    local = tmp_path / "contacts"
+    write_local_card(local, "local-1", "Ada")
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        textwrap.dedent(
+            f"""\
+            accounts:
+              sogo:
+                url: {sogo_account.server.eas_url}
+                username: {sogo_account.user}
+                password: {sogo_account.password}
+            storages:
+              contacts:
+                type: vdir
+                path: {local}
+                fileext: .vcf
+            pairs:
+              contacts:
+                account: sogo
+                remote: {{default: contacts}}
+                local: contacts
+            """
+        ),
+        encoding="utf-8",
+    )
+    config.chmod(0o600)
+    pass_one_second()  # SOGo's change clock (sogo-notes Q2)
+    run_cli(config, "sync", check=True)
+    status = load_config(config).general.status_dir / "pairs" / "contacts.sqlite"
+    for path in status.parent.glob(status.name + "*"):
+        path.unlink()
+    pass_one_second()
+
+    repaired = run_cli(config, "repair", "contacts", check=True)
+
+    assert "matched 2, only on the server 0" in repaired.stdout
+    assert "deleted nothing" in repaired.stdout
+    assert dict(local_names(local)) == {"Ada Local": 1, "Grace Server": 1}
+    assert len(dav.list(CONTACTS)) == 2
+    pass_one_second()
+    assert NO_OP in run_cli(config, "sync", check=True).stdout
