@@ -24,6 +24,7 @@ die() {
     exit 1
 }
 
+# shellcheck disable=SC2034  # the paths are used by start and stop
 harness_init() {
     SOGO_HARNESS_DIR=${SOGO_HARNESS_DIR:-/var/lib/eassync-sogo-harness}
     SOGO_HARNESS_DIR=${SOGO_HARNESS_DIR%/}
@@ -77,7 +78,7 @@ live_pid() {
     [ -r "$file" ] || return 1
     pid=$(head -n 1 "$file" | tr -dc '0-9')
     [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
-    cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline")
+    cmdline=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
     for pattern in "$@"; do
         case $cmdline in
         *"$pattern"*) ;;
@@ -95,7 +96,7 @@ memcached_pid() { live_pid "$MC_PIDFILE" memcached "$MC_PIDFILE"; }
 sogod_pids() {
     local proc cmdline
     for proc in /proc/[0-9]*; do
-        cmdline=$(tr '\0' ' ' <"$proc/cmdline" 2>/dev/null) || continue
+        cmdline=$(tr '\0' ' ' 2>/dev/null <"$proc/cmdline") || continue
         case $cmdline in
         *sogod*"-WOPidFile $SOGO_PIDFILE"*) echo "${proc#/proc/}" ;;
         esac
