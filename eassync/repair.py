@@ -259,7 +259,7 @@ def repair_pair(
         trash = Trash(status_dir / "trash")
         with open_status(status_path(config, pair.name), outcome) as status:
             for sel in selections:
-                handler = handler_for(sel.kind)
+                handler = handler_for(sel.kind, pair)
                 local = open_local(storage_cfg, sel, handler)
                 key = sel.folder.server_id
                 label = sel.subdir or sel.folder.display_name or key

@@ -248,7 +248,7 @@ class _Collection:
         from eassync.storage.eas import EasRemoteCollection
 
         self.sel = sel
-        self.handler: ContentHandler = handler_for(sel.kind)
+        self.handler: ContentHandler = handler_for(sel.kind, pair)
         self.local: Storage = open_local(config.storage_for(pair), sel, self.handler)
         self.remote = EasRemoteCollection(
             client,

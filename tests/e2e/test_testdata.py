@@ -74,10 +74,13 @@ def test_sample_events_and_tasks_are_valid_and_tagged(kind: str, component: str)
         assert is_tagged(item)
 
 
-def test_sample_events_keep_their_tag_through_eas() -> None:
-    calendar = pytest.importorskip("eassync.convert.calendar")
-    for item in sample_items("calendar", "server", 2, run="r3"):
-        back = calendar.HANDLER.from_eas(calendar.HANDLER.to_eas(item, "14.1"), "14.1")
+@pytest.mark.parametrize("kind", ["calendar", "tasks"])
+def test_sample_events_and_tasks_keep_their_tag_through_eas(kind: str) -> None:
+    from eassync.runner import handler_for
+
+    handler = handler_for(kind)
+    for item in sample_items(kind, "server", 2, run="r3"):
+        back = handler.from_eas(handler.to_eas(item, "14.1"), "14.1")
         assert is_tagged(Item(back.raw, None))
 
 
@@ -176,8 +179,10 @@ def test_delete_with_nothing_tagged_changes_nothing(setup: Setup) -> None:
     assert NO_OP in run_cli(setup.config, "sync", check=True).stdout
 
 
-def test_calendar_pair_gets_tagged_events(tmp_path: Path) -> None:
-    pytest.importorskip("eassync.convert.calendar")
+@pytest.mark.parametrize(("kind", "folder_type"), [("calendar", 8), ("tasks", 7)])
+def test_calendar_and_tasks_pairs_get_tagged_items(
+    tmp_path: Path, kind: str, folder_type: int
+) -> None:
     with DevServer(data_dir=tmp_path / "server", users={USER: PASSWORD}) as srv:
         config = tmp_path / "config.yaml"
         config.write_text(
@@ -196,7 +201,7 @@ def test_calendar_pair_gets_tagged_events(tmp_path: Path) -> None:
                 pairs:
                   cal:
                     account: dev
-                    remote: {{default: calendar}}
+                    remote: {{default: {kind}}}
                     local: cal
                 """
             ),
@@ -211,7 +216,7 @@ def test_calendar_pair_gets_tagged_events(tmp_path: Path) -> None:
         run_cli(config, "testdata", "delete", "cal", check=True)
         run_cli(config, "sync", check=True)
         assert list((tmp_path / "cal").glob("*.ics")) == []
-        folder_id = srv.store.default_folder(USER, 8)
+        folder_id = srv.store.default_folder(USER, folder_type)
         assert srv.store.items(USER, folder_id) == {}
 
 
