@@ -170,6 +170,7 @@ def sync_pair(
                     trash=put_in_trash,
                     version=client.version,
                     reporter=LabelledReporter(reporter, {key: label}),
+                    remote_windowed=is_windowed(pair, sel.kind),
                 )
                 report.collection = label
                 log.info(
@@ -206,6 +207,16 @@ class LabelledReporter:
 
     def note(self, collection: str, text: str) -> None:
         self.inner.note(self._label(collection), text)
+
+
+def is_windowed(pair: Pair, kind: str) -> bool:
+    """True when the server shows only part of the folder (a FilterType window): then
+    an item missing from a full download is outside the window, not deleted."""
+    if kind == "calendar":
+        return pair.calendar_window != "all"
+    if kind == "tasks":
+        return pair.tasks_filter != "all"
+    return False
 
 
 def sync_options(pair: Pair, kind: str) -> object:
