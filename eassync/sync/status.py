@@ -21,7 +21,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -426,8 +426,3 @@ class StatusTx:
         self.set_collection(
             collection, last_sync=time.time(), last_counts=dict(counts), last_error=error
         )
-
-
-def row_fields() -> tuple[str, ...]:
-    """The names of the row columns a transaction may write."""
-    return tuple(f.name for f in fields(StatusRow) if f.name not in ("id", "collection"))
