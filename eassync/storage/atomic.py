@@ -2,29 +2,82 @@
 write, fsync, ``os.replace`` (or ``os.link`` for no-overwrite), fsync the folder.
 
 A process killed at any instant leaves either the old file or the new one, never a
-half-written one; only a leftover ``*.tmp`` file, which readers ignore. The folder
-fsync makes the rename itself survive a power cut; inside :func:`durable_batch` it is
-done once per folder when the batch ends (design.md: "fsync may be batched per sync
-batch"), so the caller commits its status only after the batch exited.
+half-written one; only a leftover ``*.tmp`` file, which readers ignore. The fsyncs
+only matter for a power cut or a kernel crash: a *process* kill never loses data
+already in the page cache.
+
+Inside :func:`durable_batch` (design.md: "fsync may be batched per sync batch") the
+per-file and per-folder fsyncs are skipped; at the batch's exit one ``syncfs(2)`` per
+file system touched makes every write of the batch durable at once. That is safe
+because the engine commits its status only after the batch exited, so every file the
+status records is durable; a power cut *during* a batch may leave an item written in
+it empty or old, and the status does not know that write yet (the next pass reports
+the unreadable file instead of trusting it). Per-file fsync costs ~1 ms on an ordinary
+disk (5.7 s for 3,000 contacts); one syncfs costs about as much as one fsync. Where
+``syncfs`` is unavailable (not Linux) a batch falls back to fsync per file and one
+fsync per folder at exit.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import ctypes
+import ctypes.util
 import errno
 import os
 import secrets
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 #: every temp file we create ends with this; readers skip it, cleanup removes old ones
 TMP_SUFFIX = ".tmp"
 
-# The folders whose fsync is pending in the current durable_batch (None: no batch).
-_pending_dirs: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar(
-    "eassync_pending_dirs", default=None
+
+@dataclass
+class _Batch:
+    """What the current :func:`durable_batch` still has to make durable."""
+
+    #: True: skip file fsyncs and syncfs each file system at exit; False: fallback
+    use_syncfs: bool
+    #: folders written in the batch (fsynced at exit in the fallback)
+    dirs: set[str] = field(default_factory=set)
+    #: st_dev → one folder on that file system (syncfs'd at exit)
+    devices: dict[int, str] = field(default_factory=dict)
+
+
+# The current durable_batch (None: no batch).
+_current_batch: contextvars.ContextVar[_Batch | None] = contextvars.ContextVar(
+    "eassync_durable_batch", default=None
 )
+
+
+def _load_syncfs() -> Callable[[int], None] | None:
+    """``syncfs(2)`` through libc (Linux ≥ 2.6.39, glibc ≥ 2.14), or None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        raw = libc.syncfs
+    except (OSError, AttributeError):  # pragma: no cover - musl without syncfs, odd libc
+        return None
+    raw.argtypes = [ctypes.c_int]
+    raw.restype = ctypes.c_int
+
+    def syncfs(fd: int) -> None:
+        if raw(fd) != 0:
+            code = ctypes.get_errno()
+            raise OSError(code, f"syncfs: {os.strerror(code)}")
+
+    return syncfs
+
+
+# Seams for tests (count the calls; the real functions run): one syncfs per file
+# system inside a batch, os.fsync per file and folder outside.
+_syncfs: Callable[[int], None] | None = _load_syncfs()
+_fsync: Callable[[int], None] = os.fsync
 
 
 def temp_name_for(path: Path) -> Path:
@@ -40,7 +93,7 @@ def fsync_dir(directory: str | os.PathLike[str]) -> None:
     except OSError:  # pragma: no cover - platforms that cannot open folders (Windows)
         return
     try:
-        os.fsync(fd)
+        _fsync(fd)
     except OSError as exc:  # pragma: no cover - some filesystems refuse fsync on folders
         if exc.errno not in (errno.EINVAL, errno.EBADF):
             raise
@@ -48,36 +101,66 @@ def fsync_dir(directory: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
+def syncfs_dir(directory: str | os.PathLike[str]) -> None:
+    """Flush the whole file system holding ``directory`` (``syncfs(2)``)."""
+    assert _syncfs is not None
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        _syncfs(fd)
+    finally:
+        os.close(fd)
+
+
+def _file_fsync_needed(fsync: bool) -> bool:
+    """Whether a written file must be fsynced now (not when a syncfs batch covers it)."""
+    if not fsync:
+        return False
+    batch = _current_batch.get()
+    return batch is None or not batch.use_syncfs
+
+
 def _dir_changed(directory: Path, fsync: bool) -> None:
     if not fsync:
         return
-    pending = _pending_dirs.get()
-    if pending is None:
+    batch = _current_batch.get()
+    if batch is None:
         fsync_dir(directory)
-    else:
-        pending.add(os.fspath(directory))
+        return
+    folder = os.fspath(directory)
+    if not batch.use_syncfs:
+        batch.dirs.add(folder)
+    elif folder not in batch.dirs:
+        batch.dirs.add(folder)
+        with contextlib.suppress(OSError):  # vanished: nothing of it left to flush
+            batch.devices.setdefault(os.stat(folder).st_dev, folder)
 
 
 @contextlib.contextmanager
 def durable_batch() -> Iterator[None]:
-    """Collect folder fsyncs of the writes inside and do each once at exit.
+    """Make the writes inside durable together at exit: one ``syncfs`` per file
+    system instead of an fsync per file and per folder (see the module docstring for
+    why this is safe; without syncfs, file fsyncs stay and folder fsyncs are done
+    once per folder at exit).
 
-    File contents are still fsynced one by one before their rename (that ordering is
-    what makes a crash leave the old file rather than an empty one). Nested batches
-    join the outermost one. On an exception the pending folders are still synced: the
-    files that were written exist, and must be durable before anyone records them.
+    Nested batches join the outermost one. On an exception the batch is still made
+    durable: the files that were written exist, and must be durable before anyone
+    records them.
     """
-    if _pending_dirs.get() is not None:
+    if _current_batch.get() is not None:
         yield
         return
-    pending: set[str] = set()
-    token = _pending_dirs.set(pending)
+    batch = _Batch(use_syncfs=_syncfs is not None)
+    token = _current_batch.set(batch)
     try:
         yield
     finally:
-        _pending_dirs.reset(token)
-        for directory in sorted(pending):
-            fsync_dir(directory)
+        _current_batch.reset(token)
+        if batch.use_syncfs:
+            for folder in batch.devices.values():
+                syncfs_dir(folder)
+        else:
+            for directory in sorted(batch.dirs):
+                fsync_dir(directory)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -100,8 +183,8 @@ def _write_temp(path: Path, data: bytes, mode: int, fsync: bool) -> tuple[Path, 
         # os.open's mode is filtered by the umask; state files must be exactly 0600.
         os.fchmod(fd, mode)
         _write_all(fd, data)
-        if fsync:
-            os.fsync(fd)
+        if _file_fsync_needed(fsync):
+            _fsync(fd)
     except BaseException:
         os.close(fd)
         with contextlib.suppress(OSError):
@@ -171,8 +254,8 @@ def _create_excl_direct(path: Path, data: bytes, mode: int, fsync: bool) -> os.s
     try:
         os.fchmod(fd, mode)
         _write_all(fd, data)
-        if fsync:
-            os.fsync(fd)
+        if _file_fsync_needed(fsync):
+            _fsync(fd)
         stat = os.fstat(fd)
     except BaseException:
         os.close(fd)

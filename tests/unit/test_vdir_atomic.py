@@ -110,9 +110,11 @@ def test_writer_killed_mid_write_leaves_old_content_or_new(tmp_path: Path) -> No
     assert path.read_bytes() in (old, new)
 
 
-def test_durable_batch_syncs_each_folder_once_at_exit(
+def test_durable_batch_syncs_each_folder_once_at_exit_without_syncfs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The fallback where syncfs(2) is unavailable (not Linux).
+    monkeypatch.setattr(atomic, "_syncfs", None)
     # Observing which folders get synced needs a hook on fsync_dir; files are real.
     synced: list[str] = []
     real = atomic.fsync_dir
@@ -136,6 +138,7 @@ def test_durable_batch_syncs_each_folder_once_at_exit(
 def test_durable_batch_still_syncs_when_the_body_fails(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(atomic, "_syncfs", None)
     synced: list[str] = []
     monkeypatch.setattr(atomic, "fsync_dir", lambda d: synced.append(os.fspath(d)))
 
@@ -147,6 +150,106 @@ def test_durable_batch_still_syncs_when_the_body_fails(
     with pytest.raises(RuntimeError):
         write_then_fail()
     assert synced == [str(tmp_path)]
+
+
+class SyncCounter:
+    """Counts the calls through the fsync/syncfs seams of ``atomic``; the real
+    system calls still run."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.fsyncs = 0
+        self.syncfs_calls: list[int] = []  # st_dev of each flushed file system
+        real_fsync, real_syncfs = atomic._fsync, atomic._syncfs
+        assert real_syncfs is not None
+
+        def fsync(fd: int) -> None:
+            self.fsyncs += 1
+            real_fsync(fd)
+
+        def syncfs(fd: int) -> None:
+            self.syncfs_calls.append(os.fstat(fd).st_dev)
+            real_syncfs(fd)
+
+        monkeypatch.setattr(atomic, "_fsync", fsync)
+        monkeypatch.setattr(atomic, "_syncfs", syncfs)
+
+
+needs_syncfs = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="syncfs(2) is Linux only"
+)
+
+
+@needs_syncfs
+def test_syncfs_is_found_on_linux() -> None:
+    assert atomic._load_syncfs() is not None
+
+
+@needs_syncfs
+def test_durable_batch_calls_syncfs_once_and_no_fsync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counter = SyncCounter(monkeypatch)
+    first, second = tmp_path / "one", tmp_path / "two"
+    first.mkdir()
+    second.mkdir()
+    with durable_batch():
+        for i in range(5):
+            write_atomic(first / f"{i}.vcf", b"x")
+        create_exclusive(second / "a.vcf", b"y")
+        with durable_batch():  # nested batches join the outer one
+            remove_durable(first / "0.vcf")
+        assert counter.syncfs_calls == []
+    # both folders live on one file system: one syncfs for the whole batch
+    assert counter.syncfs_calls == [first.stat().st_dev]
+    assert counter.fsyncs == 0
+    assert (first / "4.vcf").read_bytes() == b"x"
+    assert (second / "a.vcf").read_bytes() == b"y"
+    assert not (first / "0.vcf").exists()
+
+
+@needs_syncfs
+def test_writes_outside_a_batch_fsync_each_file_and_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counter = SyncCounter(monkeypatch)
+    for i in range(3):
+        write_atomic(tmp_path / f"{i}.vcf", b"x")
+    create_exclusive(tmp_path / "new.vcf", b"x")
+    assert counter.fsyncs == 2 * 4  # the file, then its folder
+    remove_durable(tmp_path / "new.vcf")
+    assert counter.fsyncs == 2 * 4 + 1  # the folder
+    assert counter.syncfs_calls == []
+
+
+@needs_syncfs
+def test_durable_batch_syncs_even_when_the_body_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counter = SyncCounter(monkeypatch)
+    with pytest.raises(RuntimeError), durable_batch():
+        write_atomic(tmp_path / "a.vcf", b"x")
+        raise RuntimeError("boom")
+    assert counter.syncfs_calls == [tmp_path.stat().st_dev]
+
+
+@needs_syncfs
+def test_a_batch_without_writes_syncs_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    counter = SyncCounter(monkeypatch)
+    with durable_batch():
+        pass
+    assert counter.syncfs_calls == []
+    assert counter.fsyncs == 0
+
+
+@needs_syncfs
+def test_a_failing_syncfs_is_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The caller must not commit its status when the batch could not be made durable.
+    def failing(fd: int) -> None:
+        raise OSError(5, "syncfs: Input/output error")
+
+    monkeypatch.setattr(atomic, "_syncfs", failing)
+    with pytest.raises(OSError, match="Input/output"), durable_batch():
+        write_atomic(tmp_path / "a.vcf", b"x")
 
 
 def test_ensure_private_dir_makes_every_new_level_0700(tmp_path: Path) -> None:
