@@ -226,9 +226,14 @@ def test_durable_batch_syncs_even_when_the_body_fails(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     counter = SyncCounter(monkeypatch)
-    with pytest.raises(RuntimeError), durable_batch():
-        write_atomic(tmp_path / "a.vcf", b"x")
-        raise RuntimeError("boom")
+
+    def write_then_fail() -> None:
+        with durable_batch():
+            write_atomic(tmp_path / "a.vcf", b"x")
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        write_then_fail()
     assert counter.syncfs_calls == [tmp_path.stat().st_dev]
 
 
