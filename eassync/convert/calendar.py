@@ -418,7 +418,8 @@ class CalendarHandler:
         if cats is not None:
             data.append(cats)
         if event.recurrence is not None:
-            data.append(rec_mod.calendar_element(self._wire_rule(event.recurrence), version))
+            rule = self._wire_rule(event.recurrence, version)
+            data.append(rec_mod.calendar_element(rule, version))
             exceptions = self._exceptions(event, version)
             if exceptions is not None:
                 data.append(exceptions)
@@ -429,11 +430,15 @@ class CalendarHandler:
                 data.add(C + "DisallowNewTimeProposal", "1" if event.disallow_counter else "0")
         return data
 
-    def _wire_rule(self, rule: Recurrence) -> Recurrence:
+    def _wire_rule(self, rule: Recurrence, version: str) -> Recurrence:
         until = rule.until
         if until is not None and not isinstance(until, datetime):
-            # all-day Until: the last day's local midnight, like StartTime (≤14.1)
+            # all-day Until: written like StartTime (the last day's local midnight up to
+            # 14.1, a date without time part from 16.0); a local midnight east of UTC
+            # would read back as the day before on a 16.x device
             until = datetime.combine(until, time(0), tzinfo=self.zone)
+            if at_least(version, "16.0"):
+                until = datetime.combine(rule.until, time(0), tzinfo=UTC)  # type: ignore[arg-type]
         return replace(rule, until=until)
 
     def _attendees(self, attendees: tuple[Attendee, ...], version: str) -> Element | None:

@@ -37,6 +37,7 @@ def write_cal_config(
     tasks_filter: str = "all",
     send_invitations: bool = False,
     attachments_max_inline: int | None = None,
+    default_timezone: str | None = None,
     conflict: str = "remote_wins",
 ) -> Path:
     """A config for one device (its own status dir, hence its own DeviceId) with a
@@ -45,7 +46,9 @@ def write_cal_config(
     device.mkdir(parents=True, exist_ok=True)
     extra = ""
     if attachments_max_inline is not None:
-        extra = f"    attachments_max_inline: {attachments_max_inline}\n"
+        extra += f"    attachments_max_inline: {attachments_max_inline}\n"
+    if default_timezone is not None:
+        extra += f"    default_timezone: {default_timezone}\n"
     config = device / "config.yaml"
     config.write_text(
         textwrap.dedent(
@@ -83,7 +86,8 @@ def write_cal_config(
         + "    remote: {default: tasks}\n"
         + "    local: tasks\n"
         + f"    conflict: {conflict}\n"
-        + f"    tasks_filter: {tasks_filter}\n",
+        + f"    tasks_filter: {tasks_filter}\n"
+        + (f"    default_timezone: {default_timezone}\n" if default_timezone else ""),
         encoding="utf-8",
     )
     return config

@@ -362,3 +362,14 @@ def test_with_uid_and_describe():
     assert "UID:new-uid" in item.raw.decode()
     assert HANDLER.describe(item).startswith("UTC call")
     assert ical.parse(item) is not None
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_all_day_until_keeps_the_last_day_for_a_device_in_another_zone(version: str):
+    # found end to end: a 16.x Until written as Auckland's local midnight (the day
+    # before in UTC) lost the last occurrence on a device west of UTC
+    item = load("allday-weekly-until.ics")
+    east = CalendarHandler(default_timezone="Pacific/Auckland")
+    west = CalendarHandler(default_timezone="America/Los_Angeles")
+    back = west.from_eas(east.to_eas(item, version), version)
+    assert occurrences(back) == occurrences(item)
