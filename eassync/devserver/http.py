@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from eassync.devserver import control
 from eassync.devserver.commands import Caches, Context, ServerSettings, handlers
 from eassync.devserver.faults import Faults
+from eassync.devserver.ntlm import NtlmAcceptor
 from eassync.devserver.protocol import (
     BadRequest,
     parse_query,
@@ -70,6 +71,8 @@ class EasHTTPServer(ThreadingHTTPServer):
         self.control_enabled = control_enabled
         self.tls = tls
         self.caches = Caches()
+        #: set by DevServer(ntlm=True): NTLM accepted besides Basic
+        self.ntlm: NtlmAcceptor | None = None
         self.handlers = handlers()
         self.requests: Counter[str] = Counter()
         self.requests_lock = threading.Lock()
@@ -155,9 +158,19 @@ class EasRequestHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length > 0 else b""
 
+    # NTLM authenticates the connection (this handler lives as long as it does)
+    _ntlm_context: Any = None
+    _ntlm_user: str | None = None
+    _ntlm_challenge: bytes | None = None
+
     def _authenticated_user(self) -> str | None:
         header = self.headers.get("Authorization", "")
         scheme, _, credentials = header.partition(" ")
+        if self.server.ntlm is not None:
+            if scheme.lower() == "ntlm":
+                return self._ntlm_step(credentials)
+            if self._ntlm_user is not None and not header:
+                return self._ntlm_user
         if scheme.lower() != "basic":
             return None
         try:
@@ -167,7 +180,33 @@ class EasRequestHandler(BaseHTTPRequestHandler):
         expected = self.server.users.get(user)
         return user if expected is not None and expected == password else None
 
+    def _ntlm_step(self, credentials: str) -> str | None:
+        acceptor = self.server.ntlm
+        assert acceptor is not None
+        if self._ntlm_context is None or self._ntlm_context.complete:
+            self._ntlm_context, self._ntlm_user = acceptor.new_context(), None
+        token, user = acceptor.step(self._ntlm_context, credentials)
+        if user is not None and user in self.server.users:
+            self._ntlm_user = user
+            return user
+        self._ntlm_challenge = token
+        if token is None:
+            self._ntlm_context = None
+        return None
+
     def _unauthorized(self) -> None:
+        if self.server.ntlm is not None:
+            challenge, self._ntlm_challenge = self._ntlm_challenge, None
+            if challenge is not None:
+                value = "NTLM " + base64.b64encode(challenge).decode("ascii")
+                self._send(401, headers={"WWW-Authenticate": value})
+                return
+            self.send_response_only(401)
+            self.send_header("WWW-Authenticate", "NTLM")
+            self.send_header("WWW-Authenticate", 'Basic realm="eassync devserver"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         self._send(401, headers={"WWW-Authenticate": 'Basic realm="eassync devserver"'})
 
     def _is_loopback(self) -> bool:

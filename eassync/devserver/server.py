@@ -37,6 +37,7 @@ class DevServer:
         ping_max: int = 3540,
         ping_min: int = 1,
         control: bool | None = None,
+        ntlm: bool = False,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.users = dict(users if users is not None else DEFAULT_USERS)
@@ -48,6 +49,8 @@ class DevServer:
             ping_min=ping_min, ping_max=ping_max, require_provision=require_provision
         )
         self.control = control if control is not None else _is_loopback(host)
+        #: accept NTLM (``DEVSERVER\\user``) besides Basic
+        self.ntlm = ntlm
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(self.data_dir / "devserver.sqlite3")
         for user in self.users:
@@ -77,6 +80,10 @@ class DevServer:
             control_enabled=self.control,
             tls=context,
         )
+        if self.ntlm:
+            from eassync.devserver.ntlm import NtlmAcceptor
+
+            self._httpd.ntlm = NtlmAcceptor(self.data_dir, self.users)
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
