@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("eassync.cli.demo", "Run a complete sync against the bundled EAS server."),
     "devserver": ("eassync.cli.devserver", "Run the bundled EAS server on loopback."),
     "debug": ("eassync.cli.debug", "Troubleshooting tools (WBXML decode/encode …)."),
+    "watch": ("eassync.cli.watch", "Stay up and sync live (EAS Ping, file watching)."),
 }
 
 EXIT_OK = 0
