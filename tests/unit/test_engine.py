@@ -605,3 +605,34 @@ def test_report_json_form(pair: Pair) -> None:
     assert info.last_counts is not None
     assert info.last_counts["remote"]["added"] == 1
     assert info.last_error is None
+
+
+def test_invalid_sync_key_on_push_resyncs_and_still_pushes(pair: Pair) -> None:
+    synced_pair(pair, 2)
+    pair.local.user_add(card("new", "New"))
+    original_pull = pair.remote.pull
+    calls = [0]
+
+    def pull_then_lose_state(state: str | None) -> Iterator[Any]:
+        yield from original_pull(state)
+        calls[0] += 1
+        if calls[0] == 1:
+            pair.remote.lose_state()
+
+    pair.remote.pull = pull_then_lose_state  # type: ignore[method-assign]
+    report = pair.sync()
+    pair.remote.pull = original_pull  # type: ignore[method-assign]
+    assert report.resynced
+    pair.assert_in_sync()
+    assert len(pair.remote.items) == 3
+
+
+def test_item_back_in_the_window_binds_to_its_dormant_row(pair: Pair) -> None:
+    synced_pair(pair, 2)
+    sid = pair.remote_ident("u0")
+    pair.remote.server_hide(sid)
+    pair.sync()
+    pair.remote.hidden.discard(sid)
+    report = pair.sync()
+    assert report.local.added == 0
+    pair.assert_in_sync()
