@@ -1061,7 +1061,28 @@ def _carry(projected: Item, local: Item, groups: list[str]) -> Item:
     for target, source in pairs:
         for group in groups:
             _replace_group(target, source, GROUPS[group])
+        if "attachments" in groups:
+            _replace_server_attaches(target, source)
     return Item(ical.serialize(target_cal), projected.uid)
+
+
+#: marks an ATTACH inlined from the server (``eassync.attachments``): the server's own
+SERVER_ATTACH_PARAM = "X-EAS-FILEREFERENCE"
+
+
+def _is_server_attach(prop: Any) -> bool:
+    return SERVER_ATTACH_PARAM in getattr(prop, "params", {})
+
+
+def _replace_server_attaches(target: Component, source: Component) -> None:
+    """The server's inlined ATTACH lines of ``target`` become those of ``source``; the
+    user's own ATTACH lines (never sent: EAS has no upload) stay."""
+    mine = [a for a in _as_list(target.get("ATTACH")) if not _is_server_attach(a)]
+    theirs = [copy.deepcopy(a) for a in _as_list(source.get("ATTACH")) if _is_server_attach(a)]
+    target.pop("ATTACH", None)
+    merged = mine + theirs
+    if merged:
+        target["ATTACH"] = merged if len(merged) > 1 else merged[0]
 
 
 def _rid_key(comp: Component) -> str:
@@ -1135,6 +1156,7 @@ def merge_items(handler: CalendarHandler, remote: Item, local: Item) -> Item:
     out_master, out_ovs = ical.master_and_overrides(out, "VEVENT")
     assert out_master is not None
     _merge_component(out_master, rm, remote_ev, local_ev)
+    _replace_server_attaches(out_master, rm)
     if not local_ev.recurrence_unsupported:
         local_by_rid = {_rid_key(c): c for c in out_ovs}
         remote_by_rid = {_rid_key(c): c for c in rovs}
@@ -1148,6 +1170,7 @@ def merge_items(handler: CalendarHandler, remote: Item, local: Item) -> Item:
             l_ev = handler._event(mine)
             r_ev.recurrence = l_ev.recurrence = None
             _merge_component(mine, comp, r_ev, l_ev, override=True)
+            _replace_server_attaches(mine, comp)
             keep.append(mine)
         others = [c for c in out.subcomponents if not (c.name == "VEVENT" and c in out_ovs)]
         out.subcomponents = others + keep

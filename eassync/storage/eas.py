@@ -9,11 +9,12 @@ commits in the same transaction as the rows of its batch.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from eassync.errors import ConversionError
 from eassync.storage.base import (
+    Item,
     OpResult,
     OpStatus,
     PushOp,
@@ -57,11 +58,14 @@ class EasRemoteCollection:
         *,
         options: SyncOptions | None = None,
         window_size: int = 512,
+        enrich: Callable[[Item], Item] | None = None,
     ) -> None:
         self.client = client
         self.folder = folder
         self.handler = handler
         self.options = options
+        #: runs on each converted server item (calendar attachments: eassync.attachments)
+        self.enrich = enrich
         self.max_batch = window_size
         self.location = f"{folder.display_name} ({folder.server_id})"
         self.requests = 0
@@ -125,6 +129,8 @@ class EasRemoteCollection:
             item = self.handler.from_eas(data, self.version)
         except ConversionError as exc:
             return RemoteChange(kind=kind, ident=server_id, error=str(exc))
+        if self.enrich is not None:
+            item = self.enrich(item)
         return RemoteChange(kind=kind, ident=server_id, item=item)
 
     def push(self, state: str, ops: Sequence[PushOp]) -> PushResult:
