@@ -8,6 +8,7 @@ Every test gets a fresh collection, created through the storage module itself
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -15,8 +16,12 @@ from eassync.errors import ItemError
 from eassync.storage.base import Item
 from eassync.storage.dav import DavStorage
 from eassync.storage.vdir import _unfolded_lines
-from tests.integration.conftest_dav import DavServer, radicale, xandikos  # noqa: F401
 from tests.storage_contract import HOSTILE_UIDS, MakeItem, StorageTests
+
+if TYPE_CHECKING:
+    from tests.integration.conftest_dav import DavServer
+
+pytest_plugins = ["tests.integration.conftest_dav"]
 
 
 def content_lines(raw: bytes) -> list[str]:

@@ -1,0 +1,266 @@
+"""End to end through the real CLI: the devserver (EAS) ⇄ a real Radicale, for
+contacts and events, with an edit and a delete on each side; and ``collection: all``
+finding its address books from the server's root through current-user-principal.
+"""
+
+from __future__ import annotations
+
+import textwrap
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+import vobject
+
+from eassync.convert.calendar import CalendarHandler
+from eassync.devserver import DevServer
+from eassync.storage.base import Item
+from eassync.storage.dav import DavStorage, list_collections
+
+from .helpers import PASSWORD, USER, person, run_cli, server_names
+
+if TYPE_CHECKING:
+    from tests.integration.conftest_dav import DavServer
+
+pytest_plugins = ["tests.integration.conftest_dav"]
+
+pytestmark = pytest.mark.radicale
+
+EAS_VERSION = "14.1"
+
+
+def dav_config(folder: Path, eas_url: str, dav: DavServer, storages: str, pairs: str) -> Path:
+    config = folder / "config.yaml"
+    config.write_text(
+        textwrap.dedent(
+            f"""\
+            general:
+              status_dir: {folder / "state"}
+            accounts:
+              dev:
+                url: {eas_url}
+                username: {USER}
+                password: {{env: EASSYNC_TEST_PASSWORD}}
+            storages:
+            """
+        )
+        + textwrap.indent(textwrap.dedent(storages), "  ")
+        + "pairs:\n"
+        + textwrap.indent(textwrap.dedent(pairs), "  "),
+        encoding="utf-8",
+    )
+    return config
+
+
+def card(uid: str, given: str, family: str = "Local") -> Item:
+    raw = (
+        "BEGIN:VCARD\r\nVERSION:3.0\r\n"
+        f"UID:{uid}\r\nFN:{given} {family}\r\nN:{family};{given};;;\r\n"
+        f"EMAIL;TYPE=INTERNET:{given.lower()}@local.example\r\nEND:VCARD\r\n"
+    )
+    return Item(raw.encode(), uid)
+
+
+def event(uid: str, summary: str, day: int) -> Item:
+    raw = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//eassync//tests//EN\r\n"
+        f"BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20240101T000000Z\r\n"
+        f"DTSTART:202403{day:02d}T090000Z\r\nDTEND:202403{day:02d}T100000Z\r\n"
+        f"SUMMARY:{summary}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    return Item(raw.encode(), uid)
+
+
+def dav_cards(storage: DavStorage) -> dict[str, str]:
+    """ "given family" (from N, as helpers.server_names) → href of every card."""
+    out = {}
+    for ident, item, _ in storage.get_many([i for i, _ in storage.list()]):
+        assert isinstance(item, Item)
+        n = vobject.readOne(item.raw.decode()).n.value
+        out[f"{n.given} {n.family}".strip()] = ident
+    return out
+
+
+def dav_events(storage: DavStorage) -> dict[str, str]:
+    """SUMMARY → href of every event in the calendar."""
+    out = {}
+    for ident, item, _ in storage.get_many([i for i, _ in storage.list()]):
+        assert isinstance(item, Item)
+        out[str(vobject.readOne(item.raw.decode()).vevent.summary.value)] = ident
+    return out
+
+
+def server_subjects(srv: DevServer, folder_id: str) -> dict[str, str]:
+    return {
+        data.text("Calendar:Subject") or "": server_id
+        for server_id, data in srv.store.items(USER, folder_id).items()
+    }
+
+
+def test_contacts_devserver_radicale_edit_and_delete_each_way(
+    tmp_path: Path, radicale: DavServer
+) -> None:
+    url = radicale.new_collection("carddav")
+    book = DavStorage(radicale.session("carddav"), url, "carddav")
+    with DevServer(data_dir=tmp_path / "server", users={USER: PASSWORD}) as srv:
+        folder_id = srv.store.default_folder(USER, 9)
+        ids = [srv.store.add_item(USER, folder_id, person(i)) for i in range(3)]
+        for i in range(3):
+            book.add(card(f"local-{i}", f"Local{i}"))
+        config = dav_config(
+            tmp_path,
+            srv.url,
+            radicale,
+            f"""\
+            book:
+              type: carddav
+              url: {url}
+              username: {radicale.username}
+              password: {{env: EASSYNC_TEST_PASSWORD}}
+            """,
+            """\
+            contacts:
+              account: dev
+              remote: {default: contacts}
+              local: book
+            """,
+        )
+        run_cli(config, "sync", check=True)
+        names = {f"Person{i:05d} Example" for i in range(3)} | {f"Local{i} Local" for i in range(3)}
+        assert set(dav_cards(book)) == names
+        assert set(server_names(srv.store, folder_id)) == names
+        assert sum(server_names(srv.store, folder_id).values()) == 6
+
+        # server: edit one, delete one; DAV: edit one, delete one
+        srv.store.change_item(USER, folder_id, ids[0], person(0, "Edited"))
+        srv.store.delete_item(USER, folder_id, ids[1])
+        cards = dav_cards(book)
+        etags = dict(book.list())
+        edited = cards["Local0 Local"]
+        book.update(edited, card("local-0", "Changed"), etags[edited])
+        book.delete(cards["Local1 Local"], etags[cards["Local1 Local"]])
+
+        run_cli(config, "sync", check=True)
+        expected = {
+            "Edited00000 Example",
+            "Person00002 Example",
+            "Changed Local",
+            "Local2 Local",
+        }
+        assert set(dav_cards(book)) == expected
+        assert len(list(book.list())) == 4
+        assert set(server_names(srv.store, folder_id)) == expected
+        assert sum(server_names(srv.store, folder_id).values()) == 4
+        # the edited card kept its href
+        assert dav_cards(book)["Changed Local"] == edited
+
+        # nothing changed: nothing moves
+        before = dict(book.list())
+        proc = run_cli(config, "sync", check=True)
+        assert dict(book.list()) == before, proc.stdout
+
+
+def test_events_devserver_radicale_edit_and_delete_each_way(
+    tmp_path: Path, radicale: DavServer
+) -> None:
+    url = radicale.new_collection("caldav", "VEVENT")
+    cal = DavStorage(radicale.session("caldav"), url, "caldav", component="VEVENT")
+    handler = CalendarHandler()
+    with DevServer(data_dir=tmp_path / "server", users={USER: PASSWORD}) as srv:
+        folder_id = srv.store.default_folder(USER, 8)
+        ids = [
+            srv.store.add_item(
+                USER,
+                folder_id,
+                handler.to_eas(event(f"srv-{i}", f"Server {i}", i + 1), EAS_VERSION),
+            )
+            for i in range(3)
+        ]
+        for i in range(3):
+            cal.add(event(f"local-{i}", f"Local {i}", i + 10))
+        config = dav_config(
+            tmp_path,
+            srv.url,
+            radicale,
+            f"""\
+            cal:
+              type: caldav
+              url: {url}
+              username: {radicale.username}
+              password: {{env: EASSYNC_TEST_PASSWORD}}
+            """,
+            """\
+            calendar:
+              account: dev
+              remote: {default: calendar}
+              local: cal
+            """,
+        )
+        run_cli(config, "sync", check=True)
+        names = {f"Server {i}" for i in range(3)} | {f"Local {i}" for i in range(3)}
+        assert set(dav_events(cal)) == names
+        assert set(server_subjects(srv, folder_id)) == names
+
+        srv.store.change_item(
+            USER, folder_id, ids[0], handler.to_eas(event("srv-0", "Server 0 moved", 20), "14.1")
+        )
+        srv.store.delete_item(USER, folder_id, ids[1])
+        events = dav_events(cal)
+        etags = dict(cal.list())
+        edited = events["Local 0"]
+        cal.update(edited, event("local-0", "Local 0 edited", 11), etags[edited])
+        cal.delete(events["Local 1"], etags[events["Local 1"]])
+
+        run_cli(config, "sync", check=True)
+        expected = {"Server 0 moved", "Server 2", "Local 0 edited", "Local 2"}
+        assert set(dav_events(cal)) == expected
+        assert len(list(cal.list())) == 4
+        assert set(server_subjects(srv, folder_id)) == expected
+        assert len(srv.store.items(USER, folder_id)) == 4
+
+
+def test_collection_all_discovers_home_and_creates_one_book_per_folder(
+    tmp_path: Path, radicale: DavServer
+) -> None:
+    # a user of their own, so the home set holds only what this test creates
+    with DevServer(data_dir=tmp_path / "server", users={USER: PASSWORD}) as srv:
+        default_id = srv.store.default_folder(USER, 9)
+        friends_id = srv.store.add_folder(USER, f"Friends {uuid.uuid4().hex[:6]}", 14)
+        srv.store.add_item(USER, default_id, person(1))
+        srv.store.add_item(USER, friends_id, person(2, "Friend"))
+        config = dav_config(
+            tmp_path,
+            srv.url,
+            radicale,
+            f"""\
+            dav:
+              type: carddav
+              url: {radicale.base_url}
+              username: {radicale.username}
+              password: {{env: EASSYNC_TEST_PASSWORD}}
+              collection: all
+            """,
+            """\
+            contacts:
+              account: dev
+              remote: {all: contacts}
+              local: dav
+            """,
+        )
+        session = radicale.session("carddav")
+        before = {c.url for c in list_collections(session, radicale.homes["carddav"], "carddav")}
+        run_cli(config, "sync", check=True)
+        after = list_collections(session, radicale.homes["carddav"], "carddav")
+        created = [c for c in after if c.url not in before]
+        assert len(created) == 2
+        contents = {}
+        for c in created:
+            contents[c.display_name] = set(dav_cards(DavStorage(session, c.url, "carddav")))
+        assert {"Person00001 Example"} in contents.values()
+        assert {"Friend00002 Example"} in contents.values()
+
+        # the second run finds the same books again: nothing new is created
+        run_cli(config, "sync", check=True)
+        again = list_collections(session, radicale.homes["carddav"], "carddav")
+        assert len(again) == len(after)
