@@ -39,6 +39,7 @@ def write_cal_config(
     attachments_max_inline: int | None = None,
     default_timezone: str | None = None,
     conflict: str = "remote_wins",
+    username: str = USER,
 ) -> Path:
     """A config for one device (its own status dir, hence its own DeviceId) with a
     ``{all: calendar}`` pair into ``device/calendars/<folder>/`` and a default tasks
@@ -58,7 +59,7 @@ def write_cal_config(
             accounts:
               dev:
                 url: {url}
-                username: {USER}
+                username: {username}
                 password: {{env: EASSYNC_TEST_PASSWORD}}
                 protocol_version: "{version}"
             storages:
@@ -93,12 +94,16 @@ def write_cal_config(
     return config
 
 
-def run_device(config: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def run_device(
+    config: Path, *args: str, check: bool = True, password: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """The real CLI for one device: without ``EASSYNC_STATE_DIR`` (which the test
     suite sets and which would override ``general.status_dir``), so each device keeps
-    its own status and DeviceId."""
+    its own status and DeviceId. ``password``: the account's (default: the devserver's)."""
     env = cli_env()
     env.pop("EASSYNC_STATE_DIR", None)
+    if password is not None:
+        env["EASSYNC_TEST_PASSWORD"] = password
     proc = subprocess.run(
         [sys.executable, "-m", "eassync", "-c", str(config), *args],
         capture_output=True,
