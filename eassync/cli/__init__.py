@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "devserver": ("eassync.cli.devserver", "Run the bundled EAS server on loopback."),
     "debug": ("eassync.cli.debug", "Troubleshooting tools (WBXML decode/encode …)."),
     "watch": ("eassync.cli.watch", "Stay up and sync live (EAS Ping, file watching)."),
+    "login": ("eassync.cli.login", "Sign in to an OAuth2 account (device code flow)."),
 }
 
 EXIT_OK = 0

@@ -17,6 +17,7 @@ import ssl
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -73,6 +74,8 @@ class EasHTTPServer(ThreadingHTTPServer):
         self.caches = Caches()
         #: set by DevServer(ntlm=True): NTLM accepted besides Basic
         self.ntlm: NtlmAcceptor | None = None
+        #: set by DevServer(bearer=…): OAuth2 access token → user (None: refused)
+        self.bearer: Callable[[str], str | None] | None = None
         self.handlers = handlers()
         self.requests: Counter[str] = Counter()
         self.requests_lock = threading.Lock()
@@ -171,6 +174,9 @@ class EasRequestHandler(BaseHTTPRequestHandler):
                 return self._ntlm_step(credentials)
             if self._ntlm_user is not None and not header:
                 return self._ntlm_user
+        if scheme.lower() == "bearer" and self.server.bearer is not None:
+            user = self.server.bearer(credentials.strip())
+            return user if user in self.server.users else None
         if scheme.lower() != "basic":
             return None
         try:
@@ -207,7 +213,10 @@ class EasRequestHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        self._send(401, headers={"WWW-Authenticate": 'Basic realm="eassync devserver"'})
+        offer = 'Basic realm="eassync devserver"'
+        if self.server.bearer is not None:
+            offer = 'Bearer realm="eassync devserver"'
+        self._send(401, headers={"WWW-Authenticate": offer})
 
     def _is_loopback(self) -> bool:
         try:

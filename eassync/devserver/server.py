@@ -5,7 +5,7 @@ from __future__ import annotations
 import ssl
 import threading
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -38,6 +38,7 @@ class DevServer:
         ping_min: int = 1,
         control: bool | None = None,
         ntlm: bool = False,
+        bearer: Callable[[str], str | None] | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.users = dict(users if users is not None else DEFAULT_USERS)
@@ -51,6 +52,8 @@ class DevServer:
         self.control = control if control is not None else _is_loopback(host)
         #: accept NTLM (``DEVSERVER\\user``) besides Basic
         self.ntlm = ntlm
+        #: accept OAuth2 bearer tokens: token → user name, or None (tests' identity provider)
+        self.bearer = bearer
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(self.data_dir / "devserver.sqlite3")
         for user in self.users:
@@ -80,6 +83,7 @@ class DevServer:
             control_enabled=self.control,
             tls=context,
         )
+        self._httpd.bearer = self.bearer
         if self.ntlm:
             from eassync.devserver.ntlm import NtlmAcceptor
 

@@ -35,7 +35,9 @@ log = logging.getLogger(__name__)
 #: Office 365 Exchange Online → EAS.AccessAsUser.All) and set ``client_id``.
 DEFAULT_CLIENT_ID = "9e5f94bc-e8a4-4e73-b8be-63364c29d753"
 DEFAULT_TENANT = "common"
-AUTHORITY_HOST = "https://login.microsoftonline.com"
+MICROSOFT_LOGIN = "https://login.microsoftonline.com"
+#: where tokens come from (a test points this at its loopback identity provider)
+AUTHORITY_HOST = MICROSOFT_LOGIN
 EAS_SCOPE = "https://outlook.office365.com/EAS.AccessAsUser.All"
 
 
@@ -105,7 +107,7 @@ class OAuthAccount:
         self.authority = f"{(authority_host or AUTHORITY_HOST).rstrip('/')}/{self.tenant}"
         self.scopes = list(scopes)
         self.cache_file = TokenCacheFile(state_dir, account)
-        self._session = session or requests.Session()
+        self._session = session or _VerifyingSession()
         self._session.verify = verify
         self._app: Any = None
         self._cache: Any = None
@@ -122,7 +124,7 @@ class OAuthAccount:
                     token_cache=self._cache,
                     http_client=self._session,
                     # a sovereign cloud or a test IdP: no lookup at login.microsoftonline.com
-                    instance_discovery=self.authority.startswith(AUTHORITY_HOST),
+                    instance_discovery=self.authority.startswith(MICROSOFT_LOGIN),
                 )
             except (ValueError, requests.RequestException) as exc:
                 raise AuthError(
@@ -223,6 +225,15 @@ class OAuthBearer(BearerAuth):
 
     def __repr__(self) -> str:
         return "<OAuthBearer>"
+
+
+class _VerifyingSession(requests.Session):
+    """Passes ``verify`` on every request: requests lets REQUESTS_CA_BUNDLE override a
+    session's own setting, which would ignore the account's ``verify: CA`` file."""
+
+    def request(self, method: str | bytes, url: str | bytes, **kwargs: Any) -> Any:
+        kwargs.setdefault("verify", self.verify)
+        return super().request(method, url, **kwargs)
 
 
 def _describe(result: dict[str, Any]) -> str:
