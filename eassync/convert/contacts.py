@@ -43,18 +43,24 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import logging
 import re
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from eassync.convert import normalize
+from eassync.convert import normalize, vcard
 from eassync.convert.vcard import (
     Card,
     Property,
+    card_lines,
     escape,
     parse,
+    parse_line,
+    property_of,
     serialize,
     split_unescaped,
     structured,
@@ -819,23 +825,82 @@ def _extraction(item: Item) -> Extraction:
     return replace(cached, values=dict(cached.values), feeds=list(cached.feeds))
 
 
+@functools.lru_cache(maxsize=vcard.LINE_CACHE_ENTRIES)
+def _canonical_of_line(line: str) -> str | None:
+    """The canonical form of one property line for the fingerprint (None: left out)."""
+    prop = property_of(line)
+    if prop.name in VOLATILE:
+        return None
+    return _canonical_line(prop)
+
+
 def _fingerprint_of(raw: bytes) -> str:
-    card = parse(raw) if not _cacheable(raw) else Card(list(_parsed(raw)))
-    lines = [
-        line
-        for prop in card.properties
-        if prop.name not in VOLATILE and (line := _canonical_line(prop)) is not None
-    ]
-    return normalize.digest(lines)
+    canonical: list[str] = []
+    for number, line in card_lines(raw):
+        if len(line) > vcard.LINE_CACHE_MAX_CHARS:
+            prop = parse_line(line, number)
+            text = None if prop.name in VOLATILE else _canonical_line(prop)
+        else:
+            try:
+                text = _canonical_of_line(line)
+            except ConversionError:
+                parse_line(line, number)  # raises again, naming the line number
+                raise
+        if text is not None:
+            canonical.append(text)
+    return normalize.digest(canonical)
 
 
-_fingerprint_cached = functools.lru_cache(maxsize=CACHE_ENTRIES)(_fingerprint_of)
+class _DigestCache:
+    """A bounded LRU map keyed by a digest of the raw bytes, not the bytes themselves:
+    entries stay small whatever the card's size, so it can hold many (the engine asks
+    again for items it saw thousands of items earlier). Thread-safe."""
+
+    def __init__(self, entries: int) -> None:
+        self.entries = entries
+        self._data: OrderedDict[bytes, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(raw: bytes) -> bytes:
+        return hashlib.blake2b(raw, digest_size=20).digest()
+
+    def get(self, key: bytes) -> str | None:
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key: bytes, value: str) -> None:
+        with self._lock:
+            self._data[key] = value
+            if len(self._data) > self.entries:
+                self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+
+_fingerprints = _DigestCache(16384)
+
+
+def _fingerprint(raw: bytes) -> str:
+    key = _DigestCache.key(raw)
+    found = _fingerprints.get(key)
+    if found is None:
+        found = _fingerprint_of(raw)
+        _fingerprints.put(key, found)
+    return found
 
 
 def clear_caches() -> None:
     """Empty the conversion caches (benchmarks measure cold calls with it)."""
-    for cache in (_parsed, _extraction_of, _fingerprint_cached, _projected):
+    for cache in (_parsed, _extraction_of, _canonical_of_line, _projected):
         cache.cache_clear()
+    vcard.clear_caches()
+    _fingerprints.clear()
 
 
 def _uid(card: Card) -> str | None:
@@ -880,9 +945,7 @@ class ContactsHandler:
         return Item(serialize(merged), _uid(merged) or local.uid)
 
     def fingerprint(self, item: Item) -> str:
-        if not _cacheable(item.raw):
-            return _fingerprint_of(item.raw)
-        return _fingerprint_cached(item.raw)
+        return _fingerprint(item.raw)
 
     def with_uid(self, item: Item, uid: str) -> Item:
         card = _card(item)

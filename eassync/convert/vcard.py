@@ -13,6 +13,7 @@ Pure code: bytes in, bytes out, no I/O.
 
 from __future__ import annotations
 
+import functools
 import quopri
 import re
 from collections.abc import Iterable, Iterator
@@ -305,10 +306,39 @@ def _split_on_commas(raw: str) -> list[str]:
     return raw.split(",")
 
 
-def parse(raw: bytes | str) -> Card:
-    """Parse exactly one vCard. Raises ConversionError with a short reason."""
+#: Parsed lines are cached by their text: within a run the same lines recur (a
+#: download, its projection, the file written with a UID added, …). Bounded: this many
+#: lines, none longer than LINE_CACHE_MAX_CHARS (photos are parsed each time).
+LINE_CACHE_ENTRIES = 8192
+LINE_CACHE_MAX_CHARS = 512
+
+
+@functools.lru_cache(maxsize=LINE_CACHE_ENTRIES)
+def _parse_line_cached(line: str) -> Property:
+    return parse_line(line)
+
+
+def property_of(line: str, number: int = 0) -> Property:
+    """``parse_line``, cached for short lines; the Property may be shared (it is frozen)."""
+    if len(line) > LINE_CACHE_MAX_CHARS:
+        return parse_line(line, number)
+    try:
+        return _parse_line_cached(line)
+    except ConversionError:
+        return parse_line(line, number)  # raises again, naming the line number
+
+
+def clear_caches() -> None:
+    """Empty the line cache (benchmarks measure cold calls with it)."""
+    _parse_line_cached.cache_clear()
+
+
+def card_lines(raw: bytes | str) -> Iterator[tuple[int, str]]:
+    """The property lines (unfolded, with their first line number) of exactly one
+    vCard, checking its BEGIN/END structure. Raises ConversionError with a short reason
+    as the lines are consumed."""
     text = decode_bytes(raw) if isinstance(raw, bytes) else raw
-    card: Card | None = None
+    seen = False
     cards = 0
     depth = 0
     for number, line in _unfold(text):
@@ -322,8 +352,7 @@ def parse(raw: bytes | str) -> Card:
                 raise ConversionError(f"vCard line {number}: nested BEGIN:VCARD")
             depth = 1
             cards += 1
-            if card is None:
-                card = Card()
+            seen = True
             continue
         if upper == "END:VCARD":
             if not depth:
@@ -332,15 +361,19 @@ def parse(raw: bytes | str) -> Card:
             continue
         if depth == 0:
             raise ConversionError(f"vCard line {number}: text outside BEGIN:VCARD/END:VCARD")
-        if cards == 1 and card is not None:
-            card.properties.append(parse_line(line, number))
-    if card is None:
+        if cards == 1:
+            yield number, line
+    if not seen:
         raise ConversionError("not a vCard: no BEGIN:VCARD")
     if depth != 0:
         raise ConversionError("vCard is cut short: no END:VCARD")
     if cards > 1:
         raise ConversionError(f"one file holds {cards} vCards; expected one")
-    return card
+
+
+def parse(raw: bytes | str) -> Card:
+    """Parse exactly one vCard. Raises ConversionError with a short reason."""
+    return Card([property_of(line, number) for number, line in card_lines(raw)])
 
 
 # --- serialising ----------------------------------------------------------------------------

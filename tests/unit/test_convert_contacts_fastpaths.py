@@ -18,6 +18,7 @@ from eassync.convert import contacts, vcard
 from eassync.convert.contacts import HANDLER
 from eassync.convert.vcard import Property, fold, parse_line, split_unescaped, unescape
 from eassync.storage.base import Item
+from tests.unit.test_convert_contacts_props import vcards
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "contacts"
 SETTINGS = settings(max_examples=300, deadline=None)
@@ -186,3 +187,25 @@ def test_cards_larger_than_the_cache_limit_convert_the_same(tmp_path: Path) -> N
     assert HANDLER.fingerprint(item) == HANDLER.fingerprint(Item(bytes(raw)))
     assert HANDLER.project(item, "16.1") == HANDLER.from_eas(HANDLER.to_eas(item, "16.1"), "16.1")
     assert contacts._parsed.cache_info().currsize == 0  # never cached
+
+
+def reference_fingerprint(item: Item) -> str:
+    """The fingerprint as first written: a full parse, every line canonicalised."""
+    card = vcard.parse(item.raw)
+    lines = [
+        line
+        for prop in card.properties
+        if prop.name not in contacts.VOLATILE
+        and (line := contacts._canonical_line(prop)) is not None
+    ]
+    return contacts.normalize.digest(lines)
+
+
+@SETTINGS
+@given(vcards())
+def test_line_cached_fingerprint_matches_the_full_parse(local: Item) -> None:
+    expected = reference_fingerprint(local)
+    assert HANDLER.fingerprint(local) == expected
+    contacts.clear_caches()
+    assert HANDLER.fingerprint(local) == expected
+    assert HANDLER.fingerprint(local) == expected  # warm
