@@ -32,7 +32,8 @@ CALENDAR: tuple[Row, ...] = (
         SUPPORTED,
         "Wire times are UTC; the zone travels as the TIME_ZONE_INFORMATION blob and is"
         " matched back to an IANA zone by its rules (else a VTIMEZONE with yearly rules)."
-        " Floating times use `default_timezone` (else UTC).",
+        " Floating times use `default_timezone` (else UTC). SOGo 5.8 ignores the zone and"
+        " stores its user's zone: recurring events then move after a DST change.",
         (
             "DTSTART;TZID=America/New_York:20240610T090000",
             "DTEND;TZID=America/New_York:20240610T103000",
@@ -97,8 +98,10 @@ CALENDAR: tuple[Row, ...] = (
         SUPPORTED,
         "Required/optional/resource and response status. Sync never mails anyone: ≤14.1"
         " stores meetings silently (MS-ASCAL 3.1.4.4); in 16.x attendees and MeetingStatus"
-        " are left out unless `send_invitations` is on (the server would send invitations)."
-        " Attendees without an e-mail address stay local.",
+        " are left out unless `send_invitations` is on (the server would send invitations),"
+        " and response statuses are the server's (16.x clients send none)."
+        " Attendees without an e-mail address stay local. SOGo 5.8 makes every attendee"
+        " optional.",
         (
             "ATTENDEE;CN=Bob;PARTSTAT=ACCEPTED;ROLE=REQ-PARTICIPANT:mailto:bob@example.org",
             "ATTENDEE;CN=Room;CUTYPE=RESOURCE:mailto:room@example.org",
@@ -124,7 +127,8 @@ CALENDAR: tuple[Row, ...] = (
         ("Calendar:Recurrence",),
         SUPPORTED,
         "INTERVAL, COUNT, UNTIL, WKST (≥14.1); BYDAY lists with BYSETPOS n, last day"
-        " (BYMONTHDAY=-1). Compared by expanding occurrences in the tests.",
+        " (BYMONTHDAY=-1). Compared by expanding occurrences in the tests. SOGo 5.8 moves"
+        " monthly day-N rules to the 1st and reads weekday-list BYSETPOS rules wrong.",
         ("RRULE:FREQ=MONTHLY;BYDAY=2TU;COUNT=12",),
     ),
     Row(
@@ -147,8 +151,9 @@ CALENDAR: tuple[Row, ...] = (
         SUPPORTED,
         "Own time, subject, location, body, categories, class, busy, reminder,"
         " MeetingStatus (attendees from 14.0; per-occurrence attendees stay local). ≤14.1"
-        " keyed by ExceptionStartTime, 16.x by InstanceId (`instance_ops` models the"
-        " per-occurrence commands). At most 256.",
+        " keyed by ExceptionStartTime, 16.x by InstanceId, both sent inside a whole-item"
+        " Change (per-occurrence Sync commands are not sent). At most 256. SOGo 5.8 does"
+        " not support exceptions.",
         ("RRULE:FREQ=DAILY;COUNT=5",),
     ),
     Row(
@@ -176,11 +181,14 @@ CALENDAR: tuple[Row, ...] = (
         "Server → client only: kept as X- properties, never sent.",
     ),
     Row(
-        "X-EAS-ATTACHMENT",
-        ("AirSyncBase:Attachments",),
+        "ATTACH;VALUE=BINARY (server's), X-EAS-ATTACHMENT",
+        ("AirSyncBase:Attachments", "ItemOperations:Fetch"),
         LIMITED,
-        "FileReference with name, size, method and type as parameters; the download"
-        " (ItemOperations) is the storage's job. Never sent.",
+        "Server → client only: each attachment is downloaded (ItemOperations) and"
+        " inlined as ATTACH;ENCODING=BASE64 with FMTTYPE, X-FILENAME and"
+        " X-EAS-FILEREFERENCE up to `attachments_max_inline` bytes; larger ones are"
+        " skipped with a log note. X-EAS-ATTACHMENT keeps every reference (name, size,"
+        " type). Nothing is uploaded.",
     ),
     Row(
         "DTSTAMP",
@@ -189,7 +197,7 @@ CALENDAR: tuple[Row, ...] = (
         "Sent up to 14.1, not in 16.x; volatile (ignored in change detection).",
     ),
     Row(
-        "COLOR, URL, GEO, CONFERENCE, ATTACH, other properties",
+        "COLOR, URL, GEO, CONFERENCE, own ATTACH, other properties",
         (),
         NOT_SUPPORTED,
         "No EAS element: kept in the local file, never sent.",
@@ -210,7 +218,8 @@ TASKS: tuple[Row, ...] = (
         ("Tasks:StartDate", "Tasks:UtcStartDate"),
         SUPPORTED,
         'Both forms sent: local wall time as "fake UTC" and the real instant. A local'
-        " time of 00:00:00 reads back as a DATE (Limited for tasks due at midnight).",
+        " time of 00:00:00 reads back as a DATE (Limited for tasks due at midnight)."
+        " SOGo 5.8 takes the local wall time as UTC.",
         ("DTSTART;TZID=Europe/Berlin:20240610T090000",),
     ),
     Row(
@@ -254,7 +263,8 @@ TASKS: tuple[Row, ...] = (
         "RRULE",
         ("Tasks:Recurrence",),
         SUPPORTED,
-        "As calendar; Recurrence/Start from DTSTART (or DUE).",
+        "As calendar; Recurrence/Start from DTSTART (or DUE). SOGo 5.8 drops rules with"
+        " Regenerate and reads a last-day-of-month rule as the last Monday.",
         ("DTSTART;VALUE=DATE:20240610", "RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=4"),
     ),
     Row(
@@ -268,7 +278,8 @@ TASKS: tuple[Row, ...] = (
         "UID",
         (),
         LIMITED,
-        "EAS tasks have no UID: the local file keeps its own; server tasks get a new one.",
+        "EAS tasks have no UID: the local file keeps its own; server tasks get a new one"
+        " (matched by ServerId).",
     ),
     Row(
         "Other properties (RELATED-TO, GEO, X-…)",
