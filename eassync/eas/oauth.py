@@ -231,7 +231,7 @@ class _VerifyingSession(requests.Session):
     """Passes ``verify`` on every request: requests lets REQUESTS_CA_BUNDLE override a
     session's own setting, which would ignore the account's ``verify: CA`` file."""
 
-    def request(self, method: str | bytes, url: str | bytes, **kwargs: Any) -> Any:
+    def request(self, method: str | bytes, url: str | bytes, **kwargs: Any) -> Any:  # type: ignore[override]
         kwargs.setdefault("verify", self.verify)
         return super().request(method, url, **kwargs)
 
