@@ -1,7 +1,8 @@
 """Fixtures for integration tests against real servers.
 
 SOGo (``tests/servers/sogo/start``): the session fixture ``sogo`` starts the harness
-(or reuses a running one) and stops it at the end only if this session started it.
+(or reuses a running one) and stops it at the end only if this session started it and
+no other pytest process still uses it (they all hold a shared lock, SESSIONS_LOCK).
 If SOGo cannot be started the SOGo tests are skipped, except under ``CI`` where that
 is a failure. ``EASSYNC_NO_SOGO=1`` skips them on purpose (never in CI);
 ``SOGO_KEEP=1`` leaves a harness this session started running.
@@ -22,6 +23,8 @@ import pytest
 from tests.integration.sogo_dav import CALENDAR, CONTACTS, SogoDav
 
 HARNESS = Path(__file__).resolve().parents[1] / "servers" / "sogo"
+#: Held shared by every pytest process that uses the harness (one harness per machine).
+SESSIONS_LOCK = "/run/lock/eassync-sogo-harness-sessions.lock"
 
 #: Where ``sogo_account`` starts looking for a free user: round robin over the users.
 _next_user = 0
@@ -76,6 +79,22 @@ def sogo() -> Iterator[SogoServer]:
         pytest.skip("EASSYNC_NO_SOGO is set")
     if os.geteuid() != 0:
         _cannot_start("tests/servers/sogo/start needs root")
+    # Every pytest process using the harness holds this lock shared, from before its
+    # start until its end, so that a process that started the harness stops it only
+    # when no other one still uses it.
+    sessions_fd = os.open(SESSIONS_LOCK, os.O_CREAT | os.O_RDWR, 0o600)
+    fcntl.flock(sessions_fd, fcntl.LOCK_SH)
+    server = None
+    try:
+        server = _start_harness()
+        yield server
+    finally:
+        os.close(sessions_fd)
+        if server and server.env.get("SOGO_STARTED") == "1" and not os.environ.get("SOGO_KEEP"):
+            _stop_unless_in_use(server.harness_dir)
+
+
+def _start_harness() -> SogoServer:
     try:
         result = subprocess.run(
             [str(HARNESS / "start")],
@@ -91,7 +110,7 @@ def sogo() -> Iterator[SogoServer]:
         _cannot_start(f"tests/servers/sogo/start exited {result.returncode}:\n{tail}")
     env = _parse_env(result.stdout)
     users = dict(entry.split(":", 1) for entry in env["SOGO_USERS"].split())
-    server = SogoServer(
+    return SogoServer(
         base_url=env["SOGO_BASE_URL"],
         eas_url=env["SOGO_EAS_URL"],
         users=users,
@@ -99,17 +118,24 @@ def sogo() -> Iterator[SogoServer]:
         harness_dir=Path(env["SOGO_HARNESS_DIR"]),
         env=env,
     )
+
+
+def _stop_unless_in_use(harness_dir: Path) -> None:
+    fd = os.open(SESSIONS_LOCK, os.O_CREAT | os.O_RDWR, 0o600)
     try:
-        yield server
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return  # another pytest process still uses it: leave it running
+        subprocess.run(
+            [str(HARNESS / "stop")],
+            capture_output=True,
+            timeout=120,
+            check=False,
+            env={**os.environ, "SOGO_HARNESS_DIR": str(harness_dir)},
+        )
     finally:
-        if env.get("SOGO_STARTED") == "1" and not os.environ.get("SOGO_KEEP"):
-            subprocess.run(
-                [str(HARNESS / "stop")],
-                capture_output=True,
-                timeout=120,
-                check=False,
-                env={**os.environ, "SOGO_HARNESS_DIR": env["SOGO_HARNESS_DIR"]},
-            )
+        os.close(fd)
 
 
 def _claim_user(server: SogoServer) -> tuple[str, int]:
