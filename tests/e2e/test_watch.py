@@ -34,13 +34,15 @@ from .helpers import (
 EVENTUALLY = 60.0
 
 
-def wait_for(predicate: Callable[[], bool], what: str, timeout: float = EVENTUALLY) -> float:
-    """Poll ``predicate`` until true; returns the seconds it took."""
+def wait_for(
+    predicate: Callable[[], bool], what: str, timeout: float = EVENTUALLY, every: float = 0.02
+) -> float:
+    """Poll ``predicate`` every ``every`` seconds until true; returns the seconds it took."""
     started = time.monotonic()
     while not predicate():
         if time.monotonic() - started > timeout:
             raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+        time.sleep(every)
     return time.monotonic() - started
 
 
@@ -54,18 +56,22 @@ class Watch:
     def triggers(self) -> list[str]:
         return [r.trigger for r in list(self.records)]
 
-    def wait_synced(self, n: int) -> None:
-        wait_for(lambda: len(self.records) >= n, f"{n} sync(s)")
+    def wait_synced(self, n: int, timeout: float = EVENTUALLY) -> None:
+        wait_for(lambda: len(self.records) >= n, f"{n} sync(s)", timeout)
 
     def idle(self) -> bool:
         """True when the daemon has nothing due and its pinger waits on the server."""
-        pinger = self.daemon.pinger("dev")
-        return pinger is not None and pinger.armed and not self.daemon._jobs
+        rt = self.daemon._rt
+        pingers = list(rt.pingers.values()) if rt is not None else []
+        return bool(pingers) and all(p.armed for p in pingers) and not self.daemon._jobs
 
 
 @contextmanager
 def watching(
-    config: Path, monkeypatch: pytest.MonkeyPatch, **options: float | int | bool
+    config: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    timeout: float = EVENTUALLY,
+    **options: float | int | bool,
 ) -> Iterator[Watch]:
     for key, value in cli_env().items():
         monkeypatch.setenv(key, value)
@@ -87,8 +93,8 @@ def watching(
     thread.start()
     watch = Watch(daemon, records)
     try:
-        watch.wait_synced(1)
-        wait_for(watch.idle, "the first Ping")
+        watch.wait_synced(1, timeout)
+        wait_for(watch.idle, "the first Ping", timeout)
         yield watch
     finally:
         stop.set()
