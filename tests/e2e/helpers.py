@@ -1,0 +1,122 @@
+"""Helpers for end-to-end tests: a devserver, a config for it, and views of both sides."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+from pathlib import Path
+
+from eassync.demo_data import contact
+from eassync.eas.element import Element
+
+USER = "alice"
+PASSWORD = "secret"
+
+
+def write_config(
+    folder: Path,
+    url: str,
+    *,
+    conflict: str = "remote_wins",
+    extra_pair: str = "",
+    verify: str = "true",
+) -> Path:
+    config = folder / "config.yaml"
+    config.write_text(
+        textwrap.dedent(
+            f"""\
+            general:
+              status_dir: {folder / "state"}
+            accounts:
+              dev:
+                url: {url}
+                username: {USER}
+                password: {{env: EASSYNC_TEST_PASSWORD}}
+                verify: {verify}
+            storages:
+              contacts:
+                type: vdir
+                path: {folder / "contacts"}
+                fileext: .vcf
+            pairs:
+              contacts:
+                account: dev
+                remote: {{default: contacts}}
+                local: contacts
+                conflict: {conflict}
+            """
+        )
+        + extra_pair,
+        encoding="utf-8",
+    )
+    return config
+
+
+def cli_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["EASSYNC_TEST_PASSWORD"] = PASSWORD
+    return env
+
+
+def run_cli(
+    config: Path, *args: str, check: bool = False, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run the real ``eassync`` CLI in a subprocess, as a user would."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "eassync", "-c", str(config), *args],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=timeout,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"eassync {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+        )
+    return proc
+
+
+def person(i: int, prefix: str = "Person") -> Element:
+    return contact(
+        {
+            "FirstName": f"{prefix}{i:05d}",
+            "LastName": "Example",
+            "FileAs": f"Example, {prefix}{i:05d}",
+            "Email1Address": f"{prefix.lower()}{i}@example.org",
+            "MobilePhoneNumber": f"+1 555 {i:07d}",
+        }
+    )
+
+
+def server_names(store: object, folder_id: str) -> Counter[str]:
+    items = store.items(USER, folder_id)  # type: ignore[attr-defined]
+    return Counter(
+        f"{d.text('Contacts:FirstName') or ''} {d.text('Contacts:LastName') or ''}".strip()
+        for d in items.values()
+    )
+
+
+def local_names(folder: Path) -> Counter[str]:
+    import vobject
+
+    names: Counter[str] = Counter()
+    for path in folder.glob("*.vcf"):
+        card = vobject.readOne(path.read_text(encoding="utf-8"))
+        n = card.n.value
+        names[f"{n.given} {n.family}".strip()] += 1
+    return names
+
+
+def write_local_card(folder: Path, uid: str, given: str, family: str = "Local") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{uid}.vcf"
+    path.write_text(
+        "BEGIN:VCARD\r\nVERSION:3.0\r\n"
+        f"UID:{uid}\r\nFN:{given} {family}\r\nN:{family};{given};;;\r\n"
+        f"EMAIL;TYPE=INTERNET:{given.lower()}@local.example\r\nEND:VCARD\r\n",
+        encoding="utf-8",
+    )
+    return path
