@@ -297,10 +297,10 @@ def test_keyring_password_from_an_in_memory_backend(tmp_path, capsys):
                 password: {{keyring: {{service: eassync-test, username: {USER}}}}}
                 """,
             )
-            code, out, err = run_inprocess(config, "sync", capsys=capsys)
+            code, _, err = run_inprocess(config, "sync", capsys=capsys)
             assert code == 0, err
             keyring.delete_password("eassync-test", USER)
-            code, out, err = run_inprocess(config, "sync", capsys=capsys)
+            code, _, err = run_inprocess(config, "sync", capsys=capsys)
             assert code == 2
             assert "the keyring has no password for service 'eassync-test'" in err
     finally:
