@@ -52,9 +52,11 @@ def command(ctx: object, account: str | None, as_json: bool) -> int:
             known = ", ".join(sorted(config.accounts)) or "none"
             raise ConfigError(f"no account named {name!r} in {config.path} (accounts: {known})")
     out: dict[str, list[dict[str, object]]] = {}
+    urls: dict[str, str] = {}
     with ClientPool(config) as pool:
         for name in names:
             folders = pool.folders(name)
+            urls[name] = pool.client(name).url  # the discovered or redirected URL
             users: dict[str, list[str]] = {}
             for pair in config.pairs.values():
                 if pair.account != name:
@@ -86,8 +88,7 @@ def command(ctx: object, account: str | None, as_json: bool) -> int:
         click.echo(json.dumps(out, indent=2, ensure_ascii=False))
         return 0
     for name, rows in out.items():
-        client_url = config.accounts[name].url
-        click.echo(f"account {name} ({client_url}): {len(rows)} folders")
+        click.echo(f"account {name} ({urls[name]}): {len(rows)} folders")
         for r in rows:
             mark = "*" if r["kind"] else " "
             used = f"  ← {', '.join(r['pairs'])}" if r["pairs"] else ""
