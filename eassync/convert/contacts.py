@@ -48,7 +48,7 @@ import logging
 import re
 import threading
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -360,6 +360,9 @@ def extract(card: Card) -> Extraction:
     """The slot values ``to_eas`` sends for ``card``, and what each property feeds."""
     props = card.properties
     ex = Extraction(feeds=[frozenset()] * len(props))
+    first: dict[str, int] = {}  # property name → index of its first occurrence
+    for i, prop in enumerate(props):
+        first.setdefault(prop.name, i)
     emails: list[int] = []
     phones: list[int] = []
     ims: list[int] = []
@@ -374,7 +377,7 @@ def extract(card: Card) -> Extraction:
             ex.put(FILE_AS, prop.text().strip())
         elif name == "N":
             ex.feed(i, *NAME_TAGS)
-            if i == _first(card, "N"):
+            if i == first.get("N"):
                 comps = [*prop.components(), "", "", "", "", ""]
                 family, given, additional, prefix, suffix = comps[:5]
                 for tag, text in zip(
@@ -386,26 +389,26 @@ def extract(card: Card) -> Extraction:
             ex.put(NICKNAME, prop.text().strip())
         elif name == "ORG":
             ex.feed(i, COMPANY, DEPARTMENT)
-            if i == _first(card, "ORG"):
+            if i == first.get("ORG"):
                 comps = [*prop.components(), "", ""]
                 ex.put(COMPANY, comps[0].strip())
                 ex.put(DEPARTMENT, comps[1].strip())
         elif name == "NOTE":
             ex.feed(i, BODY)
-            if i == _first(card, "NOTE"):
+            if i == first.get("NOTE"):
                 if prop.has_param(TRUNCATED):
                     ex.truncated_body = True
                 else:
                     ex.put(BODY, normalize.crlf(prop.text()))
         elif name == "PHOTO":
             ex.feed(i, PICTURE)
-            if i == _first(card, "PHOTO"):
+            if i == first.get("PHOTO"):
                 picture = _photo_base64(prop)
                 if picture is not None and len(picture) <= PICTURE_LIMIT:
                     ex.put(PICTURE, picture)
         elif name == PICTURE_URL:
             ex.feed(i, PICTURE)
-            if _first(card, "PHOTO") is None:
+            if first.get("PHOTO") is None:
                 ex.unknown_picture = True
         elif name == "CATEGORIES":
             ex.feed(i, CATEGORIES)
@@ -466,10 +469,6 @@ def extract(card: Card) -> Extraction:
         # one from_eas would derive, so the round trip stays stable.
         ex.put(FILE_AS, display_name(ex.values))
     return ex
-
-
-def _first(card: Card, name: str) -> int | None:
-    return next((i for i, p in enumerate(card.properties) if p.name == name), None)
 
 
 def _extract_simple(ex: Extraction, index: int, prop: Property) -> None:
@@ -533,16 +532,18 @@ class ServerExtras:
     body_truncated: bool = False
 
 
+_KNOWN_TAGS = frozenset(TAG_ORDER) | {"Contacts:Body"}
+
+
 def values_from_elements(data: Element) -> tuple[dict[str, Value], ServerExtras]:
     """Slot values from ApplicationData, and what else the card must carry.
     Empty elements read as absent (SOGo Q16); unknown or unreadable fields are skipped."""
     values: dict[str, Value] = {}
     picture_url: str | None = None
     body_truncated = False
-    known = set(TAG_ORDER) | {"Contacts:Body"}
     for child in data:
         tag = child.tag
-        if tag not in known:
+        if tag not in _KNOWN_TAGS:
             continue  # Alias, WeightedRank: recipient-information cache only (§7.1)
         if tag in LIST_TAGS:
             items = tuple(
@@ -621,9 +622,11 @@ def _text_prop(name: str, text: str, params: list[tuple[str, list[str]]] | None 
 def card_from_values(values: dict[str, Value], extras: ServerExtras | None = None) -> Card:
     extras = extras or ServerExtras()
 
-    def get(tag: str) -> str:
-        value = values.get(tag)
-        return value if isinstance(value, str) else ""
+    # "" for absent and list slots; a bound dict method (called ~65 times per card)
+    text: defaultdict[str, str] = defaultdict(
+        str, {tag: value for tag, value in values.items() if isinstance(value, str)}
+    )
+    get = text.__getitem__
 
     props: list[Property] = [Property("VERSION", "3.0")]
     file_as = get(FILE_AS) or display_name(values)
