@@ -375,10 +375,22 @@ class _Pass:
 
     def _hashes(self, item: Item) -> tuple[str, str]:
         """fingerprint of the item, and of what the server would hold of it."""
-        return (
-            self.handler.fingerprint(item),
-            self.handler.fingerprint(self.handler.project(item, self.version)),
-        )
+        projected = self.handler.project(item, self.version)
+        if not projected.uid and item.uid:
+            # the server cannot hold a UID (EAS tasks): server items are compared with
+            # our UID put back in (see _apply_remote), so expect the same here
+            projected = self.handler.with_uid(projected, item.uid)
+        return self.handler.fingerprint(item), self.handler.fingerprint(projected)
+
+    def _holds_uid(self, item: Item) -> bool:
+        """Whether the server can store a UID for this item: writing one back to a
+        server that cannot (EAS tasks, MS-ASTASK has no UID) only makes it re-store
+        the item and other devices re-download it."""
+        try:
+            probe = self.handler.project(self.handler.with_uid(item, "eassync-probe"), self.version)
+        except EassyncError:
+            return False
+        return probe.uid == "eassync-probe"
 
     def _read_many(self, idents: Iterable[str]) -> Iterator[tuple[str, Item, str]]:
         """Read local items in chunks; report (and skip) the unreadable ones."""
@@ -528,6 +540,8 @@ class _Pass:
         missing_uid = not item.uid
         try:
             if missing_uid:
+                # write the UID back once, only where the server can keep it
+                missing_uid = self._holds_uid(item)
                 # a stable UID, so that a replay after a kill yields the same one and
                 # the hashes compare equal (servers without UIDs: SOGo tasks, Q6)
                 uid = row.uid if row is not None and row.uid else None

@@ -636,3 +636,32 @@ def test_item_back_in_the_window_binds_to_its_dormant_row(pair: Pair) -> None:
     report = pair.sync()
     assert report.local.added == 0
     pair.assert_in_sync()
+
+
+class NoUidHandler(MemoryHandler):
+    """Like EAS tasks: the server cannot hold a UID (MS-ASTASK has none)."""
+
+    def project(self, item: Item, version: str) -> Item:
+        projected = super().project(item, version)
+        return make_item((k, v) for k, v in parse_lines(projected.raw) if k != "UID")
+
+
+def test_uid_is_not_written_back_to_a_server_that_cannot_hold_it(tmp_path: Path) -> None:
+    handler = NoUidHandler()
+    local = MemoryStorage()
+    remote = MemoryRemote(store=lambda item: handler.project(item, "14.1"))
+    remote.server_add(card(None, "Task"))
+
+    def sync() -> SyncReport:
+        return sync_collection(local, remote, handler, status, "c", REMOTE_WINS)
+
+    with Status(tmp_path / "pair.db") as status:
+        first = sync()
+        assert (first.local.added, first.remote.changed) == (1, 0)
+        assert sync().summary().endswith("local +0 ~0 -0, remote +0 ~0 -0")
+        ident = next(iter(local.items))
+        uid = local.items[ident][0].uid
+        local.user_edit(ident, card(uid, "Task", "edited"))
+        assert sync().remote.changed == 1
+        # the server's echo without a UID is no change
+        assert sync().summary().endswith("local +0 ~0 -0, remote +0 ~0 -0")
