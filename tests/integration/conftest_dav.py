@@ -95,6 +95,7 @@ class DavServer:
 
 
 def start_radicale(folder: Path) -> DavServer:
+    """Radicale with one htpasswd (plain) user and owner-only rights."""
     if shutil.which("radicale") is None and not _importable("radicale"):
         raise RuntimeError("Radicale is not installed (pip install radicale)")
     folder.mkdir(parents=True, exist_ok=True)
