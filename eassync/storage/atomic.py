@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import ctypes
-import ctypes.util
 import errno
 import os
 import secrets
@@ -58,9 +56,11 @@ def _load_syncfs() -> Callable[[int], None] | None:
     """``syncfs(2)`` through libc (Linux ≥ 2.6.39, glibc ≥ 2.14), or None."""
     if not sys.platform.startswith("linux"):
         return None
+    import ctypes  # here: only runs that write in a batch need it (startup time)
+
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        raw = libc.syncfs
+        # the process's own symbols include libc's; no find_library (it runs ldconfig)
+        raw = ctypes.CDLL(None, use_errno=True).syncfs
     except (OSError, AttributeError):  # pragma: no cover - musl without syncfs, odd libc
         return None
     raw.argtypes = [ctypes.c_int]
@@ -75,9 +75,18 @@ def _load_syncfs() -> Callable[[int], None] | None:
 
 
 # Seams for tests (count the calls; the real functions run): one syncfs per file
-# system inside a batch, os.fsync per file and folder outside.
-_syncfs: Callable[[int], None] | None = _load_syncfs()
+# system inside a batch, os.fsync per file and folder outside. _syncfs is looked up
+# on the first batch (see _syncfs_function).
+_syncfs: Callable[[int], None] | None = None
+_syncfs_loaded = False
 _fsync: Callable[[int], None] = os.fsync
+
+
+def _syncfs_function() -> Callable[[int], None] | None:
+    global _syncfs, _syncfs_loaded
+    if not _syncfs_loaded:
+        _syncfs, _syncfs_loaded = _load_syncfs(), True
+    return _syncfs
 
 
 def temp_name_for(path: Path) -> Path:
@@ -103,10 +112,11 @@ def fsync_dir(directory: str | os.PathLike[str]) -> None:
 
 def syncfs_dir(directory: str | os.PathLike[str]) -> None:
     """Flush the whole file system holding ``directory`` (``syncfs(2)``)."""
-    assert _syncfs is not None
+    syncfs = _syncfs_function()
+    assert syncfs is not None
     fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
-        _syncfs(fd)
+        syncfs(fd)
     finally:
         os.close(fd)
 
@@ -149,7 +159,7 @@ def durable_batch() -> Iterator[None]:
     if _current_batch.get() is not None:
         yield
         return
-    batch = _Batch(use_syncfs=_syncfs is not None)
+    batch = _Batch(use_syncfs=_syncfs_function() is not None)
     token = _current_batch.set(batch)
     try:
         yield

@@ -20,7 +20,6 @@ import logging
 import os
 import re
 import stat as stat_mode
-import subprocess
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -440,6 +439,8 @@ class VdirStorage:
         """vdirsyncer's post_hook: run a program with the written file as argument."""
         if not self.post_hook:
             return
+        import subprocess  # here: most storages have no hook (startup time)
+
         try:
             result = subprocess.run([self.post_hook, str(path)], check=False)
         except OSError as exc:

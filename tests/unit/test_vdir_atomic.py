@@ -115,6 +115,7 @@ def test_durable_batch_syncs_each_folder_once_at_exit_without_syncfs(
 ) -> None:
     # The fallback where syncfs(2) is unavailable (not Linux).
     monkeypatch.setattr(atomic, "_syncfs", None)
+    monkeypatch.setattr(atomic, "_syncfs_loaded", True)
     # Observing which folders get synced needs a hook on fsync_dir; files are real.
     synced: list[str] = []
     real = atomic.fsync_dir
@@ -139,6 +140,7 @@ def test_durable_batch_still_syncs_when_the_body_fails(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(atomic, "_syncfs", None)
+    monkeypatch.setattr(atomic, "_syncfs_loaded", True)
     synced: list[str] = []
     monkeypatch.setattr(atomic, "fsync_dir", lambda d: synced.append(os.fspath(d)))
 
@@ -159,7 +161,7 @@ class SyncCounter:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.fsyncs = 0
         self.syncfs_calls: list[int] = []  # st_dev of each flushed file system
-        real_fsync, real_syncfs = atomic._fsync, atomic._syncfs
+        real_fsync, real_syncfs = atomic._fsync, atomic._syncfs_function()
         assert real_syncfs is not None
 
         def fsync(fd: int) -> None:
@@ -252,6 +254,7 @@ def test_a_failing_syncfs_is_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     def failing(fd: int) -> None:
         raise OSError(5, "syncfs: Input/output error")
 
+    atomic._syncfs_function()
     monkeypatch.setattr(atomic, "_syncfs", failing)
     with pytest.raises(OSError, match="Input/output"), durable_batch():
         write_atomic(tmp_path / "a.vcf", b"x")
