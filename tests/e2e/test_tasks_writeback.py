@@ -1,15 +1,7 @@
-"""EAS tasks have no UID element (MS-ASTASK), so writing a derived UID back to the
-server stores nothing there. The engine still sends one Change per downloaded task
-(``needs_push`` for every UID-less server item). On SOGo 5.8 that Change re-stores the
-task in SOGo's own reading (task times taken as UTC, sogo-notes Q17) and the device
-that created the task then receives the altered copy (seen in
-tests/integration/test_sogo_calendar.py: the first device's tasks change after the
-second device's first sync).
-
-Engine fix (``eassync/sync/engine.py``, not this file's owner): write a UID back only
-when the server can hold it, e.g. when ``fingerprint(project(with_uid(item)))``
-differs from ``fingerprint(project(item))``, or with a handler attribute such as
-``holds_uid = False`` on ``TasksHandler``.
+"""EAS tasks have no UID element (MS-ASTASK), so a second device must not write a
+derived UID back for each downloaded task: the Change stores nothing, and on SOGo 5.8 it
+re-stores the task in SOGo's own reading (task times taken as UTC, sogo-notes Q17), so
+the device that created the task would then receive the altered copy.
 """
 
 from __future__ import annotations
@@ -31,7 +23,6 @@ def server(tmp_path: Path) -> Iterator[DevServer]:
         yield srv
 
 
-@pytest.mark.xfail(strict=True, reason="engine writes derived UIDs back to EAS tasks (doc)")
 def test_a_second_device_sends_nothing_back_for_downloaded_tasks(
     tmp_path: Path, server: DevServer
 ) -> None:
