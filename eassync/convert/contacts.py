@@ -886,7 +886,7 @@ class _DigestCache:
             self._data.clear()
 
 
-_fingerprints = _DigestCache(16384)
+_fingerprints = _DigestCache(8192)
 
 
 def _fingerprint(raw: bytes) -> str:

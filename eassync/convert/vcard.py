@@ -309,7 +309,7 @@ def _split_on_commas(raw: str) -> list[str]:
 #: Parsed lines are cached by their text: within a run the same lines recur (a
 #: download, its projection, the file written with a UID added, …). Bounded: this many
 #: lines, none longer than LINE_CACHE_MAX_CHARS (photos are parsed each time).
-LINE_CACHE_ENTRIES = 8192
+LINE_CACHE_ENTRIES = 4096
 LINE_CACHE_MAX_CHARS = 512
 
 
