@@ -791,9 +791,13 @@ def _canonical_line(prop: Property) -> str | None:
 # Within one run the engine converts the same bytes several times (fingerprint of a
 # download, project() of it, merge(), fingerprint of the result …: 6 fingerprints and
 # 13 parses per downloaded contact, profiled). Items are immutable bytes, so results
-# are cached by the raw bytes. Bounded: CACHE_ENTRIES per cache, and cards larger than
-# CACHE_MAX_BYTES (big photos) are not cached at all. Cached values are immutable
-# (str, Item, frozen Property tuples) or copied before they leave (Extraction).
+# are cached by the raw bytes: parsed cards, extractions and projections (CACHE_ENTRIES
+# each; cards larger than CACHE_MAX_BYTES, i.e. big photos, are not cached), and
+# fingerprints by a digest of the bytes (small entries, so many). One level down, the
+# parsed property and the canonical fingerprint form of each line are cached by the
+# line's text (vcard.LINE_CACHE_ENTRIES), so a download and the file written from it
+# with a UID added share all other lines. Cached values are immutable (str, Item,
+# frozen Property) or copied before they leave (Card lists, Extraction).
 
 CACHE_ENTRIES = 512
 CACHE_MAX_BYTES = 32 * 1024
