@@ -286,6 +286,11 @@ class DavStorage:
             )
         etags = {}
         for r in ms.responses:
+            if r.status == 404 and davxml.same_collection(r.href, self.path):
+                # Xandikos answers 207 with a 404 inside for a missing collection
+                raise NotFoundError(
+                    f"{self.session.label} {self._what('PROPFIND')}: HTTP 404 (no such collection)"
+                )
             etag = r.text(q("getetag"))
             if not self._is_member(r.href) or r.resource_types() or not etag:
                 continue
@@ -352,7 +357,9 @@ class DavStorage:
             )
             status = response.status_code
             conditions = davxml.error_conditions(response.content) if status >= 400 else set()
-            if status in (403, 409) and token and q("valid-sync-token") in conditions:
+            # RFC 6578 §3.2 says 403/409 + valid-sync-token; Xandikos answers 412. A token
+            # refused in any such way is retried once as a full listing.
+            if token and (q("valid-sync-token") in conditions or status in (403, 409, 412)):
                 raise _SyncTokenInvalid
             if status in (400, 403, 405, 409, 415, 422, 501):
                 raise _SyncUnsupported
