@@ -117,6 +117,7 @@ def sync_pair(
     reporter: Reporter,
     on_report: Callable[[SyncReport], None] | None = None,
 ) -> PairOutcome:
+    from eassync.attachments import attachment_enricher
     from eassync.storage.eas import EasRemoteCollection
     from eassync.storage.lock import pair_lock
     from eassync.storage.trash import Trash
@@ -147,7 +148,13 @@ def sync_pair(
                 handler = handler_for(sel.kind, pair)
                 local = open_local(storage_cfg, sel, handler)
                 remote = EasRemoteCollection(
-                    client, sel.folder, handler, options=sync_options(pair, sel.kind)
+                    client,
+                    sel.folder,
+                    handler,
+                    options=sync_options(pair, sel.kind),
+                    enrich=attachment_enricher(client, pair.attachments_max_inline)
+                    if sel.kind == "calendar"
+                    else None,
                 )
                 key = sel.folder.server_id
 

@@ -33,11 +33,6 @@ def server(tmp_path: Path) -> Iterator[DevServer]:
         yield srv
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runner.sync_pair does not pass enrich=attachment_enricher(...) to "
-    "EasRemoteCollection yet (lead's file; see eassync/attachments.py)",
-)
 def test_small_attachment_inlined_large_one_noted(tmp_path: Path, server: DevServer) -> None:
     small = server.store.add_attachment(USER, b"agenda\x00\xff", "agenda.bin", "text/plain")
     large = server.store.add_attachment(USER, b"y" * 4096, "slides.pdf", "application/pdf")
