@@ -21,11 +21,13 @@ exceptions, RFC 4791 §4.1), which is exactly one item for the calendar conversi
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
@@ -221,18 +223,24 @@ class DavStorage:
         *,
         component: str | None = None,
         read_only: bool = False,
+        rediscover: Callable[[], str] | None = None,
     ) -> None:
         if dav_type not in ("caldav", "carddav"):
             raise ConfigError(f"unknown DAV storage type {dav_type!r}")
         self.session = session
-        self.url = url if url.endswith("/") else url + "/"
-        self.path = davxml.normalize_href(self.url, self.url)
+        self._set_url(url)
+        #: finds the collection again when a remembered URL is gone (see open_dav_storage)
+        self._rediscover = rediscover
         self.dav_type = dav_type
         self.component = component if dav_type == "caldav" else None
         self.read_only = read_only
-        self.location = _redact(self.url)
         #: None = not known yet; False once the server refused sync-collection
         self.supports_sync: bool | None = None
+
+    def _set_url(self, url: str) -> None:
+        self.url = url if url.endswith("/") else url + "/"
+        self.path = davxml.normalize_href(self.url, self.url)
+        self.location = _redact(self.url)
 
     def __repr__(self) -> str:
         return f"DavStorage({self.location!r}, {self.dav_type!r}, {self.component!r})"
@@ -313,6 +321,17 @@ class DavStorage:
         return None
 
     def changes(self, token: str | None, known: Mapping[str, str]) -> Changes:
+        try:
+            return self._changes(token, known)
+        except NotFoundError:
+            if self._rediscover is None:
+                raise
+            # the remembered collection URL is gone (renamed, recreated): look again
+            rediscover, self._rediscover = self._rediscover, None
+            self._set_url(rediscover())
+            return self._changes(None, known)
+
+    def _changes(self, token: str | None, known: Mapping[str, str]) -> Changes:
         # A status row whose etag is not known (empty) must be looked at whatever the
         # token says: only a full listing tells its current etag.
         if token is not None and any(not etag for etag in known.values()):
@@ -773,11 +792,60 @@ def open_dav_storage(
         verify=storage_cfg.verify,
         label="CardDAV" if dav_type == "carddav" else "CalDAV",
     )
-    url = storage_cfg.url
     collection = storage_cfg.collection
-    if collection == "all":
-        name = sel.subdir or sel.folder.display_name or sel.folder.server_id
-        url = resolve_collection(session, url, dav_type, name, component, create=True)
-    elif collection:
-        url = resolve_collection(session, url, dav_type, collection, component, create=False)
-    return DavStorage(session, url, dav_type, component=component)
+    if not collection:
+        return DavStorage(session, storage_cfg.url, dav_type, component=component)
+    create = collection == "all"
+    name = (sel.subdir or sel.folder.display_name or sel.folder.server_id) if create else collection
+    base_url = storage_cfg.url
+    key = " ".join([dav_type, base_url, storage_cfg.username or "", component or "", name])
+
+    def discover() -> str:
+        found = resolve_collection(session, base_url, dav_type, name, component, create=create)
+        remember_collection(key, found)
+        return found
+
+    # Discovery costs two to four requests; remembered, a no-op run is one request.
+    remembered = recall_collection(key)
+    if remembered is None:
+        return DavStorage(session, discover(), dav_type, component=component)
+    return DavStorage(session, remembered, dav_type, component=component, rediscover=discover)
+
+
+# --- remembered discoveries --------------------------------------------------------------------
+
+
+def _collections_file() -> Path:
+    from eassync.paths import state_dir
+
+    return state_dir() / "dav-collections.json"
+
+
+def recall_collection(key: str) -> str | None:
+    """The collection URL discovery found last time for ``key``, if any."""
+    try:
+        data = json.loads(_collections_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    found = data.get(key) if isinstance(data, dict) else None
+    return found if isinstance(found, str) and found.startswith(("http://", "https://")) else None
+
+
+def remember_collection(key: str, url: str) -> None:
+    """Keep a discovered collection URL (a cache: losing it costs one discovery)."""
+    from eassync.paths import ensure_private_dir
+    from eassync.storage.atomic import write_atomic
+
+    path = _collections_file()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            data = {}
+    except (OSError, ValueError):
+        data = {}
+    data[key] = url
+    try:
+        ensure_private_dir(path.parent)
+        write_atomic(path, json.dumps(data, indent=1, sort_keys=True).encode(), mode=0o600)
+    except OSError as exc:
+        log.warning("cannot remember DAV collection in %s: %s", path, exc.strerror)

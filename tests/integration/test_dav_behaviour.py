@@ -20,6 +20,7 @@ from eassync.storage.base import Item
 from eassync.storage.dav import (
     DavSession,
     DavStorage,
+    create_collection,
     find_home_set,
     list_collections,
     open_dav_storage,
@@ -298,3 +299,67 @@ def test_open_dav_storage_from_config_finds_the_named_calendar(
     assert storage.url == url
     assert storage.component == "VTODO"
     assert list(storage.list()) == []
+
+
+@pytest.mark.radicale
+def test_a_found_collection_is_remembered_and_found_again_when_gone(
+    radicale: DavServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = "remembered-" + Path(tmp_path).name[-8:]
+    session = radicale.session("carddav")
+    first_url = create_collection(session, radicale.homes["carddav"], "carddav", name, None)
+    monkeypatch.setenv("DAV_TEST_PASSWORD", radicale.password or "")
+    config = parse_config(
+        textwrap.dedent(
+            f"""\
+            accounts:
+              a:
+                url: https://eas.example.com/Microsoft-Server-ActiveSync
+                username: u
+                password: {{env: DAV_TEST_PASSWORD}}
+            storages:
+              book:
+                type: carddav
+                url: {radicale.base_url}
+                username: {radicale.username}
+                password: {{env: DAV_TEST_PASSWORD}}
+                collection: {name}
+            pairs:
+              contacts:
+                account: a
+                remote: {{default: contacts}}
+                local: book
+            """
+        ),
+        tmp_path / "config.yaml",
+    )
+    sel = Selection(Folder.of("2", "0", "Contacts", 9), "contacts")
+    storage = open_dav_storage(config.storages["book"], sel, None)  # type: ignore[arg-type]
+    assert storage.url == first_url
+    assert storage.request_count > 1  # discovery
+
+    again = open_dav_storage(config.storages["book"], sel, None)  # type: ignore[arg-type]
+    assert again.url == first_url
+    assert again.request_count == 0
+    again.changes(None, {})
+    assert again.request_count == 1
+
+    # the collection is replaced by another of the same name at another path
+    assert session.request("DELETE", first_url).status_code in (200, 204)
+    second_url = create_collection(
+        session, radicale.homes["carddav"], "carddav", name + "-new", None
+    )
+    assert session.request(
+        "PROPPATCH",
+        second_url,
+        body=(
+            b'<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop>'
+            + f"<D:displayname>{name}</D:displayname>".encode()
+            + b"</D:prop></D:set></D:propertyupdate>"
+        ),
+    ).status_code in (200, 207)
+    moved = open_dav_storage(config.storages["book"], sel, None)  # type: ignore[arg-type]
+    ident, _ = DavStorage(session, second_url, "carddav").add(card("in-new"))
+    changes = moved.changes("sync:stale", {})
+    assert moved.url == second_url
+    assert list(changes.changed) == [ident]
