@@ -196,6 +196,7 @@ class Pinger:
                 hard_failures = 0 if failures == 0 else hard_failures
         finally:
             self._armed.clear()
+            self.client.close()  # its own HTTP session; the shared state stays
 
     def _handle(
         self, status: int, result: object, folders: list[tuple[str, str]], failures: int
