@@ -434,7 +434,9 @@ class Daemon:
         rt = self._rt
         assert rt is not None
         pair = rt.pairs[pair_name]
-        targets: list[str | None] = [None] if job.collections is None else sorted(job.collections)
+        targets: list[str | None] = [None]
+        if job.collections is not None:
+            targets = [*sorted(job.collections)]
         reports: list[SyncReport] = []
         error: EassyncError | None = None
         for collection in targets:

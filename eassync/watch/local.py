@@ -61,7 +61,7 @@ class FolderWatcher:
             self._roots.append((root, pair_name))
         watcher = self
 
-        class Handler(FileSystemEventHandler):  # type: ignore[misc]
+        class Handler(FileSystemEventHandler):
             def on_any_event(self, event: Any) -> None:
                 if event.event_type in ("opened", "closed_no_write"):
                     return  # reads, e.g. by the engine's own scan
