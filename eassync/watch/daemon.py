@@ -161,6 +161,9 @@ class Daemon:
 
     def install_signal_handlers(self) -> None:
         def stop(signum: int, frame: object) -> None:
+            if self.stop_event.is_set():
+                # a second signal: stop now; a kill mid-sync is safe (engine docstring)
+                raise KeyboardInterrupt
             log.info("%s: finishing the current sync, then exiting", signal.Signals(signum).name)
             self.request_stop()
 
