@@ -243,12 +243,17 @@ class EasRequestHandler(BaseHTTPRequestHandler):
             headers={
                 "Allow": "OPTIONS,POST",
                 "Public": "OPTIONS,POST",
-                "MS-ASProtocolVersions": ",".join(self.server.versions),
-                "MS-ASProtocolCommands": ",".join(sorted(self.server.handlers)),
+                **self._version_headers(),
                 "Cache-Control": "private",
             },
         )
         _log_request("OPTIONS", user, 200, started)
+
+    def _version_headers(self) -> dict[str, str]:
+        return {
+            "MS-ASProtocolVersions": ",".join(self.server.versions),
+            "MS-ASProtocolCommands": ",".join(sorted(self.server.handlers)),
+        }
 
     def do_GET(self) -> None:
         if urlsplit(self.path).path.startswith(CONTROL_PREFIX):
@@ -294,7 +299,17 @@ class EasRequestHandler(BaseHTTPRequestHandler):
             return
         version = line.version or self.headers.get("MS-ASProtocolVersion")
         if version not in self.server.versions:
-            self._send(400, b"version not supported", content_type="text/plain")
+            # As Exchange does: 400 plus the OPTIONS headers. A version list on a POST
+            # answer tells the client to re-initialise (MS-ASHTTP 2.2.2.1.2.7–8,
+            # 3.2.5.1), so a client whose version went away (server downgraded) can
+            # ask OPTIONS again. Not X-MS-RP: that one also orders a full resync of
+            # the local data (2.2.2.1.2.9), which a version change does not need.
+            self._send(
+                400,
+                b"version not supported",
+                headers=self._version_headers(),
+                content_type="text/plain",
+            )
             _log_request(command, user, 400, started)
             return
         if not line.device_id or not line.device_id.isalnum() or len(line.device_id) > 32:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import platform
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -79,6 +79,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _MAX_REDIRECTS = 3
+
+#: A request body, or a builder of it for the version in use: a request that is
+#: retried after a version change is built again for the new version.
+RequestBody = Element | Callable[[str], Element] | None
 
 
 @dataclass(kw_only=True)
@@ -180,6 +184,7 @@ class EasClient:
         self._version: str | None = None
         self._provisioned = False  # in this session
         self._reprobed = False  # X-MS-RP handled once per session
+        self._version_reprobed = False  # OPTIONS re-run after a refused version, once
         self._last_heartbeat: int | None = None
         self.folder_changes: FolderChanges | None = None
 
@@ -233,9 +238,48 @@ class EasClient:
 
     def negotiate(self) -> str:
         """Ask the server (OPTIONS) and pick the highest common version; remembered."""
+        return self._adopt_versions(self._offered_versions(), source="OPTIONS")
+
+    def _offered_versions(self) -> list[str]:
         response = self._transport.options()
-        offered = versions.parse_header(response.header_values("MS-ASProtocolVersions"))
-        return self._adopt_versions(offered, source="OPTIONS")
+        return versions.parse_header(response.header_values("MS-ASProtocolVersions"))
+
+    def _recover_from_refused_version(self, refused: VersionRejected, used: str) -> None:
+        """HTTP 501/505, or 400 with a version list: the version we sent is refused,
+        typically because the server was upgraded or downgraded (§2.3–2.5).
+
+        Negotiated (``auto``): re-run OPTIONS once per session and store the new
+        version; the caller then retries its request once. Pinned: raise a
+        ``ServerError`` naming the versions the server offers. Raises ``refused``
+        itself when a retry cannot help (the command, not the version, is refused).
+        """
+        if self._pinned != versions.AUTO:
+            offered = refused.offered or self._offered_versions()
+            if self._pinned in offered:
+                raise refused  # the version is fine: the command is not supported
+            usable = [v for v in versions.SUPPORTED if v in offered]
+            raise ServerError(
+                f"account {self.name!r}: {self._transport.host} no longer supports the "
+                f"pinned protocol version {self._pinned}; it offers "
+                f"{', '.join(offered) or 'none'} (HTTP {refused.status})",
+                status=refused.status,
+                hint=(
+                    f"set protocol_version to auto, or pin one of {', '.join(usable)}"
+                    if usable
+                    else "the server offers no protocol version eassync speaks"
+                ),
+            ) from None
+        if self._version_reprobed:
+            raise refused
+        self._version_reprobed = True
+        log.info(
+            "account %r: the server refused protocol %s (HTTP %s); asking it again",
+            self.name,
+            used,
+            refused.status,
+        )
+        if self.negotiate() == used:
+            raise refused  # same version again: the command itself is not supported
 
     def _adopt_versions(self, offered: list[str], *, source: str) -> str:
         if self._pinned != versions.AUTO:
@@ -261,7 +305,7 @@ class EasClient:
     def _execute(
         self,
         cmd: str,
-        body: Element | None,
+        body: RequestBody,
         *,
         timeout: float | None = None,
         idempotent: bool = True,
@@ -270,13 +314,20 @@ class EasClient:
         after the HTTP- and common-status recoveries (§2.5, §2.6)."""
         if self.settings.provision_first and not self._provisioned and cmd != "Provision":
             self.provision()
-        payload = wbxml.encode(body) if body is not None else None
+        request: Element | None = None
+        payload: bytes | None = None
+        built_for: str | None = None
         provisioned = False
         redirects = 0
         renegotiated = False
         throttle = Backoff(self.settings.retry)
         resent_149 = False
         while True:
+            version = self.version
+            if version != built_for:
+                request = body(version) if callable(body) else body
+                payload = wbxml.encode(request) if request is not None else None
+                built_for = version
             try:
                 response = self._post(cmd, payload, timeout=timeout, idempotent=idempotent)
             except ProvisionRequired:
@@ -311,11 +362,8 @@ class EasClient:
                     ) from None
                 self._follow_redirect(redirect.location)
                 continue
-            except VersionRejected:
-                if renegotiated or self._pinned != versions.AUTO:
-                    raise
-                self.negotiate()
-                renegotiated = True
+            except VersionRejected as refused:
+                self._recover_from_refused_version(refused, version)
                 continue
 
             self._notice_version_announcements(cmd, response)
@@ -357,7 +405,7 @@ class EasClient:
             if status == 149 and not resent_149:
                 resent_149 = True  # cached request lost: we always send full requests
                 continue
-            self._raise_common(cmd, status, body)
+            self._raise_common(cmd, status, request)
 
     def _post(
         self, cmd: str, payload: bytes | None, *, timeout: float | None, idempotent: bool
@@ -453,7 +501,15 @@ class EasClient:
 
     def provision(self) -> None:
         """Two-phase Provision; the final policy key is kept in the account state."""
-        version = self.version
+        while True:
+            version = self.version
+            try:
+                self._provision(version)
+                return
+            except VersionRejected as refused:
+                self._recover_from_refused_version(refused, version)
+
+    def _provision(self, version: str) -> None:
         first = self._provision_call(
             cmds.build_provision_request(version, self._device_info()), policy_key="0"
         )
@@ -637,16 +693,20 @@ class EasClient:
     def _sync(
         self, collections: list[CollectionRequest], wait: int | None, heartbeat: int | None
     ) -> list[CollectionResponse]:
-        version = self.version
         retried = resent = adjusted = False
         while True:
-            request = cmds.build_sync(collections, version, wait=wait, heartbeat=heartbeat)
+
+            def build(
+                version: str, wait: int | None = wait, heartbeat: int | None = heartbeat
+            ) -> Element:
+                return cmds.build_sync(collections, version, wait=wait, heartbeat=heartbeat)
+
             timeout = None
             if wait is not None:
                 timeout = wait * 60 + 30.0
             elif heartbeat is not None:
                 timeout = heartbeat + 30.0
-            root = self._execute("Sync", request, timeout=timeout)
+            root = self._execute("Sync", build, timeout=timeout)
             if root is None:
                 # HTTP 200 without body: nothing changed (§5.6)
                 return [_unchanged(c) for c in collections]
@@ -684,7 +744,7 @@ class EasClient:
                     chunk = collections[start : start + parsed.limit]
                     out.extend(self._sync(chunk, wait, heartbeat))
                 return out
-            self._raise_sync_status(status, failing, collections, parsed, request)
+            self._raise_sync_status(status, failing, collections, parsed, build(self.version))
 
     def _raise_sync_status(
         self,
@@ -733,7 +793,9 @@ class EasClient:
         entries = [
             EstimateRequest(cid, key, ftype, self._class_of(cid)) for cid, key, ftype in collections
         ]
-        root = self._execute("GetItemEstimate", cmds.build_get_item_estimate(entries, self.version))
+        root = self._execute(
+            "GetItemEstimate", lambda version: cmds.build_get_item_estimate(entries, version)
+        )
         result: dict[str, int | None] = dict.fromkeys((cid for cid, _, _ in collections), None)
         if root is None:
             return result

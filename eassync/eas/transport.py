@@ -2,9 +2,9 @@
 and headers of §2.1–2.2, HTTP status mapping (§2.5), bounded retries with back-off.
 
 The transport moves bytes; it does not know commands. Statuses that need the
-client's help (449 provision, 451 redirect, 501/505 renegotiate) are raised as
-:class:`HttpSignal` subclasses that the client catches; everything else becomes
-an error of :mod:`eassync.errors`.
+client's help (449 provision, 451 redirect, 501/505 or 400 with a version list:
+renegotiate) are raised as :class:`HttpSignal` subclasses that the client catches;
+everything else becomes an error of :mod:`eassync.errors`.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import urllib3
 
 from eassync import __version__
 from eassync.eas.auth import Auth
+from eassync.eas.versions import parse_header
 from eassync.errors import (
     AuthError,
     ProtocolError,
@@ -118,7 +119,16 @@ class Redirected(HttpSignal):
 
 
 class VersionRejected(HttpSignal):
-    """HTTP 501/505: command or protocol version not supported: renegotiate."""
+    """HTTP 501/505, or 400 carrying the server's version list: the command or the
+    protocol version we sent is not (or no longer) supported: renegotiate.
+
+    ``offered`` holds the versions the answer listed (``MS-ASProtocolVersions`` /
+    ``X-MS-RP``), empty when it listed none.
+    """
+
+    def __init__(self, message: str, *, status: int, offered: list[str] | None = None) -> None:
+        super().__init__(message, status=status)
+        self.offered = list(offered or [])
 
 
 class AccessDenied(AuthError):
@@ -334,10 +344,22 @@ class Transport:
                 f"{where}: the password has expired (HTTP 457)",
                 hint=f"change it at {service}" if service else "change the password, then rerun",
             )
+        offered = parse_header(_header_versions(headers))
         if status in (501, 505):
             raise VersionRejected(
                 f"{where}: {label} or the protocol version is not supported (HTTP {status})",
                 status=status,
+                offered=offered,
+            )
+        if status == 400 and offered:
+            # A version list on a POST answer means "re-initialise" (MS-ASHTTP 2.2.2.1.2.8,
+            # 3.2.5.1); with 400 it is how a server refuses the MS-ASProtocolVersion we
+            # sent, e.g. after a downgrade (the devserver answers so too).
+            raise VersionRejected(
+                f"{where}: the server refused the protocol version sent with {label} "
+                f"(HTTP 400; it offers {', '.join(offered)})",
+                status=400,
+                offered=offered,
             )
         if status == 404:
             raise ServerError(
@@ -388,5 +410,12 @@ def _short(exc: BaseException) -> str:
 
 
 def iter_header_versions(response: HttpResponse) -> Iterator[str]:
-    yield from response.header_values("MS-ASProtocolVersions")
-    yield from response.header_values("X-MS-RP")
+    return _header_versions(response.headers)
+
+
+def _header_versions(headers: Mapping[str, str]) -> Iterator[str]:
+    """Values of the headers that carry a version list on a POST answer (§2.3)."""
+    for name in ("MS-ASProtocolVersions", "X-MS-RP"):
+        value = headers.get(name)
+        if value is not None:
+            yield value

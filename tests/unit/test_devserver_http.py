@@ -67,11 +67,26 @@ def test_unknown_path_and_command(server: DevServer) -> None:
     assert client.post("SendMail", None).http.status_code == 501
 
 
-def test_unsupported_version_is_400(server: DevServer) -> None:
+def test_unsupported_version_is_400_with_the_version_list(server: DevServer) -> None:
     client = RawClient(server, version="2.5")
     answer = client.folder_sync()
     assert answer.http.status_code == 400
     assert b"version" in answer.http.content
+    # as Exchange: the OPTIONS headers tell the client what to use (MS-ASHTTP 3.2.5.1)
+    assert answer.http.headers["MS-ASProtocolVersions"] == "12.1,14.0,14.1,16.0,16.1"
+    assert "FolderSync" in answer.http.headers["MS-ASProtocolCommands"].split(",")
+    assert "X-MS-RP" not in answer.http.headers  # no full resync demanded
+
+
+def test_a_version_dropped_at_runtime_is_refused_with_the_new_list(tmp_path: Path) -> None:
+    with DevServer(tmp_path / "d") as srv:
+        client = RawClient(srv, version="16.1")
+        client.provision()
+        assert client.folder_sync().http.status_code == 200
+        srv.versions[:] = ["12.1", "14.0", "14.1"]  # the server was downgraded
+        answer = client.folder_sync().http
+        assert answer.status_code == 400
+        assert answer.headers["MS-ASProtocolVersions"] == "12.1,14.0,14.1"
 
 
 def test_provision_two_phases_then_commands_work(server: DevServer) -> None:

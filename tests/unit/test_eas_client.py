@@ -151,6 +151,73 @@ def test_pinned_version_is_used_on_every_request(srv, tmp_path, version):
     assert {r.headers["MS-ASProtocolVersion"] for r in rec.requests} == {version}
 
 
+DOWNGRADED = ["12.1", "14.0", "14.1"]
+
+
+def sent_versions(rec: Recorder) -> list[str]:
+    return [r.headers.get("MS-ASProtocolVersion", "OPTIONS") for r in rec.requests]
+
+
+def test_auto_re_probes_a_downgraded_server_stores_and_retries(srv, tmp_path):
+    rec = Recorder()
+    with make_client(srv, tmp_path, recorder=rec) as client:
+        folder = contacts_folder(client)
+        assert client.version == "16.1"
+        srv.versions[:] = DOWNGRADED
+        srv.store.add_item(USER, folder, contact("Ada"))
+        key = prime(client, folder)  # refused at 16.1, OPTIONS, sent again at 14.1
+        _, commands, _ = download(client, folder, key)
+        assert [c.kind for c in commands] == ["add"]
+        assert client.version == "14.1"
+    assert rec.commands().count("OPTIONS") == 2
+    assert rec.commands()[-4:] == ["Sync", "OPTIONS", "Sync", "Sync"]
+    assert sent_versions(rec)[-4:] == ["16.1", "OPTIONS", "14.1", "14.1"]
+    state = AccountStateFile(tmp_path / "state", "work").load()
+    assert (state.protocol_version, state.server_versions) == ("14.1", DOWNGRADED)
+
+
+def test_auto_re_probes_only_once_per_session(srv, tmp_path):
+    rec = Recorder()
+    with make_client(srv, tmp_path, recorder=rec) as client:
+        client.folder_sync()
+        srv.versions[:] = DOWNGRADED
+        client.folder_sync()
+        srv.versions[:] = ["12.1"]  # changes again within the same session
+        with pytest.raises(ServerError) as err:
+            client.folder_sync()
+    assert err.value.status == 400
+    assert "12.1" in str(err.value)
+    assert rec.commands().count("OPTIONS") == 2  # the first negotiation and one re-probe
+    assert sent_versions(rec)[-1] == "14.1"  # not retried
+
+
+def test_provision_on_a_downgraded_server_re_probes_too(srv, tmp_path):
+    with make_client(srv, tmp_path, provision_first=True) as client:
+        client.folder_sync()
+    srv.versions[:] = DOWNGRADED
+    rec = Recorder()
+    with make_client(srv, tmp_path, recorder=rec, provision_first=True) as client:
+        client.folder_sync()
+    assert rec.commands() == ["Provision", "OPTIONS", "Provision", "Provision", "FolderSync"]
+    assert sent_versions(rec)[2:] == ["14.1"] * 3
+
+
+def test_pinned_version_the_server_dropped_is_a_clear_error(srv, tmp_path):
+    rec = Recorder()
+    with make_client(srv, tmp_path, recorder=rec, protocol_version="16.1") as client:
+        client.folder_sync()
+        srv.versions[:] = DOWNGRADED
+        with pytest.raises(ServerError) as err:
+            client.folder_sync()
+    message = str(err.value)
+    assert "no longer supports the pinned protocol version 16.1" in message
+    assert "12.1, 14.0, 14.1" in message
+    assert err.value.hint == "set protocol_version to auto, or pin one of 12.1, 14.0, 14.1"
+    assert "OPTIONS" not in rec.commands()  # the 400 carried the list
+    assert rec.commands()[-2:] == ["FolderSync", "FolderSync"]  # no retry after the error
+    assert AccountStateFile(tmp_path / "state", "work").load().protocol_version is None
+
+
 # --- provisioning -----------------------------------------------------------------------
 
 

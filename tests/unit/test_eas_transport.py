@@ -49,10 +49,11 @@ class Script:
     def __init__(self) -> None:
         self.queue: list[Canned] = []
         self.seen: list[Seen] = []
+        self.options = dict(VERSIONS)
 
     def next(self, method: str) -> Canned:
         if method == "OPTIONS":
-            return Canned(200, dict(VERSIONS))
+            return Canned(200, dict(self.options))
         return self.queue.pop(0) if self.queue else Canned(500)
 
 
@@ -167,6 +168,77 @@ def test_x_ms_rp_on_a_post_re_adopts_versions(server, tmp_path):
         ).version
         == "14.0"
     )
+
+
+def sent(script: Script) -> list[str]:
+    return [
+        s.method if s.method == "OPTIONS" else s.headers["MS-ASProtocolVersion"]
+        for s in script.seen
+    ]
+
+
+@pytest.mark.parametrize("status", [501, 505])
+def test_http_501_505_re_run_options_and_retry_with_the_new_version(server, tmp_path, status):
+    url, script = server
+    script.queue.extend([Canned(status), wbxml_ok(FOLDERSYNC_OK)])
+    with client_for(url, tmp_path) as client:
+        assert client.version == "14.1"
+        script.options = {"MS-ASProtocolVersions": "12.1,14.0"}
+        client.folder_sync()
+        assert client.version == "14.0"
+    assert sent(script) == ["OPTIONS", "14.1", "OPTIONS", "14.0"]
+    reopened = client_for(url, tmp_path)
+    assert reopened.version == "14.0"  # stored in the account state
+
+
+def test_http_501_with_an_unchanged_version_is_not_retried(server, tmp_path):
+    url, script = server
+    script.queue.append(Canned(501))  # the command is what the server lacks
+    with client_for(url, tmp_path) as client, pytest.raises(ServerError) as err:
+        client.folder_sync()
+    assert err.value.status == 501
+    assert sent(script) == ["OPTIONS", "14.1", "OPTIONS"]
+
+
+def test_http_400_with_x_ms_rp_re_probes(server, tmp_path):
+    url, script = server
+    script.queue.extend([Canned(400, {"X-MS-RP": "12.1,14.0"}), wbxml_ok(FOLDERSYNC_OK)])
+    with client_for(url, tmp_path) as client:
+        assert client.version == "14.1"
+        script.options = {"MS-ASProtocolVersions": "12.1,14.0"}
+        client.folder_sync()
+    assert sent(script) == ["OPTIONS", "14.1", "OPTIONS", "14.0"]
+
+
+def test_http_400_without_a_version_list_is_a_malformed_request(server, tmp_path):
+    url, script = server
+    script.queue.append(Canned(400))
+    with client_for(url, tmp_path) as client, pytest.raises(ServerError, match="malformed"):
+        client.folder_sync()
+    assert sent(script) == ["OPTIONS", "14.1"]
+
+
+def test_pinned_version_refused_with_505_names_what_the_server_offers(server, tmp_path):
+    url, script = server
+    script.queue.append(Canned(505))
+    script.options = {"MS-ASProtocolVersions": "2.5,12.0,12.1"}
+    client = client_for(url, tmp_path, protocol_version="14.1")
+    with client, pytest.raises(ServerError) as err:
+        client.folder_sync()
+    assert "no longer supports the pinned protocol version 14.1" in str(err.value)
+    assert "offers 2.5, 12.0, 12.1 (HTTP 505)" in str(err.value)
+    assert err.value.hint == "set protocol_version to auto, or pin one of 12.1"
+    assert sent(script) == ["14.1", "OPTIONS"]  # asked only to name the alternatives
+
+
+def test_pinned_version_with_a_501_for_the_command_stays_a_501(server, tmp_path):
+    url, script = server
+    script.queue.append(Canned(501))
+    client = client_for(url, tmp_path, protocol_version="14.1")
+    with client, pytest.raises(ServerError) as err:
+        client.folder_sync()
+    assert err.value.status == 501
+    assert "pinned" not in str(err.value)
 
 
 def test_retry_after_is_honoured_then_throttled_error(server, tmp_path):

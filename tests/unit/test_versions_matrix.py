@@ -67,11 +67,14 @@ def local_card(folder: Path, uid: str, given: str) -> None:
     )
 
 
+def contacts_id(srv: DevServer) -> str:
+    return next(f.server_id for f in srv.store.folders(USER) if f.type == 9)
+
+
 def server_first_names(srv: DevServer) -> set[str]:
-    folder = next(f for f in srv.store.folders(USER) if f.type == 9)
     return {
         item.text("Contacts:FirstName") or ""
-        for item in srv.store.items(USER, folder.server_id).values()
+        for item in srv.store.items(USER, contacts_id(srv)).values()
     }
 
 
@@ -98,21 +101,36 @@ def test_auto_picks_the_highest_version_the_server_offers(tmp_path, capsys, high
     assert state.protocol_version == highest
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the devserver answers an unknown MS-ASProtocolVersion with HTTP 400 and no "
-    "X-MS-RP/MS-ASProtocolVersions header, and the client renegotiates only on 501/505 "
-    "or those headers; see report",
-)
 def test_server_whose_version_list_shrinks_is_reprobed(tmp_path, capsys):
     with DevServer(tmp_path / "server", users={USER: PASSWORD}) as srv:
         config = write_config(tmp_path, srv.url, "auto")
         sync(config, capsys)
-    # the same server (same data), downgraded: 16.x is gone
+    # the same server (same data), downgraded: 16.x is gone; it answers 16.1 with
+    # HTTP 400 and its new version list, the client asks OPTIONS again and retries
     with DevServer(
         tmp_path / "server", users={USER: PASSWORD}, versions=["12.1", "14.0", "14.1"]
     ) as srv:
+        srv.store.add_item(USER, contacts_id(srv), contact({"FirstName": "After"}))
         config = write_config(tmp_path, srv.url, "auto")
         sync(config, capsys)
+        assert srv.requests["OPTIONS"] == 1
     state = AccountStateFile(load_config(config).general.status_dir, "acc").load()
     assert state.protocol_version == "14.1"
+    assert len(list((tmp_path / "contacts").glob("*.vcf"))) == 1
+
+
+def test_pinned_version_the_server_no_longer_offers_fails_clearly(tmp_path, capsys):
+    with DevServer(tmp_path / "server", users={USER: PASSWORD}) as srv:
+        config = write_config(tmp_path, srv.url, "16.1")
+        sync(config, capsys)
+    with DevServer(
+        tmp_path / "server", users={USER: PASSWORD}, versions=["12.1", "14.0", "14.1"]
+    ) as srv:
+        config = write_config(tmp_path, srv.url, "16.1")
+        with pytest.raises(SystemExit) as exited:
+            main(["-c", str(config), "sync"])
+        assert srv.requests["OPTIONS"] == 0
+    err = capsys.readouterr().err
+    assert exited.value.code == 1, err
+    assert "no longer supports the pinned protocol version 16.1" in err
+    assert "12.1, 14.0, 14.1" in err
