@@ -110,6 +110,15 @@ class DavContract(StorageTests):
         assert list(storage.list()) == [(ident, etag)]
         self.assert_same_item(storage.get(ident)[0], item)
 
+    def test_many_items_list_and_get_many(
+        self, storage: DavStorage, make_item: MakeItem, item_type: str
+    ) -> None:
+        if item_type == "VTODO":
+            # the very requests of VEVENT (calendar-query, multiget); 500 PUTs cost the
+            # servers ~20 s per variant, and the suite must stay fast
+            pytest.skip("VTODO lists like VEVENT; covered there")
+        super().test_many_items_list_and_get_many(storage, make_item)
+
 
 @pytest.mark.radicale
 class TestRadicaleContract(DavContract):
