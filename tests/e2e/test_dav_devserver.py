@@ -264,3 +264,69 @@ def test_collection_all_discovers_home_and_creates_one_book_per_folder(
         run_cli(config, "sync", check=True)
         again = list_collections(session, radicale.homes["carddav"], "carddav")
         assert len(again) == len(after)
+
+
+def test_an_item_changed_on_the_dav_server_during_the_run_is_no_lost_update(
+    tmp_path: Path, radicale: DavServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another client edits the card between the engine's read and its write: the
+    write's If-Match fails (412), nothing is overwritten, and the next run settles it
+    by the pair's policy (keep_both: both versions survive on both sides)."""
+    from eassync.config import load_config
+    from eassync.runner import run_sync
+    from eassync.sync.plan import LogReporter
+
+    url = radicale.new_collection("carddav")
+    book = DavStorage(radicale.session("carddav"), url, "carddav")
+    with DevServer(data_dir=tmp_path / "server", users={USER: PASSWORD}) as srv:
+        folder_id = srv.store.default_folder(USER, 9)
+        server_id = srv.store.add_item(USER, folder_id, person(0))
+        config_path = dav_config(
+            tmp_path,
+            srv.url,
+            radicale,
+            f"""\
+            book:
+              type: carddav
+              url: {url}
+              username: {radicale.username}
+              password: {{env: EASSYNC_TEST_PASSWORD}}
+            """,
+            """\
+            contacts:
+              account: dev
+              remote: {default: contacts}
+              local: book
+              conflict: keep_both
+            """,
+        )
+        monkeypatch.setenv("EASSYNC_TEST_PASSWORD", PASSWORD)
+        config = load_config(config_path)
+        run_sync(config, [], reporter=LogReporter())
+        ((ident, _),) = book.list()
+
+        srv.store.change_item(USER, folder_id, server_id, person(0, "ServerSide"))
+        real_update = DavStorage.update
+        raced = []
+
+        def racing_update(self: DavStorage, ident: str, item: Item, etag: str) -> str:
+            if not raced:  # another client writes first, once
+                other = DavStorage(radicale.session("carddav"), url, "carddav")
+                current, current_etag = other.get(ident)
+                raced.append(ident)
+                real_update(other, ident, card(current.uid or "", "Concurrent"), current_etag)
+            return real_update(self, ident, item, etag)
+
+        monkeypatch.setattr(DavStorage, "update", racing_update)
+        run_sync(config, [], reporter=LogReporter())
+        assert raced == [ident]
+        # the 412 kept the other client's edit
+        assert set(dav_cards(book)) == {"Concurrent Local"}
+
+        monkeypatch.setattr(DavStorage, "update", real_update)
+        outcomes = run_sync(config, [], reporter=LogReporter())
+        conflicts = [c for o in outcomes for r in o.reports for c in r.conflicts]
+        assert len(conflicts) == 1
+        both = {"Concurrent Local", "ServerSide00000 Example"}
+        assert set(dav_cards(book)) == both
+        assert set(server_names(srv.store, folder_id)) == both
