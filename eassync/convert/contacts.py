@@ -772,6 +772,8 @@ def _canonical_line(prop: Property) -> str | None:
     value = _canonical_value(prop)
     if not value.strip():
         return None  # SOGo sends empty properties for absent values (Q16)
+    if not prop.params:
+        return f"{prop.name}:{value}"  # what the general case gives without parameters
     types = prop.types() - _DEFAULT_TYPES.get(prop.name, set())
     params: list[str] = []
     if "pref" in types or prop.param("PREF"):
