@@ -330,3 +330,66 @@ def test_an_item_changed_on_the_dav_server_during_the_run_is_no_lost_update(
         both = {"Concurrent Local", "ServerSide00000 Example"}
         assert set(dav_cards(book)) == both
         assert set(server_names(srv.store, folder_id)) == both
+
+
+def todo(uid: str, summary: str) -> Item:
+    raw = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//eassync//tests//EN\r\n"
+        f"BEGIN:VTODO\r\nUID:{uid}\r\nDTSTAMP:20240101T000000Z\r\n"
+        f"SUMMARY:{summary}\r\nSTATUS:NEEDS-ACTION\r\nEND:VTODO\r\nEND:VCALENDAR\r\n"
+    )
+    return Item(raw.encode(), uid)
+
+
+def test_tasks_and_events_share_one_mixed_calendar(tmp_path: Path, radicale: DavServer) -> None:
+    """One Radicale calendar holding events and tasks serves a calendar pair and a
+    tasks pair; each moves only its own component."""
+    from eassync.convert.tasks import TasksHandler
+
+    url = radicale.new_collection("caldav", None)
+    tasks = DavStorage(radicale.session(), url, "caldav", component="VTODO")
+    events = DavStorage(radicale.session(), url, "caldav", component="VEVENT")
+    tasks.add(todo("local-task", "Local task"))
+    events.add(event("local-event", "Local event", 5))
+    with DevServer(data_dir=tmp_path / "server", users={USER: PASSWORD}) as srv:
+        tasks_id = srv.store.default_folder(USER, 7)
+        calendar_id = srv.store.default_folder(USER, 8)
+        srv.store.add_item(
+            USER, tasks_id, TasksHandler().to_eas(todo("srv-task", "Server task"), EAS_VERSION)
+        )
+        config = dav_config(
+            tmp_path,
+            srv.url,
+            radicale,
+            f"""\
+            tasklist:
+              type: caldav
+              url: {url}
+              username: {radicale.username}
+              password: {{env: EASSYNC_TEST_PASSWORD}}
+            calendar:
+              type: caldav
+              url: {url}
+              username: {radicale.username}
+              password: {{env: EASSYNC_TEST_PASSWORD}}
+            """,
+            """\
+            tasks:
+              account: dev
+              remote: {default: tasks}
+              local: tasklist
+            calendar:
+              account: dev
+              remote: {default: calendar}
+              local: calendar
+            """,
+        )
+        run_cli(config, "sync", check=True)
+        subjects = {d.text("Tasks:Subject") for d in srv.store.items(USER, tasks_id).values()}
+        assert subjects == {"Local task", "Server task"}
+        assert set(server_subjects(srv, calendar_id)) == {"Local event"}
+        assert len(list(tasks.list())) == 2
+        assert len(list(events.list())) == 1
+        proc = run_cli(config, "sync", check=True)
+        assert len(srv.store.items(USER, tasks_id)) == 2, proc.stdout
+        assert len(srv.store.items(USER, calendar_id)) == 1
