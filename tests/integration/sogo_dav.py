@@ -8,6 +8,7 @@ tasks use the resource name as ServerId; events use the iCal UID without ``.ics`
 
 from __future__ import annotations
 
+import builtins
 import time
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
@@ -116,7 +117,7 @@ class SogoDav:
         )
         return self._multistatus(response, collection)
 
-    def calendar_query(self, component: str, collection: str = CALENDAR) -> list[DavItem]:
+    def calendar_query(self, component: str, collection: str = CALENDAR) -> builtins.list[DavItem]:
         """calendar-query REPORT for one component type (VEVENT or VTODO), with data."""
         response = self.session.request(
             "REPORT",
