@@ -73,6 +73,15 @@ _FILE_EXT = {"caldav": ".ics", "carddav": ".vcf"}
 _SAFE_SEGMENT = re.compile(r"[A-Za-z0-9._-]{1,64}\Z")
 
 
+def _is_reset(exc: requests.exceptions.ConnectionError) -> bool:
+    """A connection the server closed or reset (not: refused, DNS, timeout)."""
+    text = str(exc)
+    return any(
+        marker in text
+        for marker in ("Connection aborted", "RemoteDisconnected", "ConnectionResetError")
+    )
+
+
 def _redact(url: str) -> str:
     """The URL without any user:password@ part, for messages."""
     parts = urlsplit(url)
@@ -106,6 +115,8 @@ class DavSession:
         self.label = label
         #: HTTP requests sent (benchmarks and logs)
         self.requests = 0
+        #: whether the last request() was sent again after a connection reset
+        self.last_was_retried = False
 
     def close(self) -> None:
         self.session.close()
@@ -127,7 +138,8 @@ class DavSession:
             all_headers["Depth"] = depth
         if body is not None and "Content-Type" not in all_headers:
             all_headers["Content-Type"] = "application/xml; charset=utf-8"
-        for attempt in range(2):
+        self.last_was_retried = False
+        for attempt in range(3):
             self.requests += 1
             try:
                 response = self.session.request(
@@ -146,15 +158,25 @@ class DavSession:
                     hint="if the server uses a private CA, set `verify: /path/to/ca.pem` "
                     "for this storage",
                 ) from None
+            except requests.exceptions.ConnectionError as exc:
+                if attempt == 0 and _is_reset(exc):
+                    # SOGo (and proxies) drop idle keep-alive connections: the request
+                    # met a closed socket. Once more on a fresh connection; add() knows
+                    # (last_was_retried) that its first attempt may have landed.
+                    log.debug("%s %s: connection reset, retrying once", method, _redact(url))
+                    self.last_was_retried = True
+                    continue
+                raise TransportError(
+                    f"{self.label} {_redact(url)}: {method} failed: {type(exc).__name__}: {exc}"
+                ) from None
             except requests.exceptions.RequestException as exc:
                 raise TransportError(
                     f"{self.label} {_redact(url)}: {method} failed: {type(exc).__name__}: {exc}"
                 ) from None
             if (
                 response.status_code == 401
-                and attempt == 0
-                and self.username is not None
                 and not isinstance(self.session.auth, HTTPDigestAuth)
+                and self.username is not None
                 and "digest" in response.headers.get("WWW-Authenticate", "").lower()
             ):
                 # the server wants Digest (RFC 7616): switch once and for all
@@ -162,7 +184,7 @@ class DavSession:
                 continue
             if response.status_code in (301, 302, 307, 308) and method in ("PROPFIND",):
                 location = response.headers.get("Location")
-                if location and attempt == 0:
+                if location and url != urljoin(url, location):
                     url = urljoin(url, location)
                     continue
             return response
@@ -581,11 +603,24 @@ class DavStorage:
             ident = self.path + self._new_name(uid, attempt)
             response = self._put(ident, body, {"If-None-Match": "*"})
             if response.status_code == 412 and not davxml.error_conditions(response.content):
+                if self.session.last_was_retried:
+                    # the first attempt may have been stored before the reset
+                    landed = self._own_write(ident, body)
+                    if landed is not None:
+                        return ident, landed
                 continue  # the name is taken (another item with this UID): a random one
             if response.status_code not in (200, 201, 204):
                 raise self._item_refused(response, ident, "PUT")
             return ident, self._etag_after_write(ident, response)
         raise StorageError(f"{self.location}: could not find a free name for a new item")
+
+    def _own_write(self, ident: str, body: bytes) -> str | None:
+        """The etag of ``ident`` if it holds exactly what we sent (our own PUT whose
+        answer was lost), else None."""
+        ((_, result, etag),) = self._multiget([ident])
+        if isinstance(result, Item) and result.raw == davxml.crlf(body.decode()).encode():
+            return etag or None
+        return None
 
     def update(self, ident: str, item: Item, etag: str) -> str:
         self._check_writable()

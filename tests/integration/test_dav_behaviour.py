@@ -6,9 +6,13 @@ errors naming server/collection/status, discovery, and the config entry point.
 
 from __future__ import annotations
 
+import socket
+import socketserver
+import struct
 import textwrap
+import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import pytest
 
@@ -363,3 +367,38 @@ def test_a_found_collection_is_remembered_and_found_again_when_gone(
     changes = moved.changes("sync:stale", {})
     assert moved.url == second_url
     assert list(changes.changed) == [ident]
+
+
+class _ResetOnce(socketserver.BaseRequestHandler):
+    """Drops the first connection after reading the request (as SOGo drops idle
+    keep-alive connections), answers later ones with an empty address book."""
+
+    resets: ClassVar[list[int]] = []
+
+    def handle(self) -> None:
+        self.request.recv(65536)
+        if not self.resets:
+            self.resets.append(1)
+            self.request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            return  # closing with linger 0 sends a reset
+        body = b'<d:multistatus xmlns:d="DAV:"></d:multistatus>'
+        self.request.sendall(
+            b"HTTP/1.1 207 Multi-Status\r\nContent-Type: application/xml\r\n"
+            + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            + body
+        )
+
+
+def test_a_reset_connection_is_tried_once_more() -> None:
+    with socketserver.TCPServer(("127.0.0.1", 0), _ResetOnce) as httpd:
+        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+        thread.start()
+        try:
+            port = httpd.server_address[1]
+            storage = DavStorage(DavSession(), f"http://127.0.0.1:{port}/book/", "carddav")
+            assert list(storage.list()) == []
+            assert _ResetOnce.resets == [1]
+            assert storage.session.last_was_retried
+            assert storage.request_count == 2
+        finally:
+            httpd.shutdown()
