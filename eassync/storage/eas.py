@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from eassync.errors import ConversionError
 from eassync.storage.base import (
@@ -94,7 +94,7 @@ class EasRemoteCollection:
                     )
                 ]
             )
-            changes = [self._remote_change(cmd) for cmd in resp.commands]
+            changes = self._remote_changes(resp.commands)
             more = resp.more_available
             state = resp.sync_key
             yield RemoteBatch(changes=changes, state=state, more_available=more)
@@ -117,14 +117,49 @@ class EasRemoteCollection:
         )
         return resp.sync_key
 
-    def _remote_change(self, cmd: object) -> RemoteChange:
-        kind = cmd.kind  # type: ignore[attr-defined]
-        server_id = cmd.server_id  # type: ignore[attr-defined]
-        data = cmd.data  # type: ignore[attr-defined]
+    def _remote_changes(self, commands: Sequence[Any]) -> list[RemoteChange]:
+        """Server commands → changes of whole items.
+
+        From 16.0 a server may change or delete one occurrence of a series
+        (``Change``/``Delete`` with ``AirSyncBase:InstanceId``, MS-ASCMD 2.2.3.87.2).
+        Applying such a Delete as an item delete would remove the whole series, so
+        every instance-level command is turned into a Change of the series, fetched
+        once per series with ItemOperations: the fetched item carries its exceptions.
+        """
+        changes: list[RemoteChange] = []
+        refetched: set[str] = set()
+        for cmd in commands:
+            if getattr(cmd, "instance_id", None) and cmd.kind in ("change", "delete"):
+                if cmd.server_id not in refetched:
+                    refetched.add(cmd.server_id)
+                    changes.append(self._refetch_series(cmd.server_id))
+                continue
+            changes.append(self._remote_change(cmd))
+        return changes
+
+    def _refetch_series(self, server_id: str) -> RemoteChange:
+        from eassync.eas.element import Element
+        from eassync.errors import EassyncError
+
+        try:
+            self.requests += 1
+            properties = self.client.fetch_item(self.folder.server_id, server_id)
+        except EassyncError as exc:
+            return RemoteChange(
+                kind="change", ident=server_id, error=f"cannot fetch the changed series: {exc}"
+            )
+        data = Element("AirSync:ApplicationData", list(properties.children))
+        return self._convert("change", server_id, data)
+
+    def _remote_change(self, cmd: Any) -> RemoteChange:
+        kind, server_id, data = cmd.kind, cmd.server_id, cmd.data
         if kind in ("delete", "softdelete"):
             return RemoteChange(kind=kind, ident=server_id)
         if data is None:
             return RemoteChange(kind=kind, ident=server_id, error="server sent no item data")
+        return self._convert(kind, server_id, data)
+
+    def _convert(self, kind: Any, server_id: str, data: Any) -> RemoteChange:
         try:
             item = self.handler.from_eas(data, self.version)
         except ConversionError as exc:
