@@ -86,6 +86,7 @@ from eassync.errors import (
     PreconditionFailed,
     SafetyStop,
 )
+from eassync.storage.atomic import durable_batch
 from eassync.storage.base import (
     Item,
     OpResult,
@@ -201,6 +202,17 @@ class Matcher:
         return None
 
 
+@dataclass
+class _Write:
+    """A local write decided inside a batch's first transaction and performed after
+    it committed (write-ahead); ``done``/``failed`` record the outcome in the batch's
+    second transaction."""
+
+    perform: Callable[[], tuple[str, str]]
+    done: Callable[[StatusTx, str, str], None]
+    failed: Callable[[StatusTx, EassyncError], None]
+
+
 class _NullTx:
     """Stands in for a status transaction during a dry run: records nothing."""
 
@@ -293,6 +305,8 @@ class _Pass:
     remote_deletes: int = 0
     _pushed_state: str | None = None
     matcher: Matcher = field(init=False)
+    #: local writes decided in the current batch, performed after its write-ahead commit
+    writes: list[_Write] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.report = SyncReport(self.collection, dry_run=self.dry_run)
@@ -414,26 +428,56 @@ class _Pass:
 
     # --- local writes (skipped in a dry run) ------------------------------------------------
 
-    def _local_add(self, item: Item, note: str = "") -> tuple[str, str]:
-        self._act("local", "add", self._describe(item), note=note)
-        if self.dry_run:
-            return "", ""
-        return self.local.add(item)
+    # Each plans its write for after the batch's write-ahead commit (see _batch); a
+    # dry run only reports it.
 
-    def _local_update(self, ident: str, item: Item, etag: str, note: str = "") -> str:
-        if self.dry_run:
-            self._act("local", "change", self._describe(item), ident, note)
-            return etag
-        new_etag = self.local.update(ident, item, etag)
-        self._act("local", "change", self._describe(item), ident, note)
-        return new_etag
-
-    def _local_delete(self, ident: str, item: Item, etag: str) -> None:
+    def _plan(
+        self,
+        perform: Callable[[], tuple[str, str]],
+        done: Callable[[StatusTx, str, str], None],
+        failed: Callable[[StatusTx, EassyncError], None],
+    ) -> None:
         if not self.dry_run:
+            self.writes.append(_Write(perform, done, failed))
+
+    def _local_add(
+        self,
+        item: Item,
+        done: Callable[[StatusTx, str, str], None],
+        failed: Callable[[StatusTx, EassyncError], None],
+        note: str = "",
+    ) -> None:
+        self._act("local", "add", self._describe(item), note=note)
+        self._plan(lambda: self.local.add(item), done, failed)
+
+    def _local_update(
+        self,
+        ident: str,
+        item: Item,
+        etag: str,
+        done: Callable[[StatusTx, str, str], None],
+        failed: Callable[[StatusTx, EassyncError], None],
+        note: str = "",
+    ) -> None:
+        self._act("local", "change", self._describe(item), ident, note)
+        self._plan(lambda: (ident, self.local.update(ident, item, etag)), done, failed)
+
+    def _local_delete(
+        self,
+        ident: str,
+        item: Item,
+        etag: str,
+        done: Callable[[StatusTx, str, str], None],
+        failed: Callable[[StatusTx, EassyncError], None],
+    ) -> None:
+        def perform() -> tuple[str, str]:
             if self.trash is not None:
                 self.trash(ident, item)
             self.local.delete(ident, etag)
+            return ident, ""
+
         self._act("local", "delete", self._describe(item), ident)
+        self._plan(perform, done, failed)
 
     # --- 1. local scan ------------------------------------------------------------------
 
@@ -441,6 +485,10 @@ class _Pass:
         known = self.status.local_etags(self.collection)
         changes = self.local.changes(token, known)
         self.new_token = changes.token
+        # a pass killed between its write-ahead and its final commit left rows
+        # marked tentative: the files it wrote are found here by their content
+        tentative = not self.dry_run and self.status.count(self.collection, "tentative IS NOT NULL")
+        adopted: dict[int, dict[str, Any]] = {}
         for ident, item, etag in self._read_many(changes.changed):
             row = self.status.by_local(self.collection, ident)
             try:
@@ -450,6 +498,8 @@ class _Pass:
                 continue
             if row is not None and row.local_hash == item_hash:
                 self.etag_only[row.id] = etag
+                continue
+            if tentative and self._adopt_tentative(row, ident, etag, item_hash, adopted):
                 continue
             kind: Literal["add", "change"] = "change" if row is not None else "add"
             self.index.add(
@@ -461,6 +511,39 @@ class _Pass:
             row = self.status.by_local(self.collection, ident)
             if row is not None:
                 self.index.add(LocalChange("delete", ident, uid=row.uid, row_id=row.id))
+
+        if adopted:
+            with self.status.transaction() as tx:
+                for row_id, values in adopted.items():
+                    tx.update(row_id, **values)
+
+    def _adopt_tentative(
+        self,
+        row: StatusRow | None,
+        ident: str,
+        etag: str,
+        item_hash: str,
+        adopted: dict[int, dict[str, Any]],
+    ) -> bool:
+        """Whether a changed or unknown local file is the write of a killed pass (its
+        content is the one the write-ahead row announced); if so, bind it. An added
+        file keeps its row tentative until the server mentions the item again (else
+        the item is gone from the server: _settle_tentative)."""
+        if row is not None:
+            if row.tentative_kind != "update" or row.tentative != item_hash:
+                return False
+            adopted[row.id] = {
+                "local_etag": etag,
+                "local_hash": item_hash,
+                "tentative": None,
+                "tentative_kind": None,
+            }
+            return True
+        found = self.status.tentative_add(self.collection, item_hash)
+        if found is None or found.id in adopted:
+            return False
+        adopted[found.id] = {"local_ident": ident, "local_etag": etag}
+        return True
 
     def _check_local_deletes(self) -> None:
         if self.direction == "to_local" or self.force_delete:
@@ -480,22 +563,73 @@ class _Pass:
 
     # --- 2. pull ------------------------------------------------------------------------
 
+    def _batch(self, decide: Callable[[StatusTx], None], state: str | None = None) -> None:
+        """Decide a batch in one transaction; if it planned local writes, that commit
+        is the write-ahead (rows marked ``tentative``, the SyncKey not advanced), the
+        writes follow inside one :func:`durable_batch`, and a second transaction
+        records them with ``state``. Without local writes: one transaction."""
+        assert not self.writes
+        store_state = state is not None
+        with self._tx() as tx:
+            decide(tx)
+            if store_state and not self.writes:
+                tx.set_remote_state(self.collection, state)
+        if not self.writes:
+            return
+        writes, self.writes = self.writes, []
+        outcomes: list[tuple[_Write, tuple[str, str] | EassyncError]] = []
+        with durable_batch():
+            for write in writes:
+                try:
+                    outcomes.append((write, write.perform()))
+                except EassyncError as exc:
+                    outcomes.append((write, exc))
+        with self.status.transaction() as tx:
+            for write, outcome in outcomes:
+                if isinstance(outcome, EassyncError):
+                    write.failed(tx, outcome)
+                else:
+                    write.done(tx, *outcome)
+            if store_state:
+                tx.set_remote_state(self.collection, state)
+
     def _pull(self) -> None:
         self._replay_deferred()
         for batch in self.remote.pull(self.state):
             self._check_remote_deletes(batch.changes)
-            with self._tx() as tx:
-                for change in batch.changes:
+
+            def decide(tx: StatusTx, changes: Sequence[RemoteChange] = batch.changes) -> None:
+                for change in changes:
                     self._apply_remote(tx, change)
-                tx.set_remote_state(self.collection, batch.state)
+
+            self._batch(decide, batch.state)
             self.state = batch.state
             if self.dry_run:
                 if batch.more_available:
                     self.report.incomplete = True
                     self._note("dry run: only the first batch of server changes was planned")
                 break
+        if not self.dry_run:
+            self._settle_tentative()
         if self.resyncing:
             self._finish_resync()
+
+    def _settle_tentative(self) -> None:
+        """After a complete pull, write-ahead rows the server did not mention again
+        (an earlier pass was killed between its write-ahead and its final commit):
+        an added item the replay does not contain no longer exists on the server, as
+        if it had sent a Delete; an update keeps the local state it reached."""
+        rows = list(self.status.iter_rows(self.collection, "tentative IS NOT NULL"))
+        if not rows:
+            return
+
+        def decide(tx: StatusTx) -> None:
+            for row in rows:
+                tx.update(row.id, tentative=None, tentative_kind=None)
+                if row.tentative_kind == "add" and row.remote_ident is not None:
+                    self._apply_remote_delete(tx, row.remote_ident)
+
+        self._batch(decide)
 
     def _check_remote_deletes(self, changes: Sequence[RemoteChange]) -> None:
         if self.direction == "to_remote":
@@ -514,7 +648,8 @@ class _Pass:
         rows = list(self.status.iter_rows(self.collection, "deferred IS NOT NULL"))
         if not rows:
             return
-        with self._tx() as tx:
+
+        def decide(tx: StatusTx) -> None:
             for row in rows:
                 assert row.deferred is not None
                 if row.remote_ident is None:
@@ -523,11 +658,13 @@ class _Pass:
                 item = Item(row.deferred, row.deferred_uid)
                 self._apply_known(tx, row, item, self.handler.fingerprint(item))
 
+        self._batch(decide)
+
     def _apply_remote(self, tx: StatusTx, change: RemoteChange) -> None:
         if change.kind == "softdelete":
             row = self.status.by_remote(self.collection, change.ident)
             if row is not None:
-                tx.update(row.id, softdeleted=1, seen=1)
+                tx.update(row.id, softdeleted=1, seen=1, tentative=None, tentative_kind=None)
             return
         if change.kind == "delete":
             self._apply_remote_delete(tx, change.ident)
@@ -537,6 +674,9 @@ class _Pass:
             return
         item = change.item
         row = self.status.by_remote(self.collection, change.ident)
+        if row is not None and row.tentative is not None:
+            # the server still holds the item a killed pass wrote ahead: settled below
+            tx.update(row.id, tentative=None, tentative_kind=None)
         missing_uid = not item.uid
         try:
             if missing_uid:
@@ -566,27 +706,43 @@ class _Pass:
         self._apply_known(tx, row, item, remote_hash)
 
     def _add_local(
-        self, tx: StatusTx, server_id: str, item: Item, remote_hash: str, missing_uid: bool
+        self,
+        tx: StatusTx,
+        server_id: str,
+        item: Item,
+        remote_hash: str,
+        missing_uid: bool,
+        bare_hash: str | None = None,
     ) -> None:
         if self.direction == "to_remote":
             self._act("local", "ignore", self._describe(item), note="server add, direction")
             return
         new = self.handler.merge(item, None)
-        try:
-            ident, etag = self._local_add(new)
-        except EassyncError as exc:
-            self._fail("local", None, self._describe(new), f"cannot store server item: {exc}")
-            return
-        tx.insert(
+        new_hash = self.handler.fingerprint(new)
+        # write-ahead: the row exists before the file, so a pass killed after writing
+        # the file knows next time where it came from (_adopt_tentative)
+        row_id = tx.insert(
             self.collection,
             uid=new.uid,
-            local_ident=ident,
-            local_etag=etag,
-            local_hash=self.handler.fingerprint(new),
+            local_hash=new_hash,
             remote_ident=server_id,
             remote_hash=remote_hash,
             needs_push=int(missing_uid and self.direction == "both"),
+            tentative=new_hash,
+            tentative_kind="add",
+            bare_hash=bare_hash,
         )
+
+        def done(tx: StatusTx, ident: str, etag: str) -> None:
+            tx.update(
+                row_id, local_ident=ident, local_etag=etag, tentative=None, tentative_kind=None
+            )
+
+        def failed(tx: StatusTx, exc: EassyncError) -> None:
+            self._fail("local", None, self._describe(new), f"cannot store server item: {exc}")
+            tx.delete(row_id)
+
+        self._local_add(new, done, failed)
 
     def _bind_local_new(
         self,
@@ -638,7 +794,8 @@ class _Pass:
         """A server add/change of an item the status knows."""
         if row.softdeleted or not row.seen:
             tx.update(row.id, softdeleted=0, seen=1)
-        if remote_hash == row.remote_hash and row.deferred is None:
+        unwritten = row.tentative_kind == "add" and row.local_ident is None
+        if remote_hash == row.remote_hash and row.deferred is None and not unwritten:
             return  # the server rewrote it, or echoes our own change: no change
         if row.sent_hash is not None and remote_hash == row.sent_hash:
             # our own Change, whose answer was lost: the server holds our version
@@ -706,28 +863,42 @@ class _Pass:
         if old is None and self._adopt_local_new(tx, row, item, remote_hash):
             return
         new = self.handler.merge(item, old)
-        try:
-            if old is None or row.local_ident is None:
-                note = "restored" if gone else ""
-                ident, new_etag = self._local_add(new, note)
-            else:
-                ident = row.local_ident
-                new_etag = self._local_update(ident, new, etag)
-        except PreconditionFailed:
+        new_hash = self.handler.fingerprint(new)
+
+        def done(tx: StatusTx, ident: str, new_etag: str) -> None:
+            tx.update(
+                row.id,
+                uid=new.uid or row.uid,
+                local_ident=ident,
+                local_etag=new_etag,
+                local_hash=new_hash,
+                remote_hash=remote_hash,
+                tentative=None,
+                tentative_kind=None,
+            )
+
+        def failed(tx: StatusTx, exc: EassyncError) -> None:
+            if not isinstance(exc, PreconditionFailed):
+                self._fail("local", row.local_ident, self._describe(new), str(exc))
+            tx.update(row.id, tentative=None, tentative_kind=None)
             self._defer(tx, row, item, remote_hash)
-            return
-        except EassyncError as exc:
-            self._fail("local", row.local_ident, self._describe(new), str(exc))
-            self._defer(tx, row, item, remote_hash)
-            return
-        tx.update(
-            row.id,
-            uid=new.uid or row.uid,
-            local_ident=ident,
-            local_etag=new_etag,
-            local_hash=self.handler.fingerprint(new),
-            remote_hash=remote_hash,
-        )
+
+        if old is None or row.local_ident is None:
+            # the row forgets the vanished file until the new one is written
+            tx.update(
+                row.id,
+                local_ident=None,
+                local_etag=None,
+                local_hash=new_hash,
+                tentative=new_hash,
+                tentative_kind="add",
+            )
+            self._local_add(new, done, failed, "restored" if gone else "")
+        else:
+            # write-ahead: the row keeps the previous local state until the write is
+            # recorded; a file found next time with this content is ours (_scan_local)
+            tx.update(row.id, tentative=new_hash, tentative_kind="update")
+            self._local_update(row.local_ident, new, etag, done, failed)
 
     def _adopt_local_new(self, tx: StatusTx, row: StatusRow, item: Item, remote_hash: str) -> bool:
         """Before re-creating a known item locally: a local item with its UID that the
@@ -807,40 +978,47 @@ class _Pass:
         *,
         keep_queued: bool,
     ) -> None:
-        try:
-            new_etag = self._local_update(change.ident, new, change.etag, "conflict")
-        except EassyncError as exc:
+        new_hash, proj_hash = self._hashes(new)
+        # no write-ahead row: the result holds a local change, which a replay after a
+        # kill finds again as a conflict and resolves the same way
+        if not keep_queued:
+            self.index.pop(change.ident)
+
+        def done(tx: StatusTx, ident: str, new_etag: str) -> None:
+            tx.update(row.id, local_etag=new_etag, local_hash=new_hash, remote_hash=remote_hash)
+            if keep_queued:
+                change.etag, change.hash, change.proj_hash = new_etag, new_hash, proj_hash
+
+        def failed(tx: StatusTx, exc: EassyncError) -> None:
             self._fail("local", change.ident, self._describe(new), str(exc))
             self.index.pop(change.ident)
             self._defer(tx, row, new, remote_hash)
-            return
-        new_hash, proj_hash = self._hashes(new)
-        tx.update(row.id, local_etag=new_etag, local_hash=new_hash, remote_hash=remote_hash)
-        if keep_queued:
-            change.etag, change.hash, change.proj_hash = new_etag, new_hash, proj_hash
-        else:
-            self.index.pop(change.ident)
+
+        self._local_update(change.ident, new, change.etag, done, failed, "conflict")
 
     def _keep_both_copy(self, tx: StatusTx, change: LocalChange, local: Item) -> None:
         copy_uid = derived_uid("keep_both", change.uid or change.ident, change.hash)
         if copy_uid in self.index.new_by_uid or self.status.by_uid(self.collection, copy_uid):
             return  # made by a pass that was killed before its commit
         copy = self.handler.with_uid(local, copy_uid)
-        try:
-            ident, etag = self._local_add(copy, "keep_both copy")
-        except EassyncError as exc:
-            self._fail("local", None, self._describe(copy), str(exc))
-            return
         copy_hash, proj_hash = self._hashes(copy)
-        tx.insert(
-            self.collection,
-            uid=copy_uid,
-            local_ident=ident,
-            local_etag=etag,
-            local_hash=copy_hash,
-            remote_hash=proj_hash,
-            pending=new_client_id(),
-        )
+
+        # no write-ahead row: a copy written by a killed pass is found by its UID
+        def done(tx: StatusTx, ident: str, etag: str) -> None:
+            tx.insert(
+                self.collection,
+                uid=copy_uid,
+                local_ident=ident,
+                local_etag=etag,
+                local_hash=copy_hash,
+                remote_hash=proj_hash,
+                pending=new_client_id(),
+            )
+
+        def failed(tx: StatusTx, exc: EassyncError) -> None:
+            self._fail("local", None, self._describe(copy), str(exc))
+
+        self._local_add(copy, done, failed, "keep_both copy")
 
     def _apply_remote_delete(self, tx: StatusTx, server_id: str) -> None:
         row = self.status.by_remote(self.collection, server_id)
@@ -879,16 +1057,19 @@ class _Pass:
             item_hash, proj_hash = self._hashes(old)
             self._readd(tx, row, etag, item_hash, proj_hash)
             return
-        try:
-            self._local_delete(row.local_ident, old, etag)
-        except PreconditionFailed:
-            item_hash, proj_hash = self._hashes(old)
-            self._readd(tx, row, etag, item_hash, proj_hash)
-            return
-        except EassyncError as exc:
+
+        def done(tx: StatusTx, ident: str, etag: str) -> None:
+            tx.delete(row.id)
+
+        def failed(tx: StatusTx, exc: EassyncError) -> None:
+            if isinstance(exc, PreconditionFailed):
+                # edited meanwhile: keep it and upload it again
+                item_hash, proj_hash = self._hashes(old)
+                self._readd(tx, row, etag, item_hash, proj_hash)
+                return
             self._fail("local", row.local_ident, self._describe(old), str(exc))
-            return
-        tx.delete(row.id)
+
+        self._local_delete(row.local_ident, old, etag, done, failed)
 
     def _readd(
         self, tx: StatusTx, row: StatusRow, etag: str, item_hash: str, proj_hash: str

@@ -75,6 +75,16 @@ MIGRATIONS: list[str] = [
         last_counts TEXT
     );
     """,
+    # 1 → 2: write-ahead rows for local writes of a pull batch; UID-free content
+    # hashes for matching server items that carry no UID; a label per collection
+    """
+    ALTER TABLE items ADD COLUMN tentative TEXT;
+    ALTER TABLE items ADD COLUMN tentative_kind TEXT;
+    ALTER TABLE items ADD COLUMN bare_hash TEXT;
+    ALTER TABLE collections ADD COLUMN label TEXT;
+    CREATE INDEX items_tentative ON items (collection, tentative) WHERE tentative IS NOT NULL;
+    CREATE INDEX items_bare_hash ON items (collection, bare_hash) WHERE bare_hash IS NOT NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -94,6 +104,14 @@ _ROW_COLUMNS = (
     "deferred_uid",
     "needs_push",
     "sent_hash",
+    # write-ahead (see engine): the fingerprint of the local content a pull batch is
+    # about to write, and "add" or "update"; set in a commit before the write, cleared
+    # in the commit that records the write and the batch's SyncKey
+    "tentative",
+    "tentative_kind",
+    # fingerprint of the expected server copy with a placeholder UID: matches a
+    # server item that carries no UID (EAS contacts, tasks) by content alone
+    "bare_hash",
 )
 _COLLECTION_COLUMNS = (
     "remote_state",
@@ -102,6 +120,7 @@ _COLLECTION_COLUMNS = (
     "last_sync",
     "last_error",
     "last_counts",
+    "label",
 )
 
 
@@ -125,6 +144,9 @@ class StatusRow:
     deferred_uid: str | None
     needs_push: bool
     sent_hash: str | None
+    tentative: str | None = None
+    tentative_kind: str | None = None
+    bare_hash: str | None = None
 
 
 @dataclass(frozen=True)
@@ -139,6 +161,8 @@ class CollectionInfo:
     last_error: str | None = None
     last_counts: Mapping[str, Any] | None = None
     items: int = 0
+    #: a human name for the collection (the EAS folder's display name)
+    label: str | None = None
 
 
 _SELECT = "SELECT id, collection, " + ", ".join(_ROW_COLUMNS) + " FROM items"
@@ -293,6 +317,22 @@ class Status:
             (collection, remote_hash),
         )
 
+    def unbound_by_bare(self, collection: str, bare_hash: str) -> StatusRow | None:
+        """Like :meth:`unbound_by_hash`, by the UID-free hash (server items without UID)."""
+        return self._one(
+            "collection = ? AND bare_hash = ? AND (pending IS NOT NULL "
+            "OR remote_ident IS NULL OR seen = 0) ORDER BY id",
+            (collection, bare_hash),
+        )
+
+    def tentative_add(self, collection: str, local_hash: str) -> StatusRow | None:
+        """A write-ahead add row whose file is not bound yet, by the written content."""
+        return self._one(
+            "collection = ? AND tentative = ? AND tentative_kind = 'add' "
+            "AND local_ident IS NULL ORDER BY id",
+            (collection, local_hash),
+        )
+
     def iter_rows(
         self, collection: str, where: str = "1", params: tuple[Any, ...] = (), *, chunk: int = 500
     ) -> Iterator[StatusRow]:
@@ -338,7 +378,7 @@ class Status:
         items = self.count(collection)
         if not found:
             return CollectionInfo(collection, items=items)
-        state, token, resyncing, last_sync, last_error, counts = found
+        state, token, resyncing, last_sync, last_error, counts, label = found
         return CollectionInfo(
             collection,
             remote_state=state,
@@ -348,6 +388,7 @@ class Status:
             last_error=last_error,
             last_counts=json.loads(counts) if counts else None,
             items=items,
+            label=label,
         )
 
     def collections(self) -> list[CollectionInfo]:

@@ -1,0 +1,206 @@
+"""Write-ahead rows for the local writes of a pull batch: a pass killed after writing
+a downloaded item but before its final commit never lets an item deleted on the
+server since come back, never duplicates, and keeps a user's edit of such a file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from eassync.storage.base import Item, RemoteBatch, RemoteChange
+from eassync.sync.memory import Killed, MemoryRemote, MemoryStorage
+from eassync.sync.status import Status
+from tests.unit.test_engine import Pair, card, fields, server_store
+
+
+@dataclass
+class LooseRemote(MemoryRemote):
+    """Like the devserver: also reports the deletion of items the client may only
+    have seen in an answer it lost (a stricter server reports nothing for them)."""
+
+    deleted: set[str] = field(default_factory=set)
+
+    def server_delete(self, sid: str) -> None:
+        super().server_delete(sid)
+        self.deleted.add(sid)
+
+    def pull(self, state: str | None) -> Iterator[RemoteBatch]:
+        first = True
+        for batch in super().pull(state):
+            if first and self.deleted:
+                extra = [RemoteChange("delete", sid) for sid in sorted(self.deleted)]
+                known = {c.ident for c in batch.changes}
+                changes = [*batch.changes, *(c for c in extra if c.ident not in known)]
+                batch = RemoteBatch(changes, batch.state, batch.more_available)
+                self.deleted.clear()
+            first = False
+            yield batch
+
+
+@dataclass
+class KillBeforeWrite(MemoryStorage):
+    """Killed as the first write of a pass starts, before anything reached the disk."""
+
+    armed: bool = False
+
+    def add(self, item: Item) -> tuple[str, str]:
+        if self.armed:
+            self.armed = False
+            raise Killed("killed before the write")
+        return super().add(item)
+
+
+def restart(pair: Pair, tmp_path: Path) -> None:
+    """A new process: the status reopened from disk."""
+    pair.status.close()
+    pair.status = Status(tmp_path / "pair.db")
+
+
+def names(items: Iterator[Item] | list[Item]) -> list[str]:
+    return sorted(fields(item)["FN"] for item in items)
+
+
+def local_names(pair: Pair) -> list[str]:
+    return names([item for item, _ in pair.local.items.values()])
+
+
+def remote_names(pair: Pair) -> list[str]:
+    return names(list(pair.remote.items.values()))
+
+
+@pytest.fixture(params=["strict", "loose"])
+def pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pair]:
+    remote_type = MemoryRemote if request.param == "strict" else LooseRemote
+    with Status(tmp_path / "pair.db") as status:
+        yield Pair(status, remote=remote_type(store=server_store))
+
+
+def kill_after_writing_downloads(pair: Pair, tmp_path: Path, writes: int) -> None:
+    pair.local.kill_after_writes = writes - 1
+    with pytest.raises(Killed):
+        pair.sync()
+    pair.local.kill_after_writes = None
+    restart(pair, tmp_path)
+
+
+def test_server_delete_after_a_killed_download_sticks(pair: Pair, tmp_path: Path) -> None:
+    pair.sync()  # a stored SyncKey: the next pull is incremental
+    ada = pair.remote.server_add(card(None, "Ada"))
+    pair.remote.server_add(card(None, "Bob"))
+    kill_after_writing_downloads(pair, tmp_path, writes=2)
+    assert local_names(pair) == ["Ada", "Bob"]  # files written, final commit lost
+    pair.remote.server_delete(ada)
+
+    pair.sync()
+    assert local_names(pair) == remote_names(pair) == ["Bob"]
+    assert [fields(item)["FN"] for _, item in pair.trashed] == ["Ada"]
+    assert pair.sync().summary().endswith("local +0 ~0 -0, remote +0 ~0 -0")
+    assert pair.status.count("c", "tentative IS NOT NULL") == 0
+
+
+def test_first_download_killed_then_server_delete_sticks(pair: Pair, tmp_path: Path) -> None:
+    ada = pair.remote.server_add(card("ada", "Ada"))
+    pair.remote.server_add(card("bob", "Bob"))
+    kill_after_writing_downloads(pair, tmp_path, writes=2)
+    pair.remote.server_delete(ada)
+
+    pair.sync()
+    assert local_names(pair) == remote_names(pair) == ["Bob"]
+    pair.assert_in_sync()
+
+
+def test_killed_download_replayed_binds_without_duplicates(pair: Pair, tmp_path: Path) -> None:
+    pair.sync()
+    for name in ("Ada", "Bob", "Cy"):
+        pair.remote.server_add(card(None, name))
+    kill_after_writing_downloads(pair, tmp_path, writes=2)
+
+    report = pair.sync()
+    assert report.local.added == 1  # only the file the killed pass never wrote
+    assert report.remote.added == 0
+    assert local_names(pair) == remote_names(pair) == ["Ada", "Bob", "Cy"]
+    assert pair.status.count("c", "tentative IS NOT NULL") == 0
+    assert pair.sync().summary().endswith("local +0 ~0 -0, remote +0 ~0 -0")
+
+
+def test_user_edit_of_an_orphan_file_is_kept_as_a_new_item(pair: Pair, tmp_path: Path) -> None:
+    pair.sync()
+    ada = pair.remote.server_add(card(None, "Ada"))
+    kill_after_writing_downloads(pair, tmp_path, writes=1)
+    (ident,) = pair.local.items
+    orphan, _ = pair.local.items[ident]
+    pair.local.user_edit(ident, card(orphan.uid, "Ada edited"))
+    pair.remote.server_delete(ada)
+
+    pair.sync()
+    assert local_names(pair) == remote_names(pair) == ["Ada edited"]
+    pair.assert_in_sync()
+
+
+def test_killed_local_update_then_server_delete_sticks(pair: Pair, tmp_path: Path) -> None:
+    sid = pair.remote.server_add(card("ada", "Ada"))
+    pair.sync()
+    pair.remote.server_edit(sid, card("ada", "Ada", "2"))
+    kill_after_writing_downloads(pair, tmp_path, writes=1)
+    assert fields(pair.local.items[pair.local_ident("ada")][0])["V"] == "2"
+    pair.remote.server_delete(sid)
+
+    pair.sync()
+    assert local_names(pair) == remote_names(pair) == []
+
+
+def test_killed_local_update_replayed_is_no_local_change(pair: Pair, tmp_path: Path) -> None:
+    sid = pair.remote.server_add(card("ada", "Ada"))
+    pair.sync()
+    pair.remote.server_edit(sid, card("ada", "Ada", "2"))
+    kill_after_writing_downloads(pair, tmp_path, writes=1)
+
+    report = pair.sync()
+    assert report.remote.changed == 0  # our own write is not taken for a user edit
+    assert fields(pair.remote.items[sid])["V"] == "2"
+    pair.assert_in_sync()
+    assert pair.sync().summary().endswith("local +0 ~0 -0, remote +0 ~0 -0")
+
+
+def test_kill_after_the_write_ahead_before_any_write(tmp_path: Path) -> None:
+    with Status(tmp_path / "pair.db") as status:
+        pair = Pair(status, local=KillBeforeWrite())
+        ada = pair.remote.server_add(card(None, "Ada"))
+        pair.remote.server_add(card(None, "Bob"))
+        pair.local.armed = True  # type: ignore[attr-defined]
+        with pytest.raises(Killed):
+            pair.sync()
+        assert pair.local.items == {}
+        assert pair.status.count("c", "tentative IS NOT NULL") == 2
+        restart(pair, tmp_path)
+        pair.sync()
+        assert local_names(pair) == remote_names(pair) == ["Ada", "Bob"]
+        pair.remote.server_delete(ada)
+        pair.sync()
+        assert local_names(pair) == remote_names(pair) == ["Bob"]
+        pair.status.close()
+
+
+def test_a_batch_with_local_writes_costs_one_extra_commit(tmp_path: Path) -> None:
+    commits = [0]
+
+    def count() -> None:
+        commits[0] += 1
+
+    with Status(tmp_path / "pair.db", before_commit=count) as status:
+        pair = Pair(status)
+        pair.remote.window_size = 10
+        for i in range(25):
+            pair.remote.server_add(card(f"u{i}", f"N{i}"))
+        pair.sync()
+        with_writes = commits[0]
+        commits[0] = 0
+        pair.sync()
+        without_writes = commits[0]
+    # three pull batches, each: write-ahead + final commit; then the end of the pass
+    assert with_writes == 3 * 2 + 1
+    # a pass with nothing to write: one commit per (single) batch and the end
+    assert without_writes == 2
