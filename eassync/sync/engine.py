@@ -115,6 +115,9 @@ TrashFn = Callable[[str, Item], None]
 #: UIDs eassync derives (for UID-less server items, keep_both copies) live here
 UID_NAMESPACE = uuid.UUID("6f1c2a8e-5d7b-4c1e-9a0f-3b2d4e6f8a10")
 
+#: the UID put into items to hash their content alone (``bare_hash``)
+BARE_UID = "eassync-bare-content"
+
 #: how many local items are read per get_many call
 READ_CHUNK = 100
 
@@ -142,6 +145,8 @@ class LocalChange:
     #: fingerprint of what the server would hold: fingerprint(project(item))
     proj_hash: str = ""
     row_id: int | None = None
+    #: fingerprint of what the server would hold, with a placeholder UID (new items)
+    bare_hash: str = ""
 
 
 @dataclass
@@ -151,6 +156,7 @@ class LocalIndex:
     changes: dict[str, LocalChange] = field(default_factory=dict)
     new_by_uid: dict[str, str] = field(default_factory=dict)
     new_by_hash: dict[str, str] = field(default_factory=dict)
+    new_by_bare: dict[str, str] = field(default_factory=dict)
 
     def add(self, change: LocalChange) -> None:
         self.changes[change.ident] = change
@@ -158,6 +164,8 @@ class LocalIndex:
             if change.uid:
                 self.new_by_uid[change.uid] = change.ident
             self.new_by_hash[change.proj_hash] = change.ident
+            if change.bare_hash:
+                self.new_by_bare[change.bare_hash] = change.ident
 
     def pop(self, ident: str) -> LocalChange | None:
         change = self.changes.pop(ident, None)
@@ -166,6 +174,8 @@ class LocalIndex:
                 del self.new_by_uid[change.uid]
             if self.new_by_hash.get(change.proj_hash) == ident:
                 del self.new_by_hash[change.proj_hash]
+            if change.bare_hash and self.new_by_bare.get(change.bare_hash) == ident:
+                del self.new_by_bare[change.bare_hash]
         return change
 
 
@@ -173,7 +183,10 @@ class Matcher:
     """Finds what a server item the status cannot place corresponds to: a status row
     waiting for its server item (pending Add, no ServerId, unseen during a resync),
     or a local item the status does not know. By UID first, then by content
-    (``fingerprint(project(local)) == fingerprint(remote)``).
+    (``fingerprint(project(local)) == fingerprint(remote)``). A server item that
+    arrived without a UID (EAS contacts and tasks hold none) has been given a derived
+    one, which no local item carries: it is matched by its content alone, with the
+    same placeholder UID on both sides (``bare_hash``).
 
     Used by lost-answer recovery, resync and repair (a repair is a resync, or a pass
     over an emptied status: every local item is then new and matched here)."""
@@ -183,12 +196,21 @@ class Matcher:
         self.collection = collection
         self.local = local
 
-    def find(self, uid: str | None, remote_hash: str) -> StatusRow | LocalChange | None:
+    def find(
+        self, uid: str | None, remote_hash: str, bare_hash: str | None = None
+    ) -> StatusRow | LocalChange | None:
         if uid:
             row = self.status.unbound_by_uid(self.collection, uid)
             if row is not None:
                 return row
             ident = self.local.new_by_uid.get(uid)
+            if ident is not None:
+                return self.local.changes[ident]
+        if bare_hash:
+            row = self.status.unbound_by_bare(self.collection, bare_hash)
+            if row is not None:
+                return row
+            ident = self.local.new_by_bare.get(bare_hash)
             if ident is not None:
                 return self.local.changes[ident]
         row = self.status.unbound_by_hash(self.collection, remote_hash)
@@ -396,6 +418,12 @@ class _Pass:
             projected = self.handler.with_uid(projected, item.uid)
         return self.handler.fingerprint(item), self.handler.fingerprint(projected)
 
+    def _bare_hash(self, item: Item, *, projected: bool = False) -> str:
+        """The fingerprint of what the server would hold of ``item`` (``projected``:
+        ``item`` is a server item already) with a placeholder UID: content alone."""
+        held = item if projected else self.handler.project(item, self.version)
+        return self.handler.fingerprint(self.handler.with_uid(held, BARE_UID))
+
     def _holds_uid(self, item: Item) -> bool:
         """Whether the server can store a UID for this item: writing one back to a
         server that cannot (EAS tasks, MS-ASTASK has no UID) only makes it re-store
@@ -502,9 +530,22 @@ class _Pass:
             if tentative and self._adopt_tentative(row, ident, etag, item_hash, adopted):
                 continue
             kind: Literal["add", "change"] = "change" if row is not None else "add"
+            bare = ""
+            if kind == "add":
+                try:
+                    bare = self._bare_hash(item)
+                except EassyncError:
+                    bare = ""
             self.index.add(
                 LocalChange(
-                    kind, ident, etag, item.uid, item_hash, proj_hash, row.id if row else None
+                    kind,
+                    ident,
+                    etag,
+                    item.uid,
+                    item_hash,
+                    proj_hash,
+                    row.id if row else None,
+                    bare,
                 )
             )
         for ident in changes.deleted:
@@ -678,8 +719,10 @@ class _Pass:
             # the server still holds the item a killed pass wrote ahead: settled below
             tx.update(row.id, tentative=None, tentative_kind=None)
         missing_uid = not item.uid
+        bare_hash: str | None = None
         try:
             if missing_uid:
+                bare_hash = self._bare_hash(item, projected=True)
                 # write the UID back once, only where the server can keep it
                 missing_uid = self._holds_uid(item)
                 # a stable UID, so that a replay after a kill yields the same one and
@@ -693,16 +736,33 @@ class _Pass:
             self._fail("remote", change.ident, self._describe(item, change.ident), str(exc))
             return
         if row is None:
-            match = self.matcher.find(item.uid, remote_hash)
+            match = self.matcher.find(item.uid, remote_hash, bare_hash)
+            if match is not None and bare_hash and match.uid and match.uid != item.uid:
+                # matched by content: the server item takes the local UID, as it
+                # would have if it had come from here
+                assert change.item is not None
+                item = self.handler.with_uid(change.item, match.uid)
+                remote_hash = self.handler.fingerprint(item)
             if isinstance(match, LocalChange):
-                self._bind_local_new(tx, match, change.ident, item, remote_hash, missing_uid)
+                self._bind_local_new(
+                    tx, match, change.ident, item, remote_hash, missing_uid, bare_hash
+                )
                 return
             if match is None:
-                self._add_local(tx, change.ident, item, remote_hash, missing_uid)
+                self._add_local(tx, change.ident, item, remote_hash, missing_uid, bare_hash)
                 return
-            tx.update(match.id, remote_ident=change.ident, pending=None, seen=1, softdeleted=0)
+            tx.update(
+                match.id,
+                remote_ident=change.ident,
+                pending=None,
+                seen=1,
+                softdeleted=0,
+                bare_hash=bare_hash,
+            )
             row = self.status.get(match.id) if not self.dry_run else match
             assert row is not None
+        elif bare_hash and row.bare_hash != bare_hash:
+            tx.update(row.id, bare_hash=bare_hash)
         self._apply_known(tx, row, item, remote_hash)
 
     def _add_local(
@@ -752,6 +812,7 @@ class _Pass:
         item: Item,
         remote_hash: str,
         missing_uid: bool,
+        bare_hash: str | None = None,
     ) -> None:
         """A server item matched a local item the status did not know (replay after a
         lost commit, first pass over two filled sides, repair)."""
@@ -765,6 +826,7 @@ class _Pass:
                 local_hash=change.hash,
                 remote_ident=server_id,
                 remote_hash=remote_hash,
+                bare_hash=bare_hash,
             )
             if missing_uid and self.direction == "both":
                 tx.update(row_id, needs_push=1)
@@ -780,6 +842,7 @@ class _Pass:
             remote_ident=server_id,
             remote_hash=None,
             needs_push=int(missing_uid and self.direction == "both"),
+            bare_hash=bare_hash,
         )
         change.kind = "change"
         change.row_id = row_id
@@ -1295,6 +1358,7 @@ class _Pass:
                         local_etag=change.etag,
                         local_hash=change.hash,
                         remote_hash=change.proj_hash,
+                        bare_hash=change.bare_hash or None,
                         pending=new_client_id(),
                     )
                     if self.dry_run:
@@ -1340,6 +1404,7 @@ class _Pass:
                 item, etag = found
                 try:
                     item_hash, proj_hash = self._hashes(item)
+                    bare_hash = self._bare_hash(item)
                 except EassyncError as exc:
                     self._fail("local", row.local_ident, self._describe(item), str(exc))
                     continue
@@ -1353,6 +1418,7 @@ class _Pass:
                     local_etag=etag,
                     local_hash=item_hash,
                     remote_hash=proj_hash,
+                    bare_hash=bare_hash,
                 )
                 assert row.pending is not None
                 ops.append(PushOp("add", row.pending, item))

@@ -95,14 +95,6 @@ def test_repair_after_the_status_was_deleted_matches_everything_once(setup: Setu
     assert NO_OP in after.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: a server item without a UID (every EAS contact) gets a derived UID "
-    "before the Matcher runs, and Matcher.find refuses a content match whose UIDs differ "
-    "(and remote_hash then includes the derived UID while proj_hash has none), so a first "
-    "pass over two filled sides duplicates every locally created contact; repair works "
-    "around it (eassync.repair.prematch_uidless)",
-)
 def test_plain_sync_after_the_status_was_deleted_duplicates_nothing(setup: Setup) -> None:
     for path in setup.status_files():
         path.unlink()

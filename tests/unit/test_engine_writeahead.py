@@ -11,7 +11,17 @@ from pathlib import Path
 import pytest
 
 from eassync.storage.base import Item, RemoteBatch, RemoteChange
-from eassync.sync.memory import Killed, MemoryRemote, MemoryStorage
+from eassync.sync.engine import forget_collection, sync_collection
+from eassync.sync.memory import (
+    Killed,
+    MemoryHandler,
+    MemoryRemote,
+    MemoryStorage,
+    make_item,
+    parse_lines,
+)
+from eassync.sync.plan import SyncReport
+from eassync.sync.policy import REMOTE_WINS
 from eassync.sync.status import Status
 from tests.unit.test_engine import Pair, card, fields, server_store
 
@@ -204,3 +214,60 @@ def test_a_batch_with_local_writes_costs_one_extra_commit(tmp_path: Path) -> Non
     assert with_writes == 3 * 2 + 1
     # a pass with nothing to write: one commit per (single) batch and the end
     assert without_writes == 2
+
+
+# --- server items without UID (EAS contacts, tasks) ------------------------------------
+
+
+class NoUidHandler(MemoryHandler):
+    """Like EAS contacts and tasks: the server cannot hold a UID."""
+
+    def project(self, item: Item, version: str) -> Item:
+        projected = super().project(item, version)
+        return make_item((k, v) for k, v in parse_lines(projected.raw) if k != "UID")
+
+
+NO_UID = NoUidHandler()
+
+
+def uidless_sync(local: MemoryStorage, remote: MemoryRemote, status: Status) -> SyncReport:
+    return sync_collection(local, remote, NO_UID, status, "c", REMOTE_WINS)
+
+
+def uidless_remote() -> MemoryRemote:
+    return MemoryRemote(store=lambda item: NO_UID.project(item, "14.1"))
+
+
+def test_lost_add_answer_on_a_server_without_uids_duplicates_nothing(tmp_path: Path) -> None:
+    local, remote = MemoryStorage(), uidless_remote()
+    local.user_add(card("local-ada", "Ada"))
+    remote.kill_after_push_apply = True
+    with Status(tmp_path / "pair.db") as status, pytest.raises(Killed):
+        uidless_sync(local, remote, status)
+    assert len(remote.items) == 1  # the server has it; the answer was lost
+    with Status(tmp_path / "pair.db") as status:
+        report = uidless_sync(local, remote, status)
+        assert (report.local.added, report.remote.added) == (0, 0)
+        assert [item.uid for item, _ in local.items.values()] == ["local-ada"]
+        assert len(remote.items) == 1
+        assert (
+            uidless_sync(local, remote, status)
+            .summary()
+            .endswith("local +0 ~0 -0, remote +0 ~0 -0")
+        )
+
+
+def test_lost_status_on_a_server_without_uids_duplicates_nothing(tmp_path: Path) -> None:
+    local, remote = MemoryStorage(), uidless_remote()
+    for i in range(3):
+        local.user_add(card(f"local-{i}", f"Local {i}"))
+        remote.server_add(card(None, f"Server {i}"))
+    with Status(tmp_path / "pair.db") as status:
+        uidless_sync(local, remote, status)
+        assert len(local.items) == len(remote.items) == 6
+        forget_collection(status, "c")  # the status is lost
+        report = uidless_sync(local, remote, status)
+        assert (report.local.added, report.remote.added) == (0, 0)
+        assert len(local.items) == len(remote.items) == 6
+        uids = {item.uid for item, _ in local.items.values()}
+        assert {"local-0", "local-1", "local-2"} <= uids
