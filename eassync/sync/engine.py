@@ -259,9 +259,11 @@ def sync_collection(
     version: str = "14.1",
     reporter: Reporter | None = None,
     remote_windowed: bool = False,
+    label: str | None = None,
 ) -> SyncReport:
     """Sync one collection once. Returns the report; raises SafetyStop, and errors
-    that stop the whole collection (transport, auth, a second InvalidSyncKey)."""
+    that stop the whole collection (transport, auth, a second InvalidSyncKey).
+    ``label`` (the folder's display name) is stored for ``eassync status``."""
     sync = _Pass(
         local=local,
         remote=remote,
@@ -278,6 +280,7 @@ def sync_collection(
         version=version,
         reporter=reporter or LogReporter(),
         remote_windowed=remote_windowed,
+        label=label,
     )
     return sync.run()
 
@@ -315,6 +318,7 @@ class _Pass:
     reporter: Reporter
 
     remote_windowed: bool = False
+    label: str | None = None
     report: SyncReport = field(init=False)
     index: LocalIndex = field(default_factory=LocalIndex)
     #: rows whose only local change is a new etag (same content): row id → etag
@@ -1485,6 +1489,8 @@ class _Pass:
             if not self.report.ok:
                 error = self.report.summary()
             tx.record_pass(self.collection, counts, error)
+            if self.label is not None:
+                tx.set_collection(self.collection, label=self.label)
 
 
 def _why(result: OpResult | None) -> str:

@@ -180,3 +180,38 @@ def test_unknown_column_is_a_programming_error(tmp_path: Path) -> None:
             tx.insert("c", bogus=1)
         with pytest.raises(TypeError):
             tx.update(1, bogus=1)
+
+
+def test_a_pass_stores_the_collection_label(tmp_path: Path) -> None:
+    from eassync.sync.engine import sync_collection
+    from eassync.sync.memory import MemoryHandler, MemoryRemote, MemoryStorage
+    from eassync.sync.policy import REMOTE_WINS
+
+    with Status(tmp_path / "pair.db") as status:
+        args = (MemoryStorage(), MemoryRemote(), MemoryHandler(), status, "7", REMOTE_WINS)
+        sync_collection(*args)
+        assert status.collection("7").label is None
+        sync_collection(*args, label="Contacts")
+        assert status.collection("7").label == "Contacts"
+        sync_collection(*args)  # a pass without a label keeps the last one
+        assert [c.label for c in status.collections()] == ["Contacts"]
+
+
+def test_a_schema_1_file_migrates_keeping_its_rows(tmp_path: Path) -> None:
+    from eassync.sync.status import MIGRATIONS
+
+    path = tmp_path / "pair.db"
+    db = sqlite3.connect(path)
+    db.executescript(MIGRATIONS[0])
+    db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')")
+    db.execute("INSERT INTO items (collection, uid, local_ident) VALUES ('c', 'u', 'a.vcf')")
+    db.execute("INSERT INTO collections (collection, remote_state) VALUES ('c', 'k1')")
+    db.commit()
+    db.close()
+    with Status(path) as status:
+        assert status.schema_version == SCHEMA_VERSION == 2
+        row = status.by_local("c", "a.vcf")
+        assert row is not None
+        assert (row.uid, row.tentative, row.bare_hash) == ("u", None, None)
+        info = status.collection("c")
+        assert (info.remote_state, info.label) == ("k1", None)
