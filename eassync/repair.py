@@ -229,75 +229,27 @@ def repair_pair(
     from_scratch: bool,
     reporter: Reporter,
 ) -> RepairOutcome:
-    from eassync.runner import (
-        LabelledReporter,
-        handler_for,
-        open_local,
-        status_path,
-        sync_options,
-    )
-    from eassync.storage.eas import EasRemoteCollection
-    from eassync.storage.lock import pair_lock
-    from eassync.storage.trash import Trash
-    from eassync.sync.engine import forget_collection, request_resync, sync_collection
-    from eassync.sync.policy import policy_from_config
+    from eassync.runner import open_pair, status_path
+    from eassync.sync.engine import forget_collection, request_resync
 
     outcome = RepairOutcome(pair.name, from_scratch)
-    status_dir = config.general.status_dir
-    with pair_lock(status_dir, pair.name):
-        client = pool.client(pair.account)
-        from eassync.pairs import select_folders
-
-        selections = select_folders(pair.name, pair.remote, pool.folders(pair.account))
-        conflict = (
-            {"command": list(pair.conflict_command)}
-            if pair.conflict == "command" and pair.conflict_command
-            else pair.conflict
-        )
-        policy = policy_from_config(conflict)
-        storage_cfg = config.storage_for(pair)
-        trash = Trash(status_dir / "trash")
-        with open_status(status_path(config, pair.name), outcome) as status:
-            for sel in selections:
-                handler = handler_for(sel.kind, pair)
-                local = open_local(storage_cfg, sel, handler)
-                key = sel.folder.server_id
-                label = sel.subdir or sel.folder.display_name or key
-                remote = EasRemoteCollection(
-                    client,
-                    sel.folder,
-                    handler,
-                    options=sync_options(pair, sel.kind),  # type: ignore[arg-type]
-                )
-                dropped = 0
-                if outcome.from_scratch:
-                    forget_collection(status, key)
-                else:
-                    request_resync(status, key)
-                    dropped = drop_locally_gone(status, key, {i for i, _ in local.list()})
-                prematch_uidless(status, key, local, remote, handler, client.version)
-
-                def put_in_trash(ident: str, item: object, _key: str = key) -> None:
-                    trash.put(pair.name, _key, ident, item)  # type: ignore[arg-type]
-
-                report = sync_collection(
-                    local,
-                    remote,
-                    handler,
-                    status,
-                    key,
-                    policy,
-                    direction=pair.direction,  # type: ignore[arg-type]
-                    max_delete_ratio=pair.max_delete_ratio,
-                    trash=put_in_trash,
-                    version=client.version,
-                    reporter=LabelledReporter(reporter, {key: label}),
-                    # an item outside a calendar window is missing from the download
-                    # without being lost: it must not be re-uploaded (engine docstring)
-                    remote_windowed=sel.kind == "calendar" and pair.calendar_window != "all",
-                )
-                report.collection = label
-                outcome.collections.append(summarise(status, key, report, dropped))
+    with (
+        open_pair(config, pool, pair) as session,
+        open_status(status_path(config, pair.name), outcome) as status,
+    ):
+        for sel in session.selections:
+            coll = session.open(sel)
+            dropped = 0
+            if outcome.from_scratch:
+                forget_collection(status, coll.key)
+            else:
+                request_resync(status, coll.key)
+                dropped = drop_locally_gone(status, coll.key, {i for i, _ in coll.local.list()})
+            prematch_uidless(
+                status, coll.key, coll.local, coll.remote, coll.handler, session.client.version
+            )
+            report = session.sync(status, coll, reporter=reporter)
+            outcome.collections.append(summarise(status, coll.key, report, dropped))
     return outcome
 
 

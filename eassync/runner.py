@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,8 +26,13 @@ if TYPE_CHECKING:
     from eassync.accounts import ClientPool
     from eassync.config import Config, Pair, StorageConfig
     from eassync.convert.base import ContentHandler
-    from eassync.storage.base import Storage
+    from eassync.eas.client import EasClient, SyncOptions
+    from eassync.storage.base import Item, Storage
+    from eassync.storage.eas import EasRemoteCollection
+    from eassync.storage.trash import Trash
     from eassync.sync.plan import Reporter, SyncReport
+    from eassync.sync.policy import ConflictPolicy
+    from eassync.sync.status import Status
 
 log = logging.getLogger(__name__)
 
@@ -99,11 +105,143 @@ def open_local(storage: StorageConfig, sel: Selection, handler: ContentHandler) 
         raise ConfigError(
             f"storage type {storage.type!r} is not available in this version yet"
         ) from exc
-    return open_dav_storage(storage, sel, handler)  # type: ignore[no-any-return]
+    return open_dav_storage(storage, sel, handler)
 
 
 def collection_matches(sel: Selection, wanted: str) -> bool:
     return wanted in (sel.subdir, sel.folder.server_id, sel.folder.display_name)
+
+
+@dataclass
+class OpenCollection:
+    """One selected EAS folder of a pair with both sides open."""
+
+    sel: Selection
+    #: the status key: the folder's CollectionId
+    key: str
+    #: the name shown to the user
+    label: str
+    handler: ContentHandler
+    local: Storage
+    remote: EasRemoteCollection
+
+
+def open_collection(
+    config: Config, pair: Pair, client: EasClient, sel: Selection, *, enrich: bool = True
+) -> OpenCollection:
+    """Open both sides of one selected folder. ``enrich``: inline calendar attachments
+    into downloaded items (off for callers that never store what they download)."""
+    from eassync.attachments import attachment_enricher
+    from eassync.storage.eas import EasRemoteCollection
+
+    handler = handler_for(sel.kind, pair)
+    local = open_local(config.storage_for(pair), sel, handler)
+    remote = EasRemoteCollection(
+        client,
+        sel.folder,
+        handler,
+        options=sync_options(pair, sel.kind),
+        enrich=attachment_enricher(client, pair.attachments_max_inline)
+        if enrich and sel.kind == "calendar"
+        else None,
+    )
+    key = sel.folder.server_id
+    return OpenCollection(
+        sel, key, sel.subdir or sel.folder.display_name or key, handler, local, remote
+    )
+
+
+@dataclass
+class PairSession:
+    """A pass over one pair, set up under its lock (:func:`open_pair`): shared by
+    ``eassync sync`` (:func:`sync_pair`) and ``eassync repair``."""
+
+    config: Config
+    pair: Pair
+    client: EasClient
+    selections: list[Selection]
+    policy: ConflictPolicy
+    trash: Trash
+
+    def open(self, sel: Selection) -> OpenCollection:
+        return open_collection(self.config, self.pair, self.client, sel)
+
+    def sync(
+        self,
+        status: Status,
+        coll: OpenCollection,
+        *,
+        reporter: Reporter,
+        dry_run: bool = False,
+        force_delete: bool = False,
+    ) -> SyncReport:
+        """One engine pass over one collection; the report carries its label."""
+        from eassync.sync.engine import sync_collection
+
+        pair, key, trash = self.pair, coll.key, self.trash
+
+        def put_in_trash(ident: str, item: Item) -> None:
+            trash.put(pair.name, key, ident, item)
+
+        started = time.monotonic()
+        report = sync_collection(
+            coll.local,
+            coll.remote,
+            coll.handler,
+            status,
+            key,
+            self.policy,
+            direction=pair.direction,  # type: ignore[arg-type]  # the config schema checks it
+            dry_run=dry_run,
+            force_delete=force_delete,
+            max_delete_ratio=pair.max_delete_ratio,
+            trash=put_in_trash,
+            version=self.client.version,
+            reporter=LabelledReporter(reporter, {key: coll.label}),
+            remote_windowed=is_windowed(pair, coll.sel.kind),
+        )
+        report.collection = coll.label
+        log.info(
+            "pair %s/%s: %.2f s, %d requests",
+            pair.name,
+            report.collection,
+            time.monotonic() - started,
+            coll.remote.requests,
+        )
+        return report
+
+
+@contextmanager
+def open_pair(
+    config: Config, pool: ClientPool, pair: Pair, collection: str | None = None
+) -> Iterator[PairSession]:
+    """Hold the pair's lock (LockHeldError if another pass holds it) and set up a pass
+    over its selected folders; ``collection`` keeps only the one it names."""
+    from eassync.storage.lock import pair_lock
+    from eassync.storage.trash import Trash
+    from eassync.sync.policy import policy_from_config
+
+    status_dir = config.general.status_dir
+    with pair_lock(status_dir, pair.name):
+        client = pool.client(pair.account)
+        selections = select_folders(pair.name, pair.remote, pool.folders(pair.account))
+        if collection is not None:
+            selections = [s for s in selections if collection_matches(s, collection)]
+            if not selections:
+                raise ConfigError(f"pair '{pair.name}' has no collection {collection!r}")
+        conflict = (
+            {"command": list(pair.conflict_command)}
+            if pair.conflict == "command" and pair.conflict_command
+            else pair.conflict
+        )
+        yield PairSession(
+            config,
+            pair,
+            client,
+            selections,
+            policy_from_config(conflict),
+            Trash(status_dir / "trash"),
+        )
 
 
 def sync_pair(
@@ -117,79 +255,24 @@ def sync_pair(
     reporter: Reporter,
     on_report: Callable[[SyncReport], None] | None = None,
 ) -> PairOutcome:
-    from eassync.attachments import attachment_enricher
-    from eassync.storage.eas import EasRemoteCollection
-    from eassync.storage.lock import pair_lock
-    from eassync.storage.trash import Trash
-    from eassync.sync.engine import sync_collection
-    from eassync.sync.policy import policy_from_config
     from eassync.sync.status import Status
 
     outcome = PairOutcome(pair.name)
-    status_dir = config.general.status_dir
-    with pair_lock(status_dir, pair.name):
-        client = pool.client(pair.account)
-        folders = pool.folders(pair.account)
-        selections = select_folders(pair.name, pair.remote, folders)
-        if collection is not None:
-            selections = [s for s in selections if collection_matches(s, collection)]
-            if not selections:
-                raise ConfigError(f"pair '{pair.name}' has no collection {collection!r}")
-        conflict = (
-            {"command": list(pair.conflict_command)}
-            if pair.conflict == "command" and pair.conflict_command
-            else pair.conflict
-        )
-        policy = policy_from_config(conflict)
-        storage_cfg = config.storage_for(pair)
-        trash = Trash(status_dir / "trash")
-        with Status(status_path(config, pair.name)) as status:
-            for sel in selections:
-                handler = handler_for(sel.kind, pair)
-                local = open_local(storage_cfg, sel, handler)
-                remote = EasRemoteCollection(
-                    client,
-                    sel.folder,
-                    handler,
-                    options=sync_options(pair, sel.kind),
-                    enrich=attachment_enricher(client, pair.attachments_max_inline)
-                    if sel.kind == "calendar"
-                    else None,
-                )
-                key = sel.folder.server_id
-
-                def put_in_trash(ident: str, item: object, _key: str = key) -> None:
-                    trash.put(pair.name, _key, ident, item)  # type: ignore[arg-type]
-
-                label = sel.subdir or sel.folder.display_name or key
-                started = time.monotonic()
-                report = sync_collection(
-                    local,
-                    remote,
-                    handler,
-                    status,
-                    key,
-                    policy,
-                    direction=pair.direction,
-                    dry_run=dry_run,
-                    force_delete=force_delete,
-                    max_delete_ratio=pair.max_delete_ratio,
-                    trash=put_in_trash,
-                    version=client.version,
-                    reporter=LabelledReporter(reporter, {key: label}),
-                    remote_windowed=is_windowed(pair, sel.kind),
-                )
-                report.collection = label
-                log.info(
-                    "pair %s/%s: %.2f s, %d requests",
-                    pair.name,
-                    report.collection,
-                    time.monotonic() - started,
-                    remote.requests,
-                )
-                outcome.reports.append(report)
-                if on_report:
-                    on_report(report)
+    with (
+        open_pair(config, pool, pair, collection) as session,
+        Status(status_path(config, pair.name)) as status,
+    ):
+        for sel in session.selections:
+            report = session.sync(
+                status,
+                session.open(sel),
+                reporter=reporter,
+                dry_run=dry_run,
+                force_delete=force_delete,
+            )
+            outcome.reports.append(report)
+            if on_report:
+                on_report(report)
     return outcome
 
 
@@ -226,7 +309,7 @@ def is_windowed(pair: Pair, kind: str) -> bool:
     return False
 
 
-def sync_options(pair: Pair, kind: str) -> object:
+def sync_options(pair: Pair, kind: str) -> SyncOptions:
     from eassync.eas.client import SyncOptions
 
     if kind == "calendar":

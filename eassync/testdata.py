@@ -244,20 +244,16 @@ class _Collection:
     """One selected folder of the pair: its local storage and the second device's view."""
 
     def __init__(self, config: Config, pair: Pair, client: EasClient, sel: Selection) -> None:
-        from eassync.runner import handler_for, open_local, sync_options
-        from eassync.storage.eas import EasRemoteCollection
+        from eassync.runner import open_collection
 
+        # no attachment download: what is downloaded here is only looked at, never stored
+        opened = open_collection(config, pair, client, sel, enrich=False)
         self.sel = sel
-        self.handler: ContentHandler = handler_for(sel.kind, pair)
-        self.local: Storage = open_local(config.storage_for(pair), sel, self.handler)
-        self.remote = EasRemoteCollection(
-            client,
-            sel.folder,
-            self.handler,
-            options=sync_options(pair, sel.kind),  # type: ignore[arg-type]
-        )
+        self.handler: ContentHandler = opened.handler
+        self.local: Storage = opened.local
+        self.remote = opened.remote
         self.result = CollectionResult(
-            collection=sel.subdir or sel.folder.display_name or sel.folder.server_id,
+            collection=opened.label,
             kind=sel.kind,
             local_location=self.local.location,
             server_location=self.remote.location,
