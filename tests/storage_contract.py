@@ -5,7 +5,8 @@ in a test module and provide a ``storage`` fixture returning an *empty* storage 
 the parametrised ``item_type`` (VCARD, VEVENT or VTODO). Optional hooks:
 
 - ``corrupt`` fixture: a function ``(storage, ident) -> None`` that breaks the stored
-  item behind the storage's back (garbage bytes); without it the test using it skips;
+  item behind the storage's back (garbage bytes), for subclasses of
+  ``CorruptibleStorageTests``;
 - ``assert_safe_ident(ident)``: what a safe ident looks like for this storage
   (default: a plain file name);
 - ``assert_same_item(got, sent)``: servers that rewrite items may compare more
@@ -108,10 +109,6 @@ class StorageTests:
             return fill(template, uid if uid is not None else uuid.uuid4().hex, text, note)
 
         return make
-
-    @pytest.fixture
-    def corrupt(self) -> Callable[[Storage, str], None]:
-        pytest.skip("this storage cannot be corrupted from the outside")
 
     # --- hooks ----------------------------------------------------------------------------
 
@@ -338,6 +335,38 @@ class StorageTests:
         assert isinstance(results[gone], NotFoundError)
         assert isinstance(results[present], Item)
 
+    def test_unicode_content_and_uid_survive(self, storage: Storage, make_item: MakeItem) -> None:
+        item = make_item(uid="uid-ät-град-😀", text=UNICODE_TEXT, note=UNICODE_TEXT)
+        ident, _ = storage.add(item)
+        self.assert_safe_ident(ident)
+        got, _ = storage.get(ident)
+        self.assert_same_item(got, item)
+        assert UNICODE_TEXT in got.raw.decode("utf-8")
+
+    @pytest.mark.parametrize("uid", HOSTILE_UIDS, ids=lambda uid: repr(uid)[:24])
+    def test_hostile_uid_still_gives_a_safe_ident(
+        self, storage: Storage, make_item: MakeItem, uid: str
+    ) -> None:
+        item = make_item(uid=uid)
+        ident, etag = storage.add(item)
+        self.assert_safe_ident(ident)
+        assert list(storage.list()) == [(ident, etag)]
+        self.assert_same_item(storage.get(ident)[0], item)
+
+    def test_many_items_list_and_get_many(self, storage: Storage, make_item: MakeItem) -> None:
+        added = dict(storage.add(make_item()) for _ in range(500))
+        assert len(added) == 500
+        assert dict(storage.list()) == added
+        results = list(storage.get_many(list(added)))
+        assert len(results) == 500
+        assert all(isinstance(item, Item) for _, item, _ in results)
+        assert {ident: etag for ident, _, etag in results} == added
+
+
+class CorruptibleStorageTests(StorageTests):
+    """For storages whose items can be broken behind their back (a vdir file): the
+    subclass provides a ``corrupt(storage, ident)`` fixture."""
+
     def test_get_many_yields_errors_for_broken_items_without_stopping(
         self,
         storage: Storage,
@@ -369,30 +398,3 @@ class StorageTests:
             storage.get(ident)
 
     # --- content and names ------------------------------------------------------------------
-
-    def test_unicode_content_and_uid_survive(self, storage: Storage, make_item: MakeItem) -> None:
-        item = make_item(uid="uid-ät-град-😀", text=UNICODE_TEXT, note=UNICODE_TEXT)
-        ident, _ = storage.add(item)
-        self.assert_safe_ident(ident)
-        got, _ = storage.get(ident)
-        self.assert_same_item(got, item)
-        assert UNICODE_TEXT in got.raw.decode("utf-8")
-
-    @pytest.mark.parametrize("uid", HOSTILE_UIDS, ids=lambda uid: repr(uid)[:24])
-    def test_hostile_uid_still_gives_a_safe_ident(
-        self, storage: Storage, make_item: MakeItem, uid: str
-    ) -> None:
-        item = make_item(uid=uid)
-        ident, etag = storage.add(item)
-        self.assert_safe_ident(ident)
-        assert list(storage.list()) == [(ident, etag)]
-        self.assert_same_item(storage.get(ident)[0], item)
-
-    def test_many_items_list_and_get_many(self, storage: Storage, make_item: MakeItem) -> None:
-        added = dict(storage.add(make_item()) for _ in range(500))
-        assert len(added) == 500
-        assert dict(storage.list()) == added
-        results = list(storage.get_many(list(added)))
-        assert len(results) == 500
-        assert all(isinstance(item, Item) for _, item, _ in results)
-        assert {ident: etag for ident, _, etag in results} == added

@@ -19,14 +19,14 @@ import vobject
 from eassync.errors import ItemError, NotFoundError, StorageError
 from eassync.storage.base import Item, Storage
 from eassync.storage.vdir import STALE_TMP_AGE, VdirStorage
-from tests.storage_contract import EVENT_TEMPLATE, VCARD_TEMPLATE, StorageTests, fill
+from tests.storage_contract import EVENT_TEMPLATE, VCARD_TEMPLATE, CorruptibleStorageTests, fill
 
 
 def ext_for(item_type: str) -> str:
     return ".vcf" if item_type == "VCARD" else ".ics"
 
 
-class TestVdirContract(StorageTests):
+class TestVdirContract(CorruptibleStorageTests):
     @pytest.fixture
     def storage(self, tmp_path: Path, item_type: str) -> VdirStorage:
         folder = tmp_path / "collection"

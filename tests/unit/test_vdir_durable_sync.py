@@ -21,11 +21,6 @@ N = 120
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="syncfs(2) is Linux only")
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine._pull does not wrap a batch's local writes in atomic.durable_batch() "
-    "yet: each downloaded file costs two fsyncs (the one-line change is in the report)",
-)
 def test_a_download_pass_syncs_the_file_system_once_per_batch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
