@@ -199,6 +199,7 @@ class PairSession:
             version=self.client.version,
             reporter=LabelledReporter(reporter, {key: coll.label}),
             remote_windowed=is_windowed(pair, coll.sel.kind),
+            label=coll.label,
         )
         report.collection = coll.label
         log.info(

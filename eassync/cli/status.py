@@ -41,6 +41,7 @@ def command(ctx: Any, as_json: bool) -> int:
                 "collections": [
                     {
                         "collection": info.collection,
+                        "label": info.label,
                         "items": info.items,
                         "last_sync": info.last_sync,
                         "last_error": info.last_error,
@@ -62,7 +63,8 @@ def command(ctx: Any, as_json: bool) -> int:
             )
             continue
         for c in entry["collections"]:
-            line = f"{name}/{c['collection']}: {c['items']} items, last sync {_ago(c['last_sync'])}"
+            where = c["label"] or c["collection"]
+            line = f"{name}/{where}: {c['items']} items, last sync {_ago(c['last_sync'])}"
             if c["last_error"]:
                 failed = True
                 line += f", last error: {c['last_error']}"
