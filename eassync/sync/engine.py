@@ -7,8 +7,12 @@ One pass (design.md "One EAS pass, in order"):
    compared by ``fingerprint`` with the status, so a touched-but-equal file is no
    change. A broken local item is reported and skipped, never taken for a deletion.
 2. **Pull.** For each server batch, every change is decided against the status and
-   the local changes; local writes happen, then the rows and the batch's SyncKey
-   commit in one transaction.
+   the local changes in one transaction. Without local writes that transaction also
+   stores the batch's SyncKey. With local writes it is the *write-ahead*: the rows the
+   writes will create or update are marked ``tentative`` (the content about to be
+   written; "add" or "update") and committed without the SyncKey; then the files are
+   written inside one :func:`durable_batch` (one syncfs per batch); then a second
+   transaction records idents and etags, clears the marks and stores the SyncKey.
 3. **Push.** The remaining local changes go up in batches of ``remote.max_batch``;
    each answer commits with its new SyncKey.
 
@@ -20,13 +24,28 @@ Kill safety (re-running after a kill at any instant never duplicates, never drop
   our own Adds included, and the :class:`Matcher` binds them to the pending rows (by
   UID, else by content) instead of creating local copies. Pending rows still unbound
   after the pull are sent again, with the same ClientId.
-- Local writes made before a lost status commit show up next pass as local items
-  the status does not know, while the server replays the same batch: the Matcher
-  binds the replayed items to those local items by UID/content.
+- A pass killed between a batch's write-ahead and its final commit leaves rows
+  marked tentative, and maybe the files. The next scan recognises such a file by
+  its content (the fingerprint the row announced) and binds it: an added file to its
+  row, an updated file as the row's new local state (no user edit). A file whose
+  content differs was edited by the user: it stays a local change or a new item.
+  The server then replays from the old SyncKey: an item it sends again is decided as
+  usual (a file never written is written now); an item it reports deleted is deleted
+  locally (trash first) if the file is still the one we wrote; and an added item the
+  complete pull never mentions no longer exists on the server (a strict server
+  reports nothing for an item created and deleted after the client's key): it is
+  treated as deleted too. So a deletion on the server sticks, whenever the kill.
 - A remote item without a UID gets a UID derived from collection and ServerId, so a
-  replay yields the same UID and is matched. It is written back to the server once.
+  replay yields the same UID and is matched. It is written back to the server once
+  (where the server can hold one). Matching it to a pending row or an unknown local
+  item (lost Add answer, lost status, repair, resync) uses ``bare_hash``: the
+  fingerprint of the server copy with a placeholder UID, compared with the same of
+  ``project(local)`` — a locally created item carries its own UID, which the server
+  (EAS contacts and tasks) cannot return.
 - ``keep_both`` derives the copy's UID from the original UID and the local content,
-  so a replayed conflict finds the copy made before the kill.
+  so a replayed conflict finds the copy made before the kill. Conflict writes have no
+  write-ahead row: their result holds a user's change, which the replay meets again
+  as a conflict.
 - Both sides having reached the same content (a replayed change) is no conflict.
 
 Server state lost (``InvalidSyncKey`` from pull or push): resync. The collection is
@@ -350,6 +369,7 @@ class _Pass:
         resynced = False
         while True:
             try:
+                self._resend_unanswered_adds()
                 self._pull()
                 self._push()
                 break
@@ -1201,6 +1221,18 @@ class _Pass:
         self._push_changes()
         self._push_deletes()
         self._queue_adds()
+        self._push_adds()
+
+    def _resend_unanswered_adds(self) -> None:
+        """Adds still pending from an earlier pass (killed, or the answer lost) go up
+        first, with the stored SyncKey and their ClientIds: a server whose answer was
+        lost sees the same request again and answers with the items it created then
+        (MS-ASCMD 2.2.3.28; Exchange and the devserver never echo a device's own Adds
+        in a pull, so after a pull the resent Adds would be new items)."""
+        if self.dry_run or self.direction == "to_local" or self.state is None:
+            return
+        if self.resyncing or not self.status.count(self.collection, "pending IS NOT NULL"):
+            return
         self._push_adds()
 
     def _send(self, ops: list[PushOp]) -> dict[str, OpResult]:

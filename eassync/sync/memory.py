@@ -250,6 +250,10 @@ class MemoryRemote:
     #: kill the client instead of sending pull batch number k (0-based) of the next pull
     kill_at_pull_batch: int | None = None
     requests: int = 0
+    #: the adds of the last push (ClientId → ServerId) under the key it was sent with:
+    #: a client repeating that key and ClientId gets the same item, not a second one
+    #: (MS-ASCMD 2.2.3.28: the ClientId lets the server spot a resent Add)
+    answered_adds: dict[str, dict[str, str]] = field(default_factory=dict)
     _ids: Iterator[int] = field(default_factory=lambda: count(1))
 
     # server-side edits (another device, a web UI)
@@ -348,9 +352,20 @@ class MemoryRemote:
         if len(ops) > self.max_batch:
             raise ValueError(f"{len(ops)} ops in one push, more than max_batch {self.max_batch}")
         view = self._view(state)
+        resent = self.answered_adds.get(state, {})
         results: list[OpResult] = []
+        added: dict[str, str] = {}
         for op in ops:
-            results.append(self._apply(op, view))
+            sid = resent.get(op.ref) if op.kind == "add" else None
+            if sid is not None and sid in self.items:
+                view[sid] = self.versions[sid]
+                result = OpResult(op.ref, "ok", sid)
+            else:
+                result = self._apply(op, view)
+            if op.kind == "add" and result.ident:
+                added[op.ref] = result.ident
+            results.append(result)
+        self.answered_adds = {state: added}
         key = self._issue(state, view)
         if self.kill_after_push_apply:
             self.kill_after_push_apply = False

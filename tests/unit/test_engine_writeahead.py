@@ -4,13 +4,13 @@ server since come back, never duplicates, and keeps a user's edit of such a file
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from eassync.storage.base import Item, RemoteBatch, RemoteChange
+from eassync.storage.base import Item, PushOp, PushResult, RemoteBatch, RemoteChange
 from eassync.sync.engine import forget_collection, sync_collection
 from eassync.sync.memory import (
     Killed,
@@ -247,7 +247,8 @@ def test_lost_add_answer_on_a_server_without_uids_duplicates_nothing(tmp_path: P
     assert len(remote.items) == 1  # the server has it; the answer was lost
     with Status(tmp_path / "pair.db") as status:
         report = uidless_sync(local, remote, status)
-        assert (report.local.added, report.remote.added) == (0, 0)
+        # resent with its ClientId: the server answers with the item it made then
+        assert report.local.added == 0
         assert [item.uid for item, _ in local.items.values()] == ["local-ada"]
         assert len(remote.items) == 1
         assert (
@@ -271,3 +272,41 @@ def test_lost_status_on_a_server_without_uids_duplicates_nothing(tmp_path: Path)
         assert len(local.items) == len(remote.items) == 6
         uids = {item.uid for item, _ in local.items.values()}
         assert {"local-0", "local-1", "local-2"} <= uids
+
+
+@dataclass
+class NoEchoRemote(MemoryRemote):
+    """Like Exchange and the devserver: a pull never reports the client's own Adds,
+    even when the client repeats an old SyncKey; only a repeated push with the same
+    key and ClientIds finds the items made then."""
+
+    own: set[str] = field(default_factory=set)
+
+    def push(self, state: str, ops: Sequence[PushOp]) -> PushResult:
+        adds = {op.ref for op in ops if op.kind == "add"}
+        try:
+            result = super().push(state, ops)
+        except Killed:
+            self.own |= set(self.answered_adds.get(state, {}).values())
+            raise
+        self.own |= {r.ident for r in result.results if r.ref in adds and r.ident}
+        return result
+
+    def pull(self, state: str | None) -> Iterator[RemoteBatch]:
+        for batch in super().pull(state):
+            changes = [c for c in batch.changes if c.ident not in self.own]
+            yield RemoteBatch(changes, batch.state, batch.more_available)
+
+
+def test_lost_add_answer_on_a_server_that_never_echoes_own_adds(tmp_path: Path) -> None:
+    with Status(tmp_path / "pair.db") as status:
+        pair = Pair(status, remote=NoEchoRemote(store=server_store))
+        pair.sync()
+        pair.local.user_add(card("ada", "Ada"))
+        pair.remote.kill_after_push_apply = True
+        with pytest.raises(Killed):
+            pair.sync()
+        restart(pair, tmp_path)
+        pair.sync()
+        assert remote_names(pair) == local_names(pair) == ["Ada"]
+        pair.status.close()
