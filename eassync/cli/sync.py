@@ -90,7 +90,9 @@ def command(
                 click.echo(f"{outcome.pair}: hint: {outcome.error.hint}", err=True)
             return
         for report in outcome.reports:
-            click.echo(f"{outcome.pair}/{report.summary()}")
+            summary = report.summary().removeprefix("(dry run) ")
+            prefix = "(dry run) " if report.dry_run else ""
+            click.echo(f"{prefix}{outcome.pair}/{summary}")
 
     outcomes = run_sync(
         config,
