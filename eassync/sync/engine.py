@@ -19,11 +19,12 @@ One pass (design.md "One EAS pass, in order"):
 Kill safety (re-running after a kill at any instant never duplicates, never drops):
 
 - An Add is recorded as a *pending* row (with its ClientId and the hash we expect the
-  server's copy to have) and committed **before** it is sent. If the answer is lost
-  the next pass sends the old SyncKey; the server replays its changes since that key,
-  our own Adds included, and the :class:`Matcher` binds them to the pending rows (by
-  UID, else by content) instead of creating local copies. Pending rows still unbound
-  after the pull are sent again, with the same ClientId.
+  server's copy to have) and committed **before** it is sent. If the answer is lost,
+  the next pass first resends the pending Adds with the stored (old) SyncKey and the
+  same ClientIds: a server that never echoes a device's own Adds (Exchange, the
+  devserver) recognises the repeated request and answers with the items it made
+  then. A server that instead replays them in the pull from the old key gets them
+  bound to the pending rows by the :class:`Matcher` (UID, else content).
 - A pass killed between a batch's write-ahead and its final commit leaves rows
   marked tentative, and maybe the files. The next scan recognises such a file by
   its content (the fingerprint the row announced) and binds it: an added file to its
