@@ -16,6 +16,49 @@ USER = "alice"
 PASSWORD = "secret"
 
 
+def write_contacts_config(
+    folder: Path, account: str, *, name: str = "acc", pair_keys: str = "", extra: str = ""
+) -> Path:
+    """``folder/config.yaml``: status in ``folder/state``, the account ``name`` (its
+    keys as YAML lines in ``account``), a vdir of contacts in ``folder/contacts`` and
+    the pair ``contacts`` between that vdir and the account's default contacts folder
+    (more keys of that pair in ``pair_keys``). ``extra`` goes at the end (more pairs)."""
+
+    def block(text: str, spaces: int) -> str:
+        return textwrap.indent(textwrap.dedent(text), " " * spaces)
+
+    config = folder / "config.yaml"
+    config.write_text(
+        textwrap.dedent(
+            f"""\
+            general:
+              status_dir: {folder / "state"}
+            accounts:
+              {name}:
+            """
+        )
+        + block(account, 4)
+        + textwrap.dedent(
+            f"""\
+            storages:
+              contacts:
+                type: vdir
+                path: {folder / "contacts"}
+                fileext: .vcf
+            pairs:
+              contacts:
+                account: {name}
+                remote: {{default: contacts}}
+                local: contacts
+            """
+        )
+        + block(pair_keys, 4)
+        + extra,
+        encoding="utf-8",
+    )
+    return config
+
+
 def write_config(
     folder: Path,
     url: str,
@@ -24,35 +67,20 @@ def write_config(
     extra_pair: str = "",
     verify: str = "true",
 ) -> Path:
-    config = folder / "config.yaml"
-    config.write_text(
-        textwrap.dedent(
-            f"""\
-            general:
-              status_dir: {folder / "state"}
-            accounts:
-              dev:
-                url: {url}
-                username: {USER}
-                password: {{env: EASSYNC_TEST_PASSWORD}}
-                verify: {verify}
-            storages:
-              contacts:
-                type: vdir
-                path: {folder / "contacts"}
-                fileext: .vcf
-            pairs:
-              contacts:
-                account: dev
-                remote: {{default: contacts}}
-                local: contacts
-                conflict: {conflict}
-            """
-        )
-        + extra_pair,
-        encoding="utf-8",
+    """The devserver account ``dev`` (password from the environment, :func:`cli_env`)
+    in :func:`write_contacts_config`."""
+    return write_contacts_config(
+        folder,
+        f"""\
+        url: {url}
+        username: {USER}
+        password: {{env: EASSYNC_TEST_PASSWORD}}
+        verify: {verify}
+        """,
+        name="dev",
+        pair_keys=f"conflict: {conflict}\n",
+        extra=extra_pair,
     )
-    return config
 
 
 def cli_env() -> dict[str, str]:

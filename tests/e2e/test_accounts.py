@@ -8,7 +8,6 @@ autodiscover session factory, the OAuth authority host), never faked system-wide
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from tests.servers.autodiscover import (
 )
 from tests.servers.fake_idp import TENANT, FakeIdP, fake_idp
 
-from .helpers import PASSWORD, USER, run_cli
+from .helpers import PASSWORD, USER, run_cli, write_contacts_config
 
 EMAIL = "alice@example.test"
 
@@ -37,37 +36,6 @@ def certs(tmp_path_factory):
     return make_certs(
         tmp_path_factory.mktemp("certs"), ["example.test", "autodiscover.example.test"]
     )
-
-
-def config_file(folder: Path, account: str) -> Path:
-    path = folder / "config.yaml"
-    path.write_text(
-        textwrap.dedent(
-            f"""\
-            general:
-              status_dir: {folder / "state"}
-            accounts:
-              acc:
-            """
-        )
-        + textwrap.indent(textwrap.dedent(account), "    ")
-        + textwrap.dedent(
-            f"""\
-            storages:
-              contacts:
-                type: vdir
-                path: {folder / "contacts"}
-                fileext: .vcf
-            pairs:
-              contacts:
-                account: acc
-                remote: {{default: contacts}}
-                local: contacts
-            """
-        ),
-        encoding="utf-8",
-    )
-    return path
 
 
 def run_inprocess(config: Path, *args: str, capsys) -> tuple[int, str, str]:
@@ -97,7 +65,7 @@ def seed(srv: DevServer) -> None:
 
 def test_ntlm_account_syncs_through_the_cli(tmp_path):
     with DevServer(tmp_path / "server", users={USER: PASSWORD}, ntlm=True) as srv:
-        config = config_file(
+        config = write_contacts_config(
             tmp_path,
             f"""\
             url: {srv.url}
@@ -112,7 +80,7 @@ def test_ntlm_account_syncs_through_the_cli(tmp_path):
 
 def test_ntlm_wrong_password_message(tmp_path):
     with DevServer(tmp_path / "server", users={USER: "other"}, ntlm=True) as srv:
-        config = config_file(
+        config = write_contacts_config(
             tmp_path,
             f"""\
             url: {srv.url}
@@ -146,7 +114,7 @@ def ad_server(certs, monkeypatch) -> Iterator[AutodiscoverServer]:
 
 
 def autodiscover_config(tmp_path: Path, certs) -> Path:
-    return config_file(
+    return write_contacts_config(
         tmp_path,
         f"""\
         autodiscover: true
@@ -220,7 +188,7 @@ def test_oauth_login_then_sync_then_expired_sign_in(tmp_path, certs, idp, capsys
     with DevServer(
         tmp_path / "server", users={USER: "unused"}, tls=(certs.cert, certs.key), bearer=idp.user_of
     ) as srv:
-        config = config_file(
+        config = write_contacts_config(
             tmp_path,
             f"""\
             url: {srv.url}
@@ -251,7 +219,7 @@ def test_oauth_login_then_sync_then_expired_sign_in(tmp_path, certs, idp, capsys
 
 
 def test_login_refuses_a_basic_account(tmp_path, capsys):
-    config = config_file(
+    config = write_contacts_config(
         tmp_path,
         """\
         url: https://mail.example.test/Microsoft-Server-ActiveSync
@@ -289,7 +257,7 @@ def test_keyring_password_from_an_in_memory_backend(tmp_path, capsys):
     try:
         keyring.set_password("eassync-test", USER, PASSWORD)
         with DevServer(tmp_path / "server", users={USER: PASSWORD}) as srv:
-            config = config_file(
+            config = write_contacts_config(
                 tmp_path,
                 f"""\
                 url: {srv.url}

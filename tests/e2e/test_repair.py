@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -212,30 +211,7 @@ def test_sogo_repair_after_the_status_was_deleted_duplicates_nothing(
     )
     local = tmp_path / "contacts"
     write_local_card(local, "local-1", "Ada")
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        textwrap.dedent(
-            f"""\
-            accounts:
-              sogo:
-                url: {sogo_account.server.eas_url}
-                username: {sogo_account.user}
-                password: {sogo_account.password}
-            storages:
-              contacts:
-                type: vdir
-                path: {local}
-                fileext: .vcf
-            pairs:
-              contacts:
-                account: sogo
-                remote: {{default: contacts}}
-                local: contacts
-            """
-        ),
-        encoding="utf-8",
-    )
-    config.chmod(0o600)
+    config = sogo_account.contacts_config(tmp_path)
     pass_one_second()  # SOGo's change clock (sogo-notes Q2)
     run_cli(config, "sync", check=True)
     status = load_config(config).general.status_dir / "pairs" / "contacts.sqlite"

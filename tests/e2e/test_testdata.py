@@ -234,30 +234,7 @@ def test_sogo_create_then_delete_touches_only_tagged_items(
         "N:Untagged;Ada;;;\r\nEMAIL;TYPE=INTERNET:ada@example.test\r\nEND:VCARD\r\n"
     )
     dav.put(CONTACTS, "untagged-1.vcf", untagged)
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        textwrap.dedent(
-            f"""\
-            accounts:
-              sogo:
-                url: {sogo_account.server.eas_url}
-                username: {sogo_account.user}
-                password: {sogo_account.password}
-            storages:
-              contacts:
-                type: vdir
-                path: {tmp_path / "contacts"}
-                fileext: .vcf
-            pairs:
-              contacts:
-                account: sogo
-                remote: {{default: contacts}}
-                local: contacts
-            """
-        ),
-        encoding="utf-8",
-    )
-    config.chmod(0o600)
+    config = sogo_account.contacts_config(tmp_path)
     local = tmp_path / "contacts"
 
     def dav_tagged() -> tuple[int, int]:

@@ -57,6 +57,20 @@ class SogoAccount:
     password: str
     dav: SogoDav
 
+    def contacts_config(self, folder: Path) -> Path:
+        """``folder/config.yaml`` whose pair ``contacts`` syncs this user's address
+        book over EAS with the vdir ``folder/contacts`` (mode 0600: it holds the
+        password)."""
+        from tests.e2e.helpers import write_contacts_config
+
+        config = write_contacts_config(
+            folder,
+            f"url: {self.server.eas_url}\nusername: {self.user}\npassword: {self.password}\n",
+            name="sogo",
+        )
+        config.chmod(0o600)
+        return config
+
 
 def _parse_env(text: str) -> dict[str, str]:
     env = {}

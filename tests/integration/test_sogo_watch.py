@@ -5,7 +5,6 @@ reaches SOGo (file watching). Latencies are printed (``pytest -s``), not asserte
 
 from __future__ import annotations
 
-import textwrap
 import time
 from pathlib import Path
 
@@ -45,30 +44,7 @@ def test_watch_carries_changes_both_ways_with_sogo(
 ) -> None:
     dav = sogo_account.dav
     dav.put(CONTACTS, "before-watch.vcf", card("before-watch", "Ada", "Before"))
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        textwrap.dedent(
-            f"""\
-            accounts:
-              sogo:
-                url: {sogo_account.server.eas_url}
-                username: {sogo_account.user}
-                password: {sogo_account.password}
-            storages:
-              contacts:
-                type: vdir
-                path: {tmp_path / "contacts"}
-                fileext: .vcf
-            pairs:
-              contacts:
-                account: sogo
-                remote: {{default: contacts}}
-                local: contacts
-            """
-        ),
-        encoding="utf-8",
-    )
-    config.chmod(0o600)
+    config = sogo_account.contacts_config(tmp_path)
     local = tmp_path / "contacts"
     # heartbeat below SOGoMaximumPingInterval (300 in the harness): above it SOGo
     # would answer Status 5 only after waiting the maximum (Q11)

@@ -4,7 +4,6 @@ server's version list changes."""
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -15,36 +14,19 @@ from eassync.demo_data import contact
 from eassync.devserver import DevServer
 from eassync.eas.state import AccountStateFile
 from eassync.eas.versions import SUPPORTED
-
-USER, PASSWORD = "alice", "secret"
+from tests.e2e.helpers import PASSWORD, USER, write_contacts_config
 
 
 def write_config(folder: Path, url: str, version: str) -> Path:
-    path = folder / "config.yaml"
-    path.write_text(
-        textwrap.dedent(
-            f"""\
-            accounts:
-              acc:
-                url: {url}
-                username: {USER}
-                password: {PASSWORD}
-                protocol_version: "{version}"
-            storages:
-              contacts:
-                type: vdir
-                path: {folder / "contacts"}
-                fileext: .vcf
-            pairs:
-              contacts:
-                account: acc
-                remote: {{default: contacts}}
-                local: contacts
-            """
-        ),
-        encoding="utf-8",
+    return write_contacts_config(
+        folder,
+        f"""\
+        url: {url}
+        username: {USER}
+        password: {PASSWORD}
+        protocol_version: "{version}"
+        """,
     )
-    return path
 
 
 def sync(config: Path, capsys) -> str:
