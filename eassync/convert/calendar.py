@@ -27,9 +27,12 @@ default) a 16.x request therefore carries no Attendees and no MeetingStatus; bot
 ghosted in 16.x (kept on the server when absent) and stay in the local file.
 
 16.x exceptions: an exception is keyed by ``AirSyncBase:InstanceId`` (the original start,
-compact DateTime) instead of ``ExceptionStartTime``. ``instance_ops`` lists what the
-engine would send per occurrence (``Change``/``Delete`` with ``InstanceId``); until the
-engine speaks that, to_eas sends the exceptions inside the item (as ≤14.1 does).
+compact DateTime) instead of ``ExceptionStartTime``. A 16.x client must not change an
+occurrence through ``Exceptions`` (MS-ASCAL 2.2.2.22): ``instance_plan`` turns a Change
+of a series into the series without exceptions plus ``Change``/``Delete`` with
+``InstanceId`` per occurrence (sent by ``storage/eas.py``). ``to_eas`` still puts the
+exceptions inside the item: for Adds (the spec forbids them only to change an
+occurrence) and for the Changes ``instance_plan`` cannot express.
 
 Pure code, no I/O.
 """
@@ -806,8 +809,8 @@ class CalendarHandler:
     def instance_ops(self, old: Item, new: Item) -> list[InstanceOp]:
         """16.x per-occurrence commands turning ``old``'s exceptions into ``new``'s:
         a Change with ``InstanceId`` for each new/changed override, a Delete with
-        ``InstanceId`` for each new EXDATE (MS-ASCMD 2.2.3.87 16.x). Data model only:
-        the engine does not send these yet (see module doc)."""
+        ``InstanceId`` for each new EXDATE (MS-ASCMD 2.2.3.87 16.x). What is sent is
+        ``instance_plan``, which compares with the server's copy instead."""
         before, after = self.extract(old), self.extract(new)
         ops: list[InstanceOp] = []
         for original in after.exdates:
@@ -821,6 +824,65 @@ class CalendarHandler:
                 ops.append(InstanceOp("change", self._wire_time(original, "16.1"), node))
         return ops
 
+    def instance_plan(self, server: Element, new: Item, version: str) -> InstancePlan | None:
+        """How a 16.x client changes the series ``server`` (its ApplicationData as the
+        server holds it) into ``new``: MS-ASCAL 2.2.2.22 forbids ``Exceptions`` in a 16.x
+        Change; occurrences are changed/deleted by ``InstanceId`` (MS-ASCMD 2.2.3.24).
+
+        A series whose Recurrence, StartTime or EndTime changes loses all its exceptions
+        on the server (MS-ASCAL 2.2.2.22), so then every exception is sent again. None
+        when ``new`` does not recur (no exceptions: the plain Change is right) or when an
+        occurrence deleted on the server is restored locally: no 16.x command undeletes
+        one, the caller falls back to the whole-item Change.
+        """
+        after = self.extract(new)
+        if after.recurrence is None:
+            return None
+        before = self.read(server, version)
+        bare = copy.copy(after)
+        bare.exdates, bare.overrides = (), {}
+        series = self.elements(bare, version)
+        resets = _series_shape(server) != _series_shape(series)
+        if resets:
+            before.exdates, before.overrides = (), {}
+        if any(original not in after.exdates for original in before.exdates):
+            return None
+        ops: list[InstanceOp] = []
+        for original in sorted(after.exdates, key=_instant_key):
+            if original not in before.exdates:
+                ops.append(InstanceOp("delete", self._wire_time(original, version), None))
+        originals = set(before.overrides) | set(after.overrides)
+        for original in sorted(originals, key=_instant_key):
+            if original in after.exdates:
+                continue
+            wanted = after.overrides.get(original) or self._plain_occurrence(after, original)
+            previous = before.overrides.get(original)
+            if previous is not None and self._same_override(before, previous, after, wanted):
+                continue
+            if previous is None and original not in after.overrides:
+                continue
+            node = E("AirSync:ApplicationData")
+            # 16.x ghosts every calendar element (MS-ASCMD 2.2.3.179): what is omitted
+            # keeps the server's value, so write what differs from the server's copy
+            self._exception_fields(node, previous or after, wanted, version)
+            ops.append(InstanceOp("change", self._wire_time(original, version), node))
+        return InstancePlan(series, ops, resets)
+
+    def _plain_occurrence(self, master: Event, original: datetime | date) -> Event:
+        """The occurrence at ``original`` as the master makes it (an override undone)."""
+        plain = copy.copy(master)
+        plain.recurrence, plain.exdates, plain.overrides = None, (), {}
+        plain.start = original
+        plain.end = original + _length(master)
+        return plain
+
+    def _same_override(self, old_master: Event, old: Event, new_master: Event, new: Event) -> bool:
+        """Equal on the wire: only what an Exception carries counts, not DTSTAMP & co."""
+        a, b = E("AirSync:ApplicationData"), E("AirSync:ApplicationData")
+        self._exception_fields(a, old_master, old, "16.1")
+        self._exception_fields(b, new_master, new, "16.1")
+        return a.to_xml() == b.to_xml()
+
 
 @dataclass(frozen=True)
 class InstanceOp:
@@ -831,7 +893,27 @@ class InstanceOp:
     data: Element | None
 
 
+@dataclass(frozen=True)
+class InstancePlan:
+    """A 16.x Change of a series: the series without exceptions, then one command per
+    occurrence (``CalendarHandler.instance_plan``)."""
+
+    series: Element  # ApplicationData without Calendar:Exceptions
+    ops: list[InstanceOp]
+    #: the server drops all exceptions on this Change (MS-ASCAL 2.2.2.22)
+    resets_exceptions: bool = False
+
+
 # --- helpers --------------------------------------------------------------------------------
+
+
+def _series_shape(data: Element) -> tuple[Any, ...]:
+    """What a 16.x server compares to decide that a series changed shape (MS-ASCAL
+    2.2.2.22): start, end and the recurrence pattern."""
+    rule = data.find(C + "Recurrence")
+    pattern = () if rule is None else tuple(sorted((c.tag, c.value) for c in rule))
+    times = tuple(parse_eas_time(data.text(C + tag)) for tag in ("StartTime", "EndTime"))
+    return times, pattern
 
 
 def eas_date(value: datetime, zone: tzinfo | None) -> date:

@@ -159,3 +159,104 @@ def shape_body(data: Element, truncation: int | None) -> Element:
     shaped.add("AirSyncBase:Data", text)
     children = [shaped if c is body else c for c in data.children]
     return Element(data.tag, children)
+
+
+# --- 16.x calendar occurrences (AirSyncBase:InstanceId) ------------------------------
+
+EXCEPTIONS = "Calendar:Exceptions"
+INSTANCE_ID = "AirSyncBase:InstanceId"
+
+
+def _exception_key(exc: Element) -> str | None:
+    raw = exc.text(INSTANCE_ID) or exc.text("Calendar:ExceptionStartTime")
+    return _compact(raw) if raw else None
+
+
+def is_occurrence(data: Element, instance_id: str) -> bool:
+    """Whether ``instance_id`` is the original start of an occurrence of the series
+    ``data`` (deleted ones included). Expanded with the client's own converter and
+    dateutil: the devserver only needs to refuse ids that name no occurrence."""
+    from datetime import date, datetime, time
+
+    from dateutil.rrule import rrulestr
+
+    from eassync.convert import ical
+    from eassync.convert.calendar import CalendarHandler
+    from eassync.convert.recurrence import parse_eas_time
+    from eassync.errors import ConversionError
+
+    wanted = parse_eas_time(instance_id)
+    if wanted is None or data.find("Calendar:Recurrence") is None:
+        return False
+    try:
+        item = CalendarHandler().from_eas(data, "16.1")
+    except ConversionError:
+        return False
+    master, _ = ical.master_and_overrides(ical.parse(item), "VEVENT")
+    if master is None or master.get("RRULE") is None:
+        return False
+    start = master.decoded("DTSTART")
+    rule_text = master["RRULE"].to_ical().decode()
+    try:
+        if isinstance(start, datetime):
+            return wanted in rrulestr(rule_text, dtstart=start)
+        assert isinstance(start, date)
+        # all-day: InstanceId is the date at 00:00:00Z (MS-ASCAL 2.2.2.42, 16.x)
+        naive = rrulestr(rule_text.replace("Z", ""), dtstart=datetime.combine(start, time()))
+        return datetime.combine(wanted.date(), time()) in naive
+    except (ValueError, TypeError):  # a rule dateutil cannot expand: accept its times
+        return _compact(instance_id) >= _compact(data.text("Calendar:StartTime") or "")
+
+
+def put_exception(data: Element, instance_id: str, fields: Element | None) -> Element:
+    """The series ``data`` with the exception for ``instance_id`` set (MS-ASCMD
+    2.2.3.24, 16.x): ``fields`` None deletes the occurrence (``Deleted`` 1); otherwise
+    its elements replace those of a previous exception, whose other elements stay (16.x
+    calendar elements are ghosted). Explicitly empty elements are kept: in an
+    exception they say "none" instead of "as the series"."""
+    wanted = _compact(instance_id)
+    old: Element | None = None
+    kept: list[Element] = []
+    container = data.find(EXCEPTIONS)
+    for exc in container.children if container is not None else []:
+        if _exception_key(exc) == wanted:
+            old = exc
+        else:
+            kept.append(exc)
+    if fields is None:
+        new = Element(
+            "Calendar:Exception",
+            [Element("Calendar:Deleted", value="1"), Element(INSTANCE_ID, value=instance_id)],
+        )
+    else:
+        merged: dict[str, Element] = {}
+        if old is not None and old.text("Calendar:Deleted") != "1":
+            merged = {c.tag: c for c in old.children}
+        merged.pop("Calendar:ExceptionStartTime", None)
+        merged.pop("Calendar:Deleted", None)
+        merged[INSTANCE_ID] = Element(INSTANCE_ID, value=instance_id)
+        for child in fields.children:
+            merged[child.tag] = child
+        new = Element("Calendar:Exception", list(merged.values()))
+    kept.append(new)
+    kept.sort(key=lambda e: _exception_key(e) or "")
+    exceptions = Element(EXCEPTIONS, kept)
+    children = [c for c in data.children if c.tag != EXCEPTIONS] + [exceptions]
+    return Element(data.tag, children)
+
+
+def series_shape(data: Element) -> tuple[str | None, str | None, tuple[Any, ...] | None]:
+    """Start, end and recurrence pattern: a 16.x Change that alters one of them drops
+    the series' exceptions (MS-ASCAL 2.2.2.22)."""
+    rule = data.find("Calendar:Recurrence")
+    pattern = None if rule is None else tuple(sorted((c.tag, str(c.value)) for c in rule))
+    start, end = data.text("Calendar:StartTime"), data.text("Calendar:EndTime")
+    return (
+        _compact(start) if start else None,
+        _compact(end) if end else None,
+        pattern,
+    )
+
+
+def without_exceptions(data: Element) -> Element:
+    return Element(data.tag, [c for c in data.children if c.tag != EXCEPTIONS])

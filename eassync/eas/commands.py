@@ -266,6 +266,8 @@ class CommandResponse:
     server_id: str | None
     status: int
     data: Element | None = None
+    #: ≥16.0: the occurrence a Change/Delete addressed (MS-ASCMD 2.2.3.24)
+    instance_id: str | None = None
 
 
 @dataclass
@@ -435,6 +437,7 @@ def _command_response(node: Element) -> CommandResponse | None:
         # Status is required; a server that leaves it out reported nothing wrong.
         status=node.int("AirSync:Status", 1) or 1,
         data=node.find("AirSync:ApplicationData"),
+        instance_id=node.text("AirSyncBase:InstanceId"),
     )
 
 

@@ -179,6 +179,11 @@ class EasRemoteCollection:
                 continue
             assert op.item is not None
             try:
+                if op.kind == "change":
+                    per_instance = self._instance_commands(op.ref, op.item)
+                    if per_instance is not None:
+                        commands.extend(per_instance)
+                        continue
                 data = self.handler.to_eas(op.item, self.version)
             except ConversionError as exc:
                 results[op.ref] = OpResult(op.ref, "rejected", message=str(exc))
@@ -202,7 +207,10 @@ class EasRemoteCollection:
             ]
         )
         by_client = {r.client_id: r for r in resp.responses if r.kind == "add"}
-        by_server = {r.server_id: r for r in resp.responses if r.kind in ("change", "delete")}
+        by_server: dict[str | None, list[Any]] = {}
+        for r in resp.responses:
+            if r.kind in ("change", "delete"):
+                by_server.setdefault(r.server_id, []).append(r)
         for op in ops:
             if op.ref in results:
                 continue
@@ -218,18 +226,70 @@ class EasRemoteCollection:
                     op.ref, status, ident=r.server_id, message=_status_text(r.status)
                 )
             else:
-                r = by_server.get(op.ref)
-                if r is None:  # no response means success (MS-ASCMD 2.2.3.145)
-                    results[op.ref] = OpResult(op.ref, "ok", ident=op.ref)
-                else:
-                    status = _ITEM_STATUS.get(r.status, "rejected")
-                    results[op.ref] = OpResult(
-                        op.ref, status, ident=op.ref, message=_status_text(r.status)
-                    )
+                results[op.ref] = _change_result(op.ref, by_server.get(op.ref, []))
         new_state = resp.sync_key
         if state == SOGO_EMPTY_FOLDER_KEY:
             new_state = SOGO_EMPTY_FOLDER_KEY
         return PushResult(state=new_state, results=[results[op.ref] for op in ops])
+
+    def _instance_commands(self, server_id: str, item: Item) -> list[Any] | None:
+        """≥16.0 calendar Change: the series without exceptions plus one Change/Delete
+        with ``InstanceId`` per changed occurrence, in one request (MS-ASCAL 2.2.2.22: a
+        16.x client must not send Exceptions to change one). The plan is computed from
+        the server's current copy (ItemOperations Fetch); None (whole-item Change, the
+        ≤14.1 way) when the handler has no per-occurrence form for this change or the
+        copy cannot be fetched."""
+        from eassync.eas.client import ClientCommand
+        from eassync.eas.element import Element
+        from eassync.eas.versions import at_least
+        from eassync.errors import EassyncError
+
+        plan_for = getattr(self.handler, "instance_plan", None)
+        if plan_for is None or not at_least(self.version, "16.0"):
+            return None
+        try:
+            self.requests += 1
+            properties = self.client.fetch_item(self.folder.server_id, server_id)
+        except EassyncError as exc:
+            log.info(
+                "%s: cannot fetch series %s (%s); sending it whole", self.location, server_id, exc
+            )
+            return None
+        server = Element("AirSync:ApplicationData", list(properties.children))
+        plan = plan_for(server, item, self.version)
+        if plan is None:
+            return None
+        commands = [ClientCommand.change(server_id, plan.series)]
+        for iop in plan.ops:
+            if iop.kind == "delete":
+                commands.append(ClientCommand.delete(server_id, instance_id=iop.instance_id))
+            else:
+                commands.append(ClientCommand.change(server_id, iop.data, iop.instance_id))
+        return commands
+
+
+def _change_result(ref: str, responses: list[Any]) -> OpResult:
+    """One Change/Delete op from the responses to its commands (a 16.x series change
+    has one per occurrence): ok only if none failed (no response means success,
+    MS-ASCMD 2.2.3.145)."""
+    failed = [r for r in responses if r.status != 1]
+    if not failed:
+        return OpResult(ref, "ok", ident=ref)
+    series = [r for r in failed if not r.instance_id]
+    if series:
+        status = _ITEM_STATUS.get(series[0].status, "rejected")
+        return OpResult(ref, status, ident=ref, message=_status_text(series[0].status))
+    # The series itself was stored; an occurrence was not. Status 8 here means an
+    # unknown occurrence, not a missing item: never "not_found" (that drops the series).
+    first = failed[0]
+    status = _INSTANCE_STATUS.get(first.status, "rejected")
+    occurrences = ", ".join(str(r.instance_id) for r in failed)
+    why = "no such occurrence (Status 8)" if first.status == 8 else _status_text(first.status)
+    return OpResult(ref, status, ident=ref, message=f"occurrence {occurrences}: {why}")
+
+
+# Per-occurrence (InstanceId) statuses: the series exists whatever they say.
+_INSTANCE_STATUS: dict[int, OpStatus] = {7: "conflict", 5: "retry", 9: "retry", 16: "retry"}
 
 
 def _status_text(status: int) -> str:
@@ -241,4 +301,5 @@ def _status_text(status: int) -> str:
         7: "conflict: the server's version wins (Status 7)",
         8: "the item no longer exists on the server (Status 8)",
         9: "the server could not complete the operation (Status 9, e.g. mailbox full)",
+        183: "some exceptions of the series were not saved (Status 183)",
     }.get(status, f"Status {status}")

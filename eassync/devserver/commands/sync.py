@@ -6,9 +6,13 @@ server changes with MoreAvailable. The previous key is answered as a retry (chan
 recomputed from that key's state; Adds whose ClientId was already created answer with
 the same ServerId, as grommunio-sync does); any other key gets Status 3.
 
-Not implemented (yet): ≥16.0 ``AirSyncBase:InstanceId`` commands on single
-occurrences, DeletesAsMoves into Deleted Items (deletes are always hard), Partial
-merging beyond replacing the cached collections, ConversationMode.
+≥16.0 calendars: ``Change``/``Delete`` with ``AirSyncBase:InstanceId`` set or delete
+one occurrence's exception (``_client_instance``); a series Change that moves the
+series or alters its Recurrence without sending Exceptions drops the exceptions
+(MS-ASCAL 2.2.2.22). Other devices receive the series as a plain Change.
+
+Not implemented (yet): DeletesAsMoves into Deleted Items (deletes are always hard),
+Partial merging beyond replacing the cached collections, ConversationMode.
 """
 
 from __future__ import annotations
@@ -266,7 +270,9 @@ def _apply_commands(
 ) -> None:
     for command in commands:
         name = command.name
-        if name == "Add":
+        if name in ("Change", "Delete") and command.find("AirSyncBase:InstanceId") is not None:
+            _client_instance(ctx, folder, state, command, base_watermark, outcome)
+        elif name == "Add":
             _client_add(ctx, folder, state, command, retry, outcome)
         elif name == "Change":
             _client_change(ctx, folder, state, command, base_watermark, outcome)
@@ -379,10 +385,75 @@ def _client_change(
         fail(CONFLICT)
         return
     all_ghosted = folder.item_class == "Calendar" and ctx.at_least("16.0")
-    merged = itemdata.merge_change(
-        itemdata.loads(old_json), data, state.options.get("supported"), all_ghosted
-    )
+    old_data = itemdata.loads(old_json)
+    merged = itemdata.merge_change(old_data, data, state.options.get("supported"), all_ghosted)
+    if (
+        all_ghosted
+        and data.find(itemdata.EXCEPTIONS) is None
+        and itemdata.series_shape(merged) != itemdata.series_shape(old_data)
+    ):
+        # 16.x: moving a series or changing its pattern deletes its exceptions (MS-ASCAL
+        # 2.2.2.22); the client re-sends the ones it keeps with InstanceId
+        merged = itemdata.without_exceptions(merged)
     ctx.store.change_item(ctx.user, folder.server_id, server_id, merged, origin=ctx.device)
+
+
+def _client_instance(
+    ctx: Context,
+    folder: Folder,
+    state: SyncState,
+    command: Element,
+    base_watermark: int,
+    outcome: Outcome,
+) -> None:
+    """16.x ``Change``/``Delete`` of one occurrence (MS-ASCMD 2.2.3.24, 2.2.3.42.2):
+    ``InstanceId`` is the occurrence's original start; the series' exception for it is
+    stored (Change) or marked ``Deleted`` (Delete). The answer names the InstanceId
+    (MS-ASAIRS 2.2.2.25); no answer means success."""
+    server_id = command.text("AirSync:ServerId") or ""
+    instance_id = command.text("AirSyncBase:InstanceId") or ""
+
+    def fail(status: int, why: str) -> None:
+        log.info(
+            "Sync: %s of %s/%s: Status %s (%s)", command.name, server_id, instance_id, status, why
+        )
+        outcome.responses.append(
+            E(
+                f"AirSync:{command.name}",
+                E("AirSync:ServerId", value=server_id),
+                E("AirSyncBase:InstanceId", value=instance_id),
+                E("AirSync:Status", value=status),
+            )
+        )
+
+    if not ctx.at_least("16.0") or folder.item_class != "Calendar":
+        fail(PROTOCOL_ERROR, "InstanceId needs 16.0 and a calendar")
+        return
+    row = ctx.store.db.execute(
+        "SELECT data, modseq, origin FROM items WHERE user = ? AND folder_id = ?"
+        " AND server_id = ? AND deleted = 0",
+        (ctx.user, folder.server_id, server_id),
+    ).fetchone()
+    if row is None:
+        fail(NOT_FOUND, "no such item")
+        return
+    old_json, modseq, origin = row
+    series = itemdata.loads(old_json)
+    if not itemdata.is_occurrence(series, instance_id):
+        fail(NOT_FOUND, "no such occurrence")
+        return
+    fields = None
+    if command.name == "Change":
+        fields = command.find("AirSync:ApplicationData")
+        if fields is None or itemdata.invalid_reason(fields, "Calendar") is not None:
+            fail(CONVERSION_ERROR, "unusable ApplicationData")
+            return
+    own = origin == ctx.device and modseq > state.prime
+    if int(state.options.get("conflict", 1)) == 1 and modseq > base_watermark and not own:
+        fail(CONFLICT, "changed on the server")  # server wins, as for the series
+        return
+    changed = itemdata.put_exception(series, instance_id, fields)
+    ctx.store.change_item(ctx.user, folder.server_id, server_id, changed, origin=ctx.device)
 
 
 def _client_delete(ctx: Context, folder: Folder, command: Element, outcome: Outcome) -> None:
