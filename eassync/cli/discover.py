@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -51,7 +52,7 @@ def command(ctx: object, account: str | None, as_json: bool) -> int:
         if name not in config.accounts:
             known = ", ".join(sorted(config.accounts)) or "none"
             raise ConfigError(f"no account named {name!r} in {config.path} (accounts: {known})")
-    out: dict[str, list[dict[str, object]]] = {}
+    out: dict[str, list[dict[str, Any]]] = {}
     urls: dict[str, str] = {}
     with ClientPool(config) as pool:
         for name in names:
@@ -67,7 +68,7 @@ def command(ctx: object, account: str | None, as_json: bool) -> int:
                 except Exception as exc:  # a pair that matches nothing is worth saying
                     click.echo(f"note: {exc}", err=True)
             by_id = {f.server_id: f for f in folders}
-            rows = []
+            rows: list[dict[str, Any]] = []
             for f in sorted(
                 folders, key=lambda f: (folder_kind(f) is None, f.type, f.display_name)
             ):
@@ -92,8 +93,8 @@ def command(ctx: object, account: str | None, as_json: bool) -> int:
         for r in rows:
             mark = "*" if r["kind"] else " "
             used = f"  ← {', '.join(r['pairs'])}" if r["pairs"] else ""
-            parent = f"  in {r['parent']}" if r["parent"] else ""
-            click.echo(f" {mark} {r['name']!s:30} {r['type_name']!s:20} id={r['id']}{parent}{used}")
+            inside = f"  in {r['parent']}" if r["parent"] else ""
+            click.echo(f" {mark} {r['name']!s:30} {r['type_name']!s:20} id={r['id']}{inside}{used}")
         click.echo(
             "  (* = contacts, calendar or tasks: can be synced. EAS shows only the folders "
             "the server lists; shared folders appear only if the server exposes them.)"

@@ -229,11 +229,12 @@ class CalendarHandler:
 
     def _norm_instant(self, value: Any, all_day: bool) -> datetime | date | None:
         if isinstance(value, datetime):
+            moment: datetime = value
             if all_day:
-                return value.date()
-            if value.tzinfo is None:
-                value = value.replace(tzinfo=self.zone)
-            return value.astimezone(UTC)
+                return moment.date()
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=self.zone)
+            return moment.astimezone(UTC)
         if isinstance(value, date):
             if all_day:
                 return value
@@ -329,15 +330,16 @@ class CalendarHandler:
             # only and the rule (with its overrides) stays in the local file.
             event.recurrence_unsupported = True
             return
-        extra = {}
-        for name, attr in (
-            ("X-EAS-CALENDARTYPE", "calendar_type"),
-            ("X-EAS-ISLEAPMONTH", "is_leap_month"),
-        ):
+
+        def number(name: str, default: int | None) -> int | None:
             raw = ical.text(comp, name)
-            if raw and raw.strip().isdigit():
-                extra[attr] = int(raw)
-        event.recurrence = replace(parsed, **extra) if extra else parsed
+            return int(raw) if raw and raw.strip().isdigit() else default
+
+        event.recurrence = replace(
+            parsed,
+            calendar_type=number("X-EAS-CALENDARTYPE", parsed.calendar_type),
+            is_leap_month=number("X-EAS-ISLEAPMONTH", parsed.is_leap_month),
+        )
         exdates: list[datetime | date] = []
         for prop in _as_list(comp.get("EXDATE")):
             for value in getattr(prop, "dts", []):
@@ -731,8 +733,8 @@ class CalendarHandler:
             comp.add("x-microsoft-disallow-counter", "TRUE" if ev.disallow_counter else "FALSE")
         for name, value in ev.server:
             comp.add(name, value)
-        for reference, params in ev.attachments:
-            comp.add("x-eas-attachment", reference, parameters=dict(params))
+        for reference, attachment_params in ev.attachments:
+            comp.add("x-eas-attachment", reference, parameters=dict(attachment_params))
         if ev.reminder is not None:
             comp.add_component(reminder_alarm(ev.reminder))
         return comp

@@ -176,7 +176,7 @@ def _component_lines(comp: Component, path: str) -> Iterator[str]:
         if name in VOLATILE or name in ("BEGIN", "END"):
             continue
         yield f"{path}|{_prop_line(name, value)}"
-    counts: dict[str, int] = {}
+    counts: dict[str | None, int] = {}
     for sub in comp.subcomponents:
         if sub.name == "VTIMEZONE":
             continue  # the TZID names the zone; generators write different VTIMEZONEs
@@ -184,7 +184,8 @@ def _component_lines(comp: Component, path: str) -> Iterator[str]:
         counts[sub.name] = index + 1
         key = str(index)
         if sub.get("RECURRENCE-ID") is not None:
-            key = "R" + sub["RECURRENCE-ID"].to_ical().decode()
+            rid = sub["RECURRENCE-ID"].to_ical()
+            key = "R" + (rid.decode() if isinstance(rid, bytes) else rid)
         yield from _component_lines(sub, f"{path}/{sub.name}[{key}]")
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import Any
+from typing import Any, TypedDict
 
 from eassync.eas.element import E, Element
 
@@ -39,6 +39,15 @@ class Recurrence:
     first_day_of_week: int | None = None
     calendar_type: int | None = None
     is_leap_month: int | None = None
+
+
+class _Common(TypedDict, total=False):
+    """The fields every kind of rule sets alike (from_rrule)."""
+
+    interval: int
+    occurrences: int | None
+    until: datetime | date | None
+    first_day_of_week: int
 
 
 def _mask(days: list[str]) -> int:
@@ -126,29 +135,37 @@ def from_rrule(
     day = start
     plain = [code for n, code in byday if n == 0]
     ordinals = [(n, code) for n, code in byday if n != 0]
-    common = {"interval": interval, "occurrences": count, "until": until}
+    common: _Common = {"interval": interval, "occurrences": count, "until": until}
     wkst = rule.get("WKST")
     if wkst and str(wkst[0]).upper() in DAYS:
         common["first_day_of_week"] = DAYS.index(str(wkst[0]).upper())
 
     def nth(kind: int, month_of_year: int | None) -> Recurrence | None:
-        extra = {"month_of_year": month_of_year} if month_of_year else {}
+        of_year = month_of_year or None
         if monthday is not None:
             if monthday == -1 and not byday and setpos is None:
-                return Recurrence(kind, day_of_week=ANY_DAY, week_of_month=5, **extra, **common)
+                return Recurrence(
+                    kind, day_of_week=ANY_DAY, week_of_month=5, month_of_year=of_year, **common
+                )
             return None
         if len(ordinals) == 1 and not plain and setpos is None:
             week = _week(ordinals[0][0])
             if week is None:
                 return None
             return Recurrence(
-                kind, day_of_week=_mask([ordinals[0][1]]), week_of_month=week, **extra, **common
+                kind,
+                day_of_week=_mask([ordinals[0][1]]),
+                week_of_month=week,
+                month_of_year=of_year,
+                **common,
             )
         if plain and not ordinals and isinstance(setpos, int):
             week = _week(setpos)
             if week is None:
                 return None
-            return Recurrence(kind, day_of_week=_mask(plain), week_of_month=week, **extra, **common)
+            return Recurrence(
+                kind, day_of_week=_mask(plain), week_of_month=week, month_of_year=of_year, **common
+            )
         return None
 
     if freq == "DAILY":
@@ -181,11 +198,12 @@ def _until(value: Any, tz: tzinfo | None, all_day: bool) -> datetime | date:
     """UNTIL as the EAS wants it: a date for all-day items, else an aware UTC instant.
     A DATE UNTIL on a timed item means "through that day" in the item's zone."""
     if isinstance(value, datetime):
+        moment: datetime = value
         if all_day:
-            return value.date()
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=tz or UTC)
-        return value.astimezone(UTC)
+            return moment.date()
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=tz or UTC)
+        return moment.astimezone(UTC)
     if isinstance(value, date):
         if all_day:
             return value
