@@ -9,11 +9,16 @@ import textwrap
 from collections import Counter
 from pathlib import Path
 
+from eassync.config import load_config
 from eassync.demo_data import contact
+from eassync.devserver import DevServer
 from eassync.eas.element import Element
 
 USER = "alice"
 PASSWORD = "secret"
+
+#: the summary of a sync that changed nothing
+NO_OP = "local +0 ~0 -0, remote +0 ~0 -0"
 
 
 def write_contacts_config(
@@ -148,3 +153,21 @@ def write_local_card(folder: Path, uid: str, given: str, family: str = "Local") 
         encoding="utf-8",
     )
     return path
+
+
+class SyncedPair:
+    """A devserver with 10 server contacts (``Person00000``…), 10 local cards
+    (``Local00``…, ``folder/contacts``), the pair ``contacts`` between them, synced once."""
+
+    def __init__(self, tmp: Path, srv: DevServer) -> None:
+        self.tmp = tmp
+        self.srv = srv
+        self.folder_id = srv.store.default_folder(USER, 9)
+        srv.store.add_items_bulk(USER, self.folder_id, [person(i) for i in range(10)])
+        self.local = tmp / "contacts"
+        for i in range(10):
+            write_local_card(self.local, f"local-{i:02d}", f"Local{i:02d}")
+        self.config = write_config(tmp, srv.url)
+        # where the CLI keeps state (EASSYNC_STATE_DIR, set by tests/conftest.py, wins)
+        self.status_dir = load_config(self.config).general.status_dir
+        run_cli(self.config, "sync", check=True)

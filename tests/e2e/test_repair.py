@@ -21,35 +21,24 @@ from tests.integration.conftest import SogoAccount, sogo, sogo_account  # noqa: 
 from tests.integration.sogo_dav import CONTACTS, pass_one_second
 
 from .helpers import (
+    NO_OP,
     PASSWORD,
     USER,
+    SyncedPair,
     local_names,
     person,
     run_cli,
     server_names,
-    write_config,
     write_local_card,
 )
 
-NO_OP = "local +0 ~0 -0, remote +0 ~0 -0"
 
+class Setup(SyncedPair):
+    """The synced pair, with views of both sides and of its status file."""
 
-class Setup:
-    """A devserver with 10 server contacts, 10 local cards, and one sync done."""
-
-    def __init__(self, tmp: Path, srv: DevServer) -> None:
-        self.tmp = tmp
-        self.srv = srv
-        self.folder_id = srv.store.default_folder(USER, 9)
-        srv.store.add_items_bulk(USER, self.folder_id, [person(i) for i in range(10)])
-        self.local = tmp / "contacts"
-        for i in range(10):
-            write_local_card(self.local, f"local-{i:02d}", f"Local{i:02d}")
-        self.config = write_config(tmp, srv.url)
-        # where the CLI keeps state (EASSYNC_STATE_DIR, set by tests/conftest.py, wins)
-        self.status_dir = load_config(self.config).general.status_dir
-        self.status = self.status_dir / "pairs" / "contacts.sqlite"
-        run_cli(self.config, "sync", check=True)
+    @property
+    def status(self) -> Path:
+        return self.status_dir / "pairs" / "contacts.sqlite"
 
     def server(self) -> dict[str, int]:
         return dict(server_names(self.srv.store, self.folder_id))

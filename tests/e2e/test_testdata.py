@@ -13,7 +13,6 @@ import icalendar
 import pytest
 import vobject
 
-from eassync.config import load_config
 from eassync.devserver import DevServer
 from eassync.eas.element import Element
 from eassync.storage.base import Item
@@ -23,10 +22,13 @@ from eassync.testdata import TAG, UID_PREFIX, categories, is_tagged, sample_item
 from tests.integration.conftest import SogoAccount, sogo, sogo_account  # noqa: F401
 from tests.integration.sogo_dav import CONTACTS, pass_one_second
 
-from .helpers import PASSWORD, USER, person, run_cli, write_config, write_local_card
-
-NO_OP = "local +0 ~0 -0, remote +0 ~0 -0"
-
+from .helpers import (
+    NO_OP,
+    PASSWORD,
+    USER,
+    SyncedPair,
+    run_cli,
+)
 
 # --- the tag (pure) --------------------------------------------------------------------------
 
@@ -92,19 +94,8 @@ def _server_tagged(data: Element) -> bool:
     return cats is not None and TAG in [c.value for c in cats.findall("Contacts:Category")]
 
 
-class Setup:
+class Setup(SyncedPair):
     """Untagged items on both sides (10 from the server, 10 local), synced once."""
-
-    def __init__(self, tmp: Path, srv: DevServer) -> None:
-        self.srv = srv
-        self.folder_id = srv.store.default_folder(USER, 9)
-        srv.store.add_items_bulk(USER, self.folder_id, [person(i) for i in range(10)])
-        self.local = tmp / "contacts"
-        for i in range(10):
-            write_local_card(self.local, f"local-{i:02d}", f"Local{i:02d}")
-        self.config = write_config(tmp, srv.url)
-        self.status_dir = load_config(self.config).general.status_dir
-        run_cli(self.config, "sync", check=True)
 
     def server_items(self) -> dict[str, Element]:
         return self.srv.store.items(USER, self.folder_id)  # type: ignore[no-any-return]
