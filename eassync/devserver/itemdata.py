@@ -196,7 +196,8 @@ def is_occurrence(data: Element, instance_id: str) -> bool:
     if master is None or master.get("RRULE") is None:
         return False
     start = master.decoded("DTSTART")
-    rule_text = master["RRULE"].to_ical().decode()
+    raw_rule = master["RRULE"].to_ical()
+    rule_text = raw_rule.decode() if isinstance(raw_rule, bytes) else str(raw_rule)
     try:
         if isinstance(start, datetime):
             return wanted in rrulestr(rule_text, dtstart=start)

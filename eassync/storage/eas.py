@@ -208,9 +208,9 @@ class EasRemoteCollection:
         )
         by_client = {r.client_id: r for r in resp.responses if r.kind == "add"}
         by_server: dict[str | None, list[Any]] = {}
-        for r in resp.responses:
-            if r.kind in ("change", "delete"):
-                by_server.setdefault(r.server_id, []).append(r)
+        for response in resp.responses:
+            if response.kind in ("change", "delete"):
+                by_server.setdefault(response.server_id, []).append(response)
         for op in ops:
             if op.ref in results:
                 continue

@@ -173,3 +173,74 @@ def test_moving_the_series_resends_the_exceptions_it_keeps(
         "Team meeting (later)",
         "Team meeting (moved)",
     }
+
+
+def _remote(tmp_path: Path, server: DevServer) -> tuple[Any, Any, Any, str]:
+    """The EAS adapter on the devserver at 16.1, the series stored as a device's Add."""
+    from eassync.convert.calendar import CalendarHandler
+    from eassync.eas.client import AccountSettings, EasClient
+    from eassync.storage.base import Item
+    from eassync.storage.eas import EasRemoteCollection
+
+    client = EasClient(
+        AccountSettings(
+            name="dev",
+            url=server.url,
+            username=USER,
+            password=PASSWORD,
+            protocol_version="16.1",
+            state_dir=tmp_path / "state",
+        )
+    )
+    calendar = next(f for f in client.folder_sync() if f.type == 8)
+    handler = CalendarHandler()
+    remote = EasRemoteCollection(client, calendar, handler)
+    key = ""
+    for batch in remote.pull(None):
+        key = batch.state
+    raw = (CAL_DATA / SERIES).read_bytes()
+    data = handler.to_eas(Item(raw, "series"), "16.1")
+    server_id = server.store.add_item(USER, calendar.server_id, data, origin=client.device_id)
+    return client, remote, key, server_id
+
+
+def test_an_occurrence_the_server_refuses_fails_the_op_and_names_it(
+    tmp_path: Path, server: DevServer
+) -> None:
+    from eassync.storage.base import Item, PushOp
+
+    client, remote, key, server_id = _remote(tmp_path, server)
+    cal = icalendar.Calendar.from_ical((CAL_DATA / SERIES).read_bytes())
+    # a Tuesday: no occurrence of this Monday series, the server answers Status 8
+    add_override(cal, datetime(2024, 4, 2, 10, tzinfo=BERLIN), "Not an occurrence", 1)
+    result = remote.push(key, [PushOp("change", server_id, Item(cal.to_ical(), "series"))])
+
+    (op,) = result.results
+    assert op.status == "rejected", "the series exists: never not_found"
+    assert "occurrence 20240402T080000Z" in op.message
+    assert "Status 8" in op.message
+    client.close()
+
+
+def test_without_the_servers_copy_the_change_goes_whole(
+    tmp_path: Path, server: DevServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    from eassync.storage.base import Item, PushOp
+
+    client, remote, key, server_id = _remote(tmp_path, server)
+    cal = icalendar.Calendar.from_ical((CAL_DATA / SERIES).read_bytes())
+    master(cal).add("exdate", datetime(2024, 4, 8, 10, tzinfo=BERLIN))
+    missing = "999"  # no such item: the Fetch fails, the Change is sent as ≤14.1 sends it
+    caplog.set_level(logging.DEBUG, logger="eassync.devserver")
+    result = remote.push(key, [PushOp("change", missing, Item(cal.to_ical(), "series"))])
+
+    (request,) = sync_requests(caplog)
+    assert "<Exceptions" in request, "the whole item, exceptions inside"
+    assert request.count("<Change>") == 1
+    assert "<Delete>" not in request
+    assert [r.status for r in result.results] == ["not_found"]
+    assert (
+        server.store.items(USER, remote.folder.server_id)[server_id].find("Calendar:Exceptions")
+        is not None
+    ), "the real series is untouched"
+    client.close()
