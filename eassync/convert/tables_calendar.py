@@ -150,10 +150,12 @@ CALENDAR: tuple[Row, ...] = (
         ("Calendar:Exceptions/Exception", "AirSyncBase:InstanceId"),
         SUPPORTED,
         "Own time, subject, location, body, categories, class, busy, reminder,"
-        " MeetingStatus (attendees from 14.0; per-occurrence attendees stay local). ≤14.1"
-        " keyed by ExceptionStartTime, 16.x by InstanceId, both sent inside a whole-item"
-        " Change (per-occurrence Sync commands are not sent). At most 256. SOGo 5.8 does"
-        " not support exceptions.",
+        " MeetingStatus (attendees from 14.0; per-occurrence attendees stay local). ≤14.1:"
+        " keyed by ExceptionStartTime, sent inside the item. 16.x: a changed occurrence"
+        " goes up as Change/Delete with InstanceId next to a Change of the series without"
+        " Exceptions (MS-ASCAL 2.2.2.22), and server instance commands refetch the series;"
+        " a removed EXDATE resends the whole item. At most 256. SOGo 5.8 does not support"
+        " exceptions.",
         ("RRULE:FREQ=DAILY;COUNT=5",),
     ),
     Row(

@@ -1,8 +1,7 @@
 """Edits, deletes and exceptions travel each way between two devices through the
 devserver, server-side changes arrive, and all-day events never shift, whatever
-each device's ``default_timezone``. For protocol versions 14.1 and 16.1 (16.x: the
-exceptions travel inside a whole-item Change; see test_calendar_window's module doc
-for what per-instance commands would need).
+each device's ``default_timezone``. For protocol versions 14.1 and 16.1 (16.x
+per-occurrence commands are proven on the wire in ``test_calendar_instances``).
 """
 
 from __future__ import annotations

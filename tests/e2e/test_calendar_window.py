@@ -2,17 +2,6 @@
 ``tasks_filter: incomplete``. Items outside the window are not downloaded; items that
 leave it arrive as SoftDelete and stay in the local folder (nothing is deleted on
 either side); a local edit of such an item still goes up.
-
-16.x per-instance commands: the engine sends exceptions inside a whole-item Change
-(as ≤14.1 does), which MS-ASCMD allows in every version and which
-``test_calendar_changes`` proves on the devserver. To send per-occurrence commands
-(``Sync/Change`` or ``Sync/Delete`` carrying ``AirSyncBase:InstanceId``,
-MS-ASCMD 2.2.3.87) the engine would need: (1) on a local change of a recurring item,
-the *base* item as last synced (the status keeps only hashes), to call
-``CalendarHandler.instance_ops(old, new)``; (2) a ``PushOp`` kind carrying
-(ServerId, InstanceId, ApplicationData | None) and ``EasRemoteCollection.push`` to
-emit it; (3) on the pull side, ``Sync`` Change/Delete commands with ``InstanceId``
-applied to the local master (an override or an EXDATE) instead of replacing the item.
 """
 
 from __future__ import annotations
