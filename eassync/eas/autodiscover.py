@@ -28,8 +28,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
-import secrets
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +41,7 @@ import defusedxml.ElementTree as SafeET
 import requests
 from defusedxml import DefusedXmlException
 
-from eassync.eas.state import safe_file_stem
+from eassync.eas.state import safe_file_stem, write_private_file
 from eassync.errors import AuthError, ConfigError, EassyncError
 
 log = logging.getLogger(__name__)
@@ -534,21 +532,8 @@ class DiscoveryCache:
         return url if isinstance(url, str) and url.lower().startswith("https://") else None
 
     def save(self, email: str, url: str) -> None:
-        folder = self.path.parent
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         payload = json.dumps({"email": email, "url": url, "found": int(time.time())})
-        tmp = folder / f".{self.path.name}.{secrets.token_hex(4)}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(payload)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            raise
+        write_private_file(self.path, payload.encode())
 
     def clear(self) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,7 @@ from urllib.parse import urlsplit
 import requests
 
 from eassync.eas.auth import BearerAuth
-from eassync.eas.state import safe_file_stem
+from eassync.eas.state import safe_file_stem, write_private_file
 from eassync.errors import AuthError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -62,20 +60,7 @@ class TokenCacheFile:
     def save(self, cache: Any) -> None:
         if not cache.has_state_changed:
             return
-        folder = self.path.parent
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = folder / f".{self.path.name}.{secrets.token_hex(4)}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(cache.serialize())
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            raise
+        write_private_file(self.path, cache.serialize().encode())
         cache.has_state_changed = False
 
     def delete(self) -> None:

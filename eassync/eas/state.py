@@ -119,27 +119,34 @@ class AccountStateFile:
             ) from exc
 
     def save(self, state: AccountState) -> None:
-        folder = self.path.parent
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         data = json.dumps(state.to_json(), indent=2, sort_keys=True).encode()
-        tmp = folder / f".{self.path.name}.{secrets.token_hex(4)}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            raise
-        _fsync_dir(folder)
+        write_private_file(self.path, data)
 
     def delete(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
         _fsync_dir(self.path.parent)
+
+
+def write_private_file(path: Path, data: bytes) -> None:
+    """Write a state file atomically with mode 0600 (temp file in the same folder,
+    fsync, ``os.replace``, fsync the folder); its folder is created 0700. Used for
+    every per-account file: state, autodiscover cache, OAuth token cache."""
+    folder = path.parent
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = folder / f".{path.name}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    _fsync_dir(folder)
 
 
 def _fsync_dir(folder: Path) -> None:
