@@ -190,6 +190,15 @@ class EasClient:
 
     # --- lifecycle ---
 
+    def sibling(self, settings: AccountSettings | None = None) -> EasClient:
+        """A second client of the same account and device, with its own HTTP session,
+        sharing this one's in-memory account state (DeviceId, policy key, folder map):
+        a long Ping beside syncs. Were it to load its own copy, a re-provisioning by
+        either would save a stale folder map or policy key over the other's."""
+        other = EasClient(settings or self.settings)
+        other._state = self._state
+        return other
+
     def close(self) -> None:
         self._transport.close()
 

@@ -607,20 +607,14 @@ class Daemon:
 
 
 def ping_client_for(owner: EasClient) -> EasClient:
-    """A second client of ``owner``'s account, with its own HTTP session, for the Ping.
-
-    It shares the owner's in-memory account state (DeviceId, policy key, folder map):
-    were it to load its own copy, a re-provisioning by either would save a stale
-    folder map or policy key over the other's (both write the same state file).
-    """
-    from eassync.eas.client import EasClient, RetryPolicy
+    """A second client of ``owner``'s account and state, with its own HTTP session,
+    for the Ping (see :meth:`EasClient.sibling`)."""
+    from eassync.eas.client import RetryPolicy
 
     # one immediate retry on a fresh connection (sogod closes idle ones, sogo-notes
     # Q15); longer waits are the pinger's own back-off
     settings = replace(owner.settings, retry=RetryPolicy(attempts=2, max_total_wait=0.0))
-    client = EasClient(settings)
-    client._state = owner._state
-    return client
+    return owner.sibling(settings)
 
 
 class WatchReporter:
