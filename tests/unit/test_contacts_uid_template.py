@@ -1,0 +1,119 @@
+"""``ContactsHandler.with_uid`` and ``fingerprint_with_uid`` take a shortcut (the
+card's other lines rendered once, no read-back of the new bytes): they must give the
+bytes, fingerprints and errors of the plain path they shortcut, byte for byte."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from eassync.convert import contacts
+from eassync.convert.contacts import HANDLER
+from eassync.convert.vcard import parse, serialize
+from eassync.errors import ConversionError
+from eassync.storage.base import Item
+from tests.unit.test_convert_contacts_props import VERSION, app_data, vcards
+
+SETTINGS = settings(max_examples=300, deadline=None)
+
+# every character the reading and writing of lines branch on, plus multi-byte UTF-8
+CHARS = st.sampled_from(list('aZ09 \\,;:="=.-\t\r\näß山🎌'))
+NAMES = st.sampled_from(
+    ["FN", "N", "UID", "EMAIL", "TEL", "NOTE", "PHOTO", "X-Y", "VERSION", "BEGIN", "END", "REV"]
+)
+PARAMS = st.sampled_from(
+    ["", ";TYPE=home", ';X-Q="a:b;c"', ";ENCODING=QUOTED-PRINTABLE", ";QUOTED-PRINTABLE"]
+)
+UIDS = st.one_of(
+    st.sampled_from(["eassync-bare-content", "6f1c2a8e-5d7b-4c1e-9a0f-3b2d4e6f8a10", ""]),
+    st.text(CHARS, max_size=20),
+    st.just("x QUOTED-PRINTABLE ="),
+)
+
+
+@st.composite
+def odd_cards(draw: st.DrawFn) -> Item:
+    """Cards with the lines a shortcut could read differently: quotes, soft breaks,
+    long folded lines, groups, several UIDs, BEGIN/END properties, broken lines."""
+    lines = ["BEGIN:VCARD"]
+    if draw(st.booleans()):
+        lines.append("VERSION:3.0")
+    for _ in range(draw(st.integers(0, 8))):
+        group = draw(st.sampled_from(["", "item1."]))
+        value = draw(st.text(CHARS, max_size=30)).replace("\r", "").replace("\n", "")
+        value *= draw(st.sampled_from([1, 1, 5]))
+        lines.append(f"{group}{draw(NAMES)}{draw(PARAMS)}:{value}")
+    if draw(st.booleans()):
+        lines.append(draw(st.sampled_from(["no colon here", ":empty name", "B@D:x"])))
+    lines.append("END:VCARD")
+    return Item(("\r\n".join(lines) + "\r\n").encode(), None)
+
+
+def slow_with_uid(item: Item, uid: str) -> Item:
+    card = parse(item.raw)
+    card.set_single(contacts._text_prop("UID", uid))
+    return Item(serialize(card), uid)
+
+
+def outcome(call: object) -> tuple[str, object]:
+    try:
+        return "ok", call()  # type: ignore[operator]
+    except ConversionError as exc:
+        return "error", str(exc)
+
+
+def check(item: Item, uid: str) -> None:
+    contacts.clear_caches()
+    expected = outcome(lambda: slow_with_uid(item, uid))
+    got = outcome(lambda: HANDLER.with_uid(item, uid))
+    assert got == expected
+    # cold caches: the slow path hashes from the bytes alone
+    contacts.clear_caches()
+    slow_hash = outcome(lambda: contacts._fingerprint_of(slow_with_uid(item, uid).raw))
+    contacts.clear_caches()
+    assert outcome(lambda: HANDLER.fingerprint_with_uid(item, uid)) == slow_hash
+    contacts.clear_caches()
+    made = outcome(lambda: HANDLER.with_uid(item, uid))
+    if made[0] == "ok":
+        assert isinstance(made[1], Item)
+        # the fingerprint with_uid stored for the engine is the one of its bytes
+        assert outcome(lambda: HANDLER.fingerprint(made[1])) == slow_hash  # type: ignore[arg-type]
+
+
+@SETTINGS
+@given(odd_cards(), UIDS)
+def test_odd_cards_get_the_bytes_and_fingerprint_of_the_plain_path(item: Item, uid: str) -> None:
+    check(item, uid)
+
+
+@SETTINGS
+@given(vcards(), UIDS)
+def test_local_cards_get_the_bytes_and_fingerprint_of_the_plain_path(item: Item, uid: str) -> None:
+    check(item, uid)
+
+
+@settings(max_examples=150, deadline=None)
+@given(app_data(), UIDS)
+def test_downloads_get_the_bytes_and_fingerprint_of_the_plain_path(data: object, uid: str) -> None:
+    check(HANDLER.from_eas(data, VERSION), uid)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:A\r\nUID:old\r\nUID:older\r\nEND:VCARD\r\n",
+        b"BEGIN:VCARD\r\nFN:A\r\nEND:VCARD\r\n",
+        b"BEGIN:VCARD\r\nEND:VCARD\r\n",
+        b"BEGIN:VCARD\r\nNOTE;ENCODING=QUOTED-PRINTABLE:a=\r\nFN:B\r\nEND:VCARD\r\n",
+        b"BEGIN:VCARD\r\nFN:A\r\n",
+        # read back as a nested BEGIN / an early END once the empty parameter is gone
+        b"BEGIN:VCARD\r\nBEGIN;:VCARD\r\nFN:A\r\nEND:VCARD\r\n",
+        b"BEGIN:VCARD\r\nFN:A\r\nEND;:VCARD\r\nNOTE:b\r\nEND:VCARD\r\n",
+        b'BEGIN:VCARD\r\nEMAIL;X-A="q:1";TYPE=work:a@b\r\nEND:VCARD\r\n',
+        b"BEGIN:VCARD\r\nNOTE:" + "山".encode() * 60 + b"\r\nEND:VCARD\r\n",
+    ],
+)
+def test_known_edge_cards(raw: bytes) -> None:
+    for uid in ("eassync-bare-content", "a,b;c\nd", ""):
+        check(Item(raw), uid)
