@@ -820,6 +820,9 @@ def _card(item: Item) -> Card:
     """The card of ``item`` (a fresh Card; its frozen properties may be shared)."""
     if not _cacheable(item.raw):
         return parse(item.raw)
+    made = _made_cards.get(item.raw)
+    if made is not None:
+        return Card(list(made))
     return Card(list(_parsed(item.raw)))
 
 
@@ -899,25 +902,31 @@ def _canonical_text(line: str) -> str | None:
 
 @dataclass(frozen=True)
 class _UidTemplate:
-    """A card's lines without its UID, and where ``Card.set_single`` puts the UID."""
+    """A card's lines without its UID, the properties they read back as, and where
+    ``Card.set_single`` puts the UID."""
 
     lines: tuple[str, ...]
+    properties: tuple[Property, ...]
     canonical: tuple[str, ...]
     uid_index: int
 
-    def with_uid(self, uid: str) -> tuple[list[str], str] | None:
-        """The card's lines with UID ``uid``, and their fingerprint; None: slow path."""
+    def with_uid(self, uid: str) -> tuple[list[str], str, tuple[Property, ...]] | None:
+        """The card's lines with UID ``uid``, their fingerprint, and the properties
+        ``parse`` reads back from them; None: take the slow path."""
         line = _line_of(_text_prop("UID", uid))
         if line is None:
             return None
         try:
             # parsed directly: the UID line is unique, it would only evict others
-            text = _canonical_line(parse_line(line))
+            prop = parse_line(line)
+            text = _canonical_line(prop)
         except ConversionError:
             return None
-        lines = [*self.lines[: self.uid_index], line, *self.lines[self.uid_index :]]
+        at = self.uid_index
+        lines = [*self.lines[:at], line, *self.lines[at:]]
         canonical = self.canonical if text is None else (*self.canonical, text)
-        return lines, normalize.digest(canonical)
+        properties = (*self.properties[:at], prop, *self.properties[at:])
+        return lines, normalize.digest(canonical), properties
 
 
 @functools.lru_cache(maxsize=64)
@@ -927,6 +936,7 @@ def _uid_template(raw: bytes) -> _UidTemplate | None:
     if index is None:  # as Card.set_single places a new UID
         index = 1 if properties and properties[0].name == "VERSION" else 0
     lines: list[str] = []
+    read_back: list[Property] = []
     canonical: list[str] = []
     try:
         for prop in properties:
@@ -936,16 +946,18 @@ def _uid_template(raw: bytes) -> _UidTemplate | None:
             if line is None:
                 return None
             lines.append(line)
-            text = _canonical_text(line)
+            text = _canonical_text(line)  # first: it fills the line cache property_of reads
+            read_back.append(property_of(line))
             if text is not None:
                 canonical.append(text)
     except ConversionError:
         return None
-    return _UidTemplate(tuple(lines), tuple(canonical), index)
+    return _UidTemplate(tuple(lines), tuple(read_back), tuple(canonical), index)
 
 
-def _uid_lines(item: Item, uid: str) -> tuple[list[str], str] | None:
-    """The lines and fingerprint of ``with_uid(item, uid)``; None: take the slow path."""
+def _uid_lines(item: Item, uid: str) -> tuple[list[str], str, tuple[Property, ...]] | None:
+    """The lines, fingerprint and read-back properties of ``with_uid(item, uid)``; None:
+    take the slow path."""
     if not _cacheable(item.raw):
         return None
     template = _uid_template(item.raw)
@@ -995,6 +1007,34 @@ class _DigestCache:
 _fingerprints = _DigestCache(8192)
 
 
+class _MadeCards:
+    """``parse(raw).properties`` of the cards ContactsHandler.with_uid made lately,
+    known from their lines (see _UidTemplate). A bounded LRU map; thread-safe."""
+
+    def __init__(self, entries: int) -> None:
+        self.entries = entries
+        self._data: OrderedDict[bytes, tuple[Property, ...]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, raw: bytes) -> tuple[Property, ...] | None:
+        with self._lock:
+            return self._data.get(raw)
+
+    def put(self, raw: bytes, properties: tuple[Property, ...]) -> None:
+        with self._lock:
+            self._data[raw] = properties
+            self._data.move_to_end(raw)
+            if len(self._data) > self.entries:
+                self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+
+_made_cards = _MadeCards(64)
+
+
 def _fingerprint(raw: bytes) -> str:
     key = _DigestCache.key(raw)
     found = _fingerprints.get(key)
@@ -1010,6 +1050,7 @@ def clear_caches() -> None:
         cache.cache_clear()
     vcard.clear_caches()
     _fingerprints.clear()
+    _made_cards.clear()
 
 
 def _uid(card: Card) -> str | None:
@@ -1062,10 +1103,13 @@ class ContactsHandler:
             card = _card(item)
             card.set_single(_text_prop("UID", uid))
             return Item(serialize(card), uid)
-        lines, found = fast
+        lines, found, properties = fast
         raw = _serialize_lines(lines)
-        # the engine hashes it next: known already, without reading it back
+        # the engine hashes, merges and describes it next: its fingerprint and parse
+        # are known already, without reading the bytes back
         _fingerprints.put(_DigestCache.key(raw), found)
+        if _cacheable(raw):
+            _made_cards.put(raw, properties)
         return Item(raw, uid)
 
     def fingerprint_with_uid(self, item: Item, uid: str) -> str:

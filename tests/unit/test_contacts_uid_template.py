@@ -77,8 +77,22 @@ def check(item: Item, uid: str) -> None:
     made = outcome(lambda: HANDLER.with_uid(item, uid))
     if made[0] == "ok":
         assert isinstance(made[1], Item)
-        # the fingerprint with_uid stored for the engine is the one of its bytes
-        assert outcome(lambda: HANDLER.fingerprint(made[1])) == slow_hash  # type: ignore[arg-type]
+        new = made[1]
+        # what with_uid stored for the engine (fingerprint, parsed card) is what its
+        # bytes give
+        assert outcome(lambda: HANDLER.fingerprint(new)) == slow_hash
+        parsed = outcome(lambda: parse(new.raw).properties)
+        assert outcome(lambda: contacts._card(new).properties) == parsed
+        for card_uid in (None, "other"):
+            remote = Item(new.raw, card_uid)
+            merged = outcome(lambda r=remote: HANDLER.merge(r, None))
+            # merge(remote, None) as it read the UID before the shortcut
+            expected = outcome(lambda r=remote: contacts._uid(parse(r.raw)) or r.uid)
+            if expected[0] == "error":
+                assert merged == expected
+            elif expected[1] is not None:  # else a random UID is drawn: nothing to compare
+                assert isinstance(merged[1], Item)
+                assert (merged[1].raw, merged[1].uid) == (new.raw, expected[1])
 
 
 @SETTINGS
