@@ -34,6 +34,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     after_bytes: int = 0
     seconds: float = 0.0
+    body: bytes = b""
 
     def matches(self, command: str) -> bool:
         return self.command is None or self.command.lower() == command.lower()
@@ -58,9 +59,14 @@ class Faults:
         times: int = 1,
         headers: dict[str, str] | None = None,
         command: str | None = None,
+        body: bytes | str = b"",
     ) -> None:
-        """Answer with HTTP ``code`` and ``headers`` and an empty body (request not processed)."""
-        self._arm(Fault("http_status", times, command, code=code, headers=dict(headers or {})))
+        """Answer with HTTP ``code``, ``headers`` and ``body`` (default empty; e.g. an
+        HTML error page with 200, as proxies send) without processing the request."""
+        data = body.encode() if isinstance(body, str) else body
+        self._arm(
+            Fault("http_status", times, command, code=code, headers=dict(headers or {}), body=data)
+        )
 
     def throttle(self, times: int = 1, retry_after: int = 1, command: str | None = None) -> None:
         """HTTP 503 with ``Retry-After`` (MS-ASHTTP 3.1.5.2.3)."""

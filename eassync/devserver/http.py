@@ -388,7 +388,7 @@ class EasRequestHandler(BaseHTTPRequestHandler):
         fault = self.server.faults.take("http_status", command)
         if fault is None:
             return False
-        self._send(fault.code, headers=fault.headers)
+        self._send(fault.code, fault.body, headers=fault.headers)
         return True
 
     def _policy_refusal(
