@@ -405,8 +405,32 @@ def _retry_after(value: str | None) -> float | None:
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc)
+    """The reason a person can act on: the innermost OS error ("Connection refused",
+    "Name or service not known") rather than urllib3's pool message, which repeats the
+    whole query string."""
+    reason = _os_reason(exc)
+    text = reason or str(exc)
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _os_reason(exc: BaseException) -> str | None:
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if (
+            isinstance(cause, OSError)
+            and not isinstance(cause, requests.RequestException)
+            and cause.strerror
+        ):
+            return str(cause.strerror)
+        nested = getattr(cause, "reason", None)
+        if not isinstance(nested, BaseException) and cause.args:
+            nested = cause.args[0]
+        if not isinstance(nested, BaseException):
+            nested = cause.__cause__ or cause.__context__
+        cause = nested
+    return None
 
 
 def iter_header_versions(response: HttpResponse) -> Iterator[str]:

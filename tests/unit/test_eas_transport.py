@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import socket
 import ssl
 import threading
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -485,3 +487,17 @@ def test_missing_ca_bundle_is_a_config_error(tmp_path):
 
     with pytest.raises(ConfigError, match="does not exist"):
         client_for("https://127.0.0.1:1/x", tmp_path, verify=str(tmp_path / "nope.pem"))
+
+
+def test_connection_errors_read_as_the_os_reason_not_the_pool_message() -> None:
+    from eassync.eas.transport import _short
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again below: nothing listens there
+    try:
+        requests.get(f"http://127.0.0.1:{port}/Microsoft-Server-ActiveSync?Cmd=Sync", timeout=5)
+    except requests.ConnectionError as exc:
+        text = _short(exc)
+    assert text == "Connection refused"
+    assert _short(ValueError("plain words")) == "plain words"
