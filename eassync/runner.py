@@ -91,8 +91,15 @@ def parse_targets(config: Config, targets: Sequence[str]) -> list[tuple[Pair, st
     return out
 
 
-def open_local(storage: StorageConfig, sel: Selection, handler: ContentHandler) -> Storage:
-    """The local collection of one selected EAS folder."""
+def open_local(
+    storage: StorageConfig,
+    sel: Selection,
+    handler: ContentHandler,
+    *,
+    state_dir: Path | None = None,
+) -> Storage:
+    """The local collection of one selected EAS folder (``state_dir``: where a DAV
+    storage remembers the collections it discovered)."""
     if storage.type == "vdir":
         from eassync.storage.vdir import VdirStorage
 
@@ -105,7 +112,7 @@ def open_local(storage: StorageConfig, sel: Selection, handler: ContentHandler) 
         raise ConfigError(
             f"storage type {storage.type!r} is not available in this version yet"
         ) from exc
-    return open_dav_storage(storage, sel, handler)
+    return open_dav_storage(storage, sel, handler, state_dir=state_dir)
 
 
 def collection_matches(sel: Selection, wanted: str) -> bool:
@@ -135,7 +142,7 @@ def open_collection(
     from eassync.storage.eas import EasRemoteCollection
 
     handler = handler_for(sel.kind, pair)
-    local = open_local(config.storage_for(pair), sel, handler)
+    local = open_local(config.storage_for(pair), sel, handler, state_dir=config.general.status_dir)
     remote = EasRemoteCollection(
         client,
         sel.folder,

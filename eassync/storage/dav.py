@@ -805,9 +805,15 @@ def resolve_collection(
 
 
 def open_dav_storage(
-    storage_cfg: StorageConfig, sel: Selection, handler: ContentHandler
+    storage_cfg: StorageConfig,
+    sel: Selection,
+    handler: ContentHandler,
+    *,
+    state_dir: Path | None = None,
 ) -> DavStorage:
-    """The DAV collection of one selected EAS folder (called by ``runner.open_local``)."""
+    """The DAV collection of one selected EAS folder (called by ``runner.open_local``).
+    Discovered collection URLs are remembered under ``state_dir`` (the config's
+    status dir; default: the XDG state dir)."""
     del handler  # the DAV side stores items as they are; conversion is the engine's
     dav_type = storage_cfg.type
     if dav_type not in ("caldav", "carddav"):
@@ -837,11 +843,11 @@ def open_dav_storage(
 
     def discover() -> str:
         found = resolve_collection(session, base_url, dav_type, name, component, create=create)
-        remember_collection(key, found)
+        remember_collection(key, found, state_dir)
         return found
 
     # Discovery costs two to four requests; remembered, a no-op run is one request.
-    remembered = recall_collection(key)
+    remembered = recall_collection(key, state_dir)
     if remembered is None:
         return DavStorage(session, discover(), dav_type, component=component)
     return DavStorage(session, remembered, dav_type, component=component, rediscover=discover)
@@ -850,28 +856,30 @@ def open_dav_storage(
 # --- remembered discoveries --------------------------------------------------------------------
 
 
-def _collections_file() -> Path:
-    from eassync.paths import state_dir
+def _collections_file(state_dir: Path | None = None) -> Path:
+    if state_dir is None:
+        from eassync.paths import state_dir as default_state_dir
 
-    return state_dir() / "dav-collections.json"
+        state_dir = default_state_dir()
+    return state_dir / "dav-collections.json"
 
 
-def recall_collection(key: str) -> str | None:
+def recall_collection(key: str, state_dir: Path | None = None) -> str | None:
     """The collection URL discovery found last time for ``key``, if any."""
     try:
-        data = json.loads(_collections_file().read_text(encoding="utf-8"))
+        data = json.loads(_collections_file(state_dir).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     found = data.get(key) if isinstance(data, dict) else None
     return found if isinstance(found, str) and found.startswith(("http://", "https://")) else None
 
 
-def remember_collection(key: str, url: str) -> None:
+def remember_collection(key: str, url: str, state_dir: Path | None = None) -> None:
     """Keep a discovered collection URL (a cache: losing it costs one discovery)."""
     from eassync.paths import ensure_private_dir
     from eassync.storage.atomic import write_atomic
 
-    path = _collections_file()
+    path = _collections_file(state_dir)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(data, dict):

@@ -117,7 +117,12 @@ class LocalSides:
         key = (pair.name, sel.folder.server_id)
         if key not in self._open:
             handler = handler_for(sel.kind, pair)
-            self._open[key] = open_local(self.config.storage_for(pair), sel, handler)
+            self._open[key] = open_local(
+                self.config.storage_for(pair),
+                sel,
+                handler,
+                state_dir=self.config.general.status_dir,
+            )
         return self._open[key]
 
     def close(self) -> None:
