@@ -21,7 +21,7 @@ from types import MappingProxyType
 from typing import Any
 
 from eassync import paths
-from eassync.configschema import Positions, defaults, load_yaml, validate
+from eassync.configschema import Positions, defaults, load_schema, load_yaml, validate
 from eassync.errors import ConfigError
 from eassync.secrets import Secret
 
@@ -39,9 +39,22 @@ def default_fileext(kind: str) -> str:
 
 
 @dataclass(frozen=True)
+class WatchSettings:
+    """``general.watch``: defaults of ``eassync watch``'s options (schema defaults)."""
+
+    heartbeat: int = 480
+    interval: float = 300.0
+    poll_interval: float = 30.0
+    debounce: float = 1.5
+    max_backoff: float = 300.0
+    file_watching: bool = True
+
+
+@dataclass(frozen=True)
 class General:
     #: EASSYNC_STATE_DIR, else ``general.status_dir``, else $XDG_STATE_HOME/eassync
     status_dir: Path
+    watch: WatchSettings = field(default_factory=WatchSettings)
 
 
 @dataclass(frozen=True)
@@ -366,6 +379,11 @@ def _version(value: str | float) -> str:
     return value if isinstance(value, str) else f"{value:.1f}"
 
 
+def _watch_defaults() -> dict[str, Any]:
+    watch = load_schema()["properties"]["general"]["properties"]["watch"]
+    return {key: prop["default"] for key, prop in watch["properties"].items()}
+
+
 def _build(data: dict[str, Any], pos: Positions, file: Path) -> Config:
     base = file.absolute().parent
     general_raw = defaults("general") | _mapping(data.get("general"))
@@ -373,7 +391,8 @@ def _build(data: dict[str, Any], pos: Positions, file: Path) -> Config:
         status_dir = paths.state_dir()
     else:
         status_dir = _expand(general_raw["status_dir"], base)
-    general = General(status_dir=status_dir)
+    watch_raw = _watch_defaults() | _mapping(general_raw.get("watch"))
+    general = General(status_dir=status_dir, watch=WatchSettings(**watch_raw))
 
     accounts: dict[str, Account] = {}
     for name, raw in data["accounts"].items():

@@ -28,38 +28,32 @@ def setup_watch_logging(verbosity: int) -> None:
 @click.option(
     "--heartbeat",
     type=click.IntRange(1, 3540),
-    default=480,
-    show_default=True,
-    help="Ping heartbeat to ask for, in seconds (the server's limit wins).",
+    help="Ping heartbeat to ask for, in seconds (the server's limit wins). "
+    "[default: general.watch.heartbeat, 480]",
 )
 @click.option(
     "--interval",
     type=click.FloatRange(1.0),
-    default=300.0,
-    show_default=True,
-    help="Seconds between syncs of accounts whose server has no usable Ping.",
+    help="Seconds between syncs of accounts whose server has no usable Ping. "
+    "[default: general.watch.interval, 300]",
 )
 @click.option(
     "--poll-interval",
     type=click.FloatRange(0.1),
-    default=30.0,
-    show_default=True,
     help="Seconds between local-change checks of CalDAV/CardDAV storages "
-    "(and of vdirs when file watching is off).",
+    "(and of vdirs when file watching is off). [default: general.watch.poll_interval, 30]",
 )
 @click.option(
     "--debounce",
     type=click.FloatRange(0.0),
-    default=1.5,
-    show_default=True,
-    help="Quiet seconds after a local file change before syncing it.",
+    help="Quiet seconds after a local file change before syncing it. "
+    "[default: general.watch.debounce, 1.5]",
 )
 @click.option(
     "--max-backoff",
     type=click.FloatRange(1.0),
-    default=300.0,
-    show_default=True,
-    help="Longest wait, in seconds, between retries while the server is unreachable.",
+    help="Longest wait, in seconds, between retries while the server is unreachable. "
+    "[default: general.watch.max_backoff, 300]",
 )
 @click.option(
     "--no-file-watching",
@@ -70,11 +64,11 @@ def setup_watch_logging(verbosity: int) -> None:
 def command(
     ctx: Any,
     targets: tuple[str, ...],
-    heartbeat: int,
-    interval: float,
-    poll_interval: float,
-    debounce: float,
-    max_backoff: float,
+    heartbeat: int | None,
+    interval: float | None,
+    poll_interval: float | None,
+    debounce: float | None,
+    max_backoff: float | None,
     no_file_watching: bool,
 ) -> int:
     """Stay up and sync live: server changes arrive through EAS Ping, local changes
@@ -86,14 +80,16 @@ def command(
     from eassync.watch.daemon import Daemon, WatchOptions
 
     setup_watch_logging(ctx.verbosity)
-    ctx.load_config()  # report config errors (exit 2) before anything starts
+    # report config errors (exit 2) before anything starts; options on the command
+    # line win over general.watch in the config
+    defaults = ctx.load_config().general.watch
     options = WatchOptions(
-        heartbeat=heartbeat,
-        interval=interval,
-        poll_interval=poll_interval,
-        debounce=debounce,
-        max_backoff=max_backoff,
-        file_watching=not no_file_watching,
+        heartbeat=heartbeat if heartbeat is not None else defaults.heartbeat,
+        interval=interval if interval is not None else defaults.interval,
+        poll_interval=poll_interval if poll_interval is not None else defaults.poll_interval,
+        debounce=debounce if debounce is not None else defaults.debounce,
+        max_backoff=max_backoff if max_backoff is not None else defaults.max_backoff,
+        file_watching=defaults.file_watching and not no_file_watching,
     )
     daemon = Daemon(ctx.load_config, targets, options)
     daemon.install_signal_handlers()

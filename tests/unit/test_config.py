@@ -115,6 +115,18 @@ def test_eassync_state_dir_overrides_the_config(
     assert config.general.status_dir == tmp_path / "override"
 
 
+def test_watch_settings_come_from_general_watch_with_schema_defaults(tmp_path: Path) -> None:
+    assert load(tmp_path, MINIMAL).general.watch.heartbeat == 480
+    config = load(tmp_path, "general:\n  watch: {heartbeat: 60, file_watching: false}\n" + MINIMAL)
+    assert config.general.watch.heartbeat == 60
+    assert config.general.watch.file_watching is False
+    assert config.general.watch.interval == 300
+    assert any(
+        "general.watch.heartbeat" in p
+        for p in problems(tmp_path, "general:\n  watch: {heartbeat: 0}\n" + MINIMAL)
+    )
+
+
 def test_default_config_path_comes_from_xdg_config_home(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
