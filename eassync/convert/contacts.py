@@ -913,20 +913,30 @@ class _UidTemplate:
     def with_uid(self, uid: str) -> tuple[list[str], str, tuple[Property, ...]] | None:
         """The card's lines with UID ``uid``, their fingerprint, and the properties
         ``parse`` reads back from them; None: take the slow path."""
-        line = _line_of(_text_prop("UID", uid))
-        if line is None:
+        uid_line = _uid_line(uid)
+        if uid_line is None:
             return None
-        try:
-            # parsed directly: the UID line is unique, it would only evict others
-            prop = parse_line(line)
-            text = _canonical_line(prop)
-        except ConversionError:
-            return None
+        line, prop, text = uid_line
         at = self.uid_index
         lines = [*self.lines[:at], line, *self.lines[at:]]
         canonical = self.canonical if text is None else (*self.canonical, text)
         properties = (*self.properties[:at], prop, *self.properties[at:])
         return lines, normalize.digest(canonical), properties
+
+
+@functools.lru_cache(maxsize=8)
+def _uid_line(uid: str) -> tuple[str, Property, str | None] | None:
+    """The UID line, its property and canonical form; None: take the slow path.
+    Cached for the placeholder UID of every bare hash; not in the line caches, where
+    the unique derived UIDs would only evict other lines."""
+    line = _line_of(_text_prop("UID", uid))
+    if line is None:
+        return None
+    try:
+        prop = parse_line(line)
+        return line, prop, _canonical_line(prop)
+    except ConversionError:
+        return None
 
 
 @functools.lru_cache(maxsize=64)
@@ -1046,7 +1056,8 @@ def _fingerprint(raw: bytes) -> str:
 
 def clear_caches() -> None:
     """Empty the conversion caches (benchmarks measure cold calls with it)."""
-    for cache in (_parsed, _extraction_of, _canonical_of_line, _projected, _uid_template):
+    caches = (_parsed, _extraction_of, _canonical_of_line, _projected, _uid_template, _uid_line)
+    for cache in caches:
         cache.cache_clear()
     vcard.clear_caches()
     _fingerprints.clear()
