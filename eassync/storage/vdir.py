@@ -76,6 +76,10 @@ def _unfolded_lines(text: str) -> Iterator[tuple[int, str]]:
         yield start, current
 
 
+#: first characters of property names that cannot be BEGIN, END or UID (nor blank)
+_ORDINARY_START = frozenset("ACDFGHIJKLMNOPQRSTVWXYZacdfghijklmnopqrstvwxyz0123456789")
+
+
 def _is_quoted_printable(line: str) -> bool:
     name = line.partition(":")[0].upper()
     return "QUOTED-PRINTABLE" in name
@@ -94,6 +98,10 @@ def inspect_text(text: str) -> str | None:
     seen_object = False
     uid: str | None = None
     for number, line in _unfolded_lines(text):
+        if stack and line[:1] in _ORDINARY_START and ":" in line:
+            # the usual line: a property inside the object that is not BEGIN, END or
+            # UID (its name starts with another ASCII letter or digit): nothing to check
+            continue
         if not line.strip():
             continue
         name, colon, value = line.partition(":")
