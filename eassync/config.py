@@ -39,22 +39,12 @@ def default_fileext(kind: str) -> str:
 
 
 @dataclass(frozen=True)
-class WatchSettings:
-    """``general.watch``: defaults of ``eassync watch``'s options (schema defaults)."""
-
-    heartbeat: int = 480
-    interval: float = 300.0
-    poll_interval: float = 30.0
-    debounce: float = 1.5
-    max_backoff: float = 300.0
-    file_watching: bool = True
-
-
-@dataclass(frozen=True)
 class General:
     #: EASSYNC_STATE_DIR, else ``general.status_dir``, else $XDG_STATE_HOME/eassync
     status_dir: Path
-    watch: WatchSettings = field(default_factory=WatchSettings)
+    #: ``general.watch`` with the schema's defaults filled in: the keyword arguments of
+    #: ``eassync.watch.daemon.WatchOptions`` (heartbeat, interval, poll_interval, …)
+    watch: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -392,7 +382,7 @@ def _build(data: dict[str, Any], pos: Positions, file: Path) -> Config:
     else:
         status_dir = _expand(general_raw["status_dir"], base)
     watch_raw = _watch_defaults() | _mapping(general_raw.get("watch"))
-    general = General(status_dir=status_dir, watch=WatchSettings(**watch_raw))
+    general = General(status_dir=status_dir, watch=MappingProxyType(watch_raw))
 
     accounts: dict[str, Account] = {}
     for name, raw in data["accounts"].items():

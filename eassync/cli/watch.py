@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from eassync.watch.daemon import WatchOptions
 
 
 def setup_watch_logging(verbosity: int) -> None:
@@ -21,6 +25,16 @@ def setup_watch_logging(verbosity: int) -> None:
         handler.setFormatter(logging.Formatter(fmt, datefmt="%Y-%m-%d %H:%M:%S"))
     watch_level = {-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG)
     logging.getLogger("eassync.watch").setLevel(watch_level)
+
+
+def watch_options(config_watch: Mapping[str, Any], **given: Any) -> WatchOptions:
+    """``general.watch`` of the config, overridden by the options given on the command
+    line (None: not given)."""
+    from eassync.watch.daemon import WatchOptions
+
+    settings = dict(config_watch)
+    settings.update({key: value for key, value in given.items() if value is not None})
+    return WatchOptions(**settings)
 
 
 @click.command()
@@ -77,19 +91,18 @@ def command(
     Every pair without arguments. SIGTERM or Ctrl-C finish the sync in progress and
     exit 0; SIGHUP reloads the config. Exit 2 on a config error at start.
     """
-    from eassync.watch.daemon import Daemon, WatchOptions
+    from eassync.watch.daemon import Daemon
 
     setup_watch_logging(ctx.verbosity)
-    # report config errors (exit 2) before anything starts; options on the command
-    # line win over general.watch in the config
-    defaults = ctx.load_config().general.watch
-    options = WatchOptions(
-        heartbeat=heartbeat if heartbeat is not None else defaults.heartbeat,
-        interval=interval if interval is not None else defaults.interval,
-        poll_interval=poll_interval if poll_interval is not None else defaults.poll_interval,
-        debounce=debounce if debounce is not None else defaults.debounce,
-        max_backoff=max_backoff if max_backoff is not None else defaults.max_backoff,
-        file_watching=defaults.file_watching and not no_file_watching,
+    # report config errors (exit 2) before anything starts
+    options = watch_options(
+        ctx.load_config().general.watch,
+        heartbeat=heartbeat,
+        interval=interval,
+        poll_interval=poll_interval,
+        debounce=debounce,
+        max_backoff=max_backoff,
+        file_watching=False if no_file_watching else None,
     )
     daemon = Daemon(ctx.load_config, targets, options)
     daemon.install_signal_handlers()

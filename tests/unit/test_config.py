@@ -116,15 +116,24 @@ def test_eassync_state_dir_overrides_the_config(
 
 
 def test_watch_settings_come_from_general_watch_with_schema_defaults(tmp_path: Path) -> None:
-    assert load(tmp_path, MINIMAL).general.watch.heartbeat == 480
+    assert load(tmp_path, MINIMAL).general.watch["heartbeat"] == 480
     config = load(tmp_path, "general:\n  watch: {heartbeat: 60, file_watching: false}\n" + MINIMAL)
-    assert config.general.watch.heartbeat == 60
-    assert config.general.watch.file_watching is False
-    assert config.general.watch.interval == 300
+    assert config.general.watch["heartbeat"] == 60
+    assert config.general.watch["file_watching"] is False
+    assert config.general.watch["interval"] == 300
     assert any(
         "general.watch.heartbeat" in p
         for p in problems(tmp_path, "general:\n  watch: {heartbeat: 0}\n" + MINIMAL)
     )
+
+
+def test_watch_options_on_the_command_line_win_over_the_config(tmp_path: Path) -> None:
+    from eassync.cli.watch import watch_options
+
+    config = load(tmp_path, "general:\n  watch: {heartbeat: 60, debounce: 0.5}\n" + MINIMAL)
+    options = watch_options(config.general.watch, heartbeat=30, debounce=None)
+    assert (options.heartbeat, options.debounce, options.interval) == (30, 0.5, 300)
+    assert watch_options(config.general.watch, file_watching=False).file_watching is False
 
 
 def test_default_config_path_comes_from_xdg_config_home(
