@@ -22,8 +22,8 @@ from tests.servers.autodiscover import (
     HostPlan,
     autodiscover_server,
     loopback_session,
-    make_certs,
 )
+from tests.servers.certs import make_certs
 from tests.servers.fake_idp import TENANT, FakeIdP, fake_idp
 
 from .helpers import PASSWORD, USER, run_cli, write_contacts_config

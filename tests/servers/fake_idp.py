@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.servers.autodiscover import Certs
+from tests.servers.certs import Certs
 
 TENANT = "contoso.test"
 

@@ -25,9 +25,9 @@ from tests.servers.autodiscover import (
     HostPlan,
     autodiscover_server,
     loopback_session,
-    make_certs,
     srv_lookup,
 )
+from tests.servers.certs import make_certs
 
 EMAIL = "alice@example.test"
 EAS_URL = "https://mail.example.test/Microsoft-Server-ActiveSync"

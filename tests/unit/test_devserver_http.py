@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import datetime
 import os
 import signal
 import struct
@@ -18,6 +17,7 @@ import requests
 from eassync.devserver import DevServer
 from eassync.eas.element import E
 from eassync.eas.wbxml import decode, encode
+from tests.servers.certs import make_certs
 from tests.unit.test_devserver_helpers import (
     RawClient,
     collection,
@@ -196,49 +196,11 @@ def test_requests_are_counted_per_command(server: DevServer) -> None:
 # --- TLS -----------------------------------------------------------------------------
 
 
-def make_self_signed(directory: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    import ipaddress
-
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
-def test_tls_with_self_signed_certificate(tmp_path: Path) -> None:
-    cert, key = make_self_signed(tmp_path)
-    with DevServer(tmp_path / "d", tls=(cert, key)) as srv:
+def test_tls_with_a_private_ca(tmp_path: Path) -> None:
+    certs = make_certs(tmp_path / "certs")
+    with DevServer(tmp_path / "d", tls=(certs.cert, certs.key)) as srv:
         assert srv.url.startswith("https://127.0.0.1:")
-        client = RawClient(srv, verify=str(cert))
+        client = RawClient(srv, verify=str(certs.ca))
         client.provision()
         assert client.folder_sync().status == "1"
         with pytest.raises(requests.exceptions.SSLError):

@@ -15,7 +15,7 @@ from eassync.eas import oauth
 from eassync.eas.client import AccountSettings, EasClient, RetryPolicy
 from eassync.eas.oauth import EAS_SCOPE, OAuthAccount, OAuthBearer
 from eassync.errors import AuthError
-from tests.servers.autodiscover import make_certs
+from tests.servers.certs import make_certs
 from tests.servers.fake_idp import TENANT, FakeIdP, fake_idp
 
 
