@@ -230,14 +230,21 @@ def _unfold(text: str) -> Iterator[tuple[int, str]]:
 
 def _split_params(head: str) -> list[str]:
     """Split ``NAME;P=a;Q="x;y"`` on semicolons outside double quotes."""
+    return _split_unquoted(head, ";", keep_quotes=True)
+
+
+def _split_unquoted(text: str, separator: str, *, keep_quotes: bool) -> list[str]:
+    """Split on ``separator`` outside double quotes; the quotes themselves are kept
+    (parameter lists) or dropped (parameter values)."""
     parts: list[str] = []
     current: list[str] = []
     quoted = False
-    for char in head:
+    for char in text:
         if char == '"':
             quoted = not quoted
-            current.append(char)
-        elif char == ";" and not quoted:
+            if keep_quotes:
+                current.append(char)
+        elif char == separator and not quoted:
             parts.append("".join(current))
             current = []
         else:
@@ -258,19 +265,7 @@ def _value_start(line: str) -> int:
 
 
 def _split_param_values(raw: str) -> list[str]:
-    values: list[str] = []
-    current: list[str] = []
-    quoted = False
-    for char in raw:
-        if char == '"':
-            quoted = not quoted
-        elif char == "," and not quoted:
-            values.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    values.append("".join(current))
-    return values
+    return _split_unquoted(raw, ",", keep_quotes=False)
 
 
 def parse_line(line: str, number: int = 0) -> Property:
