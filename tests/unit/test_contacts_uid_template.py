@@ -113,6 +113,26 @@ def test_downloads_get_the_bytes_and_fingerprint_of_the_plain_path(data: object,
     check(HANDLER.from_eas(data, VERSION), uid)  # type: ignore[arg-type]
 
 
+@settings(max_examples=200, deadline=None)
+@given(app_data(), UIDS)
+def test_downloads_hashed_from_what_from_eas_remembered_match_the_plain_path(
+    data: object, uid: str
+) -> None:
+    """from_eas stores the parse and the UID template of the bytes it makes (no
+    read-back); everything derived from that must equal what the bytes give."""
+    contacts.clear_caches()
+    item = HANDLER.from_eas(data, VERSION)  # type: ignore[arg-type]
+    assert item.raw == serialize(contacts.card_from_values(*contacts.values_from_elements(data)))  # type: ignore[arg-type]
+    assert contacts._card(item).properties == parse(item.raw).properties
+    expected = outcome(lambda: slow_with_uid(item, uid))
+    warm_hash = outcome(lambda: HANDLER.fingerprint_with_uid(item, uid))
+    assert outcome(lambda: HANDLER.with_uid(item, uid)) == expected
+    if expected[0] == "ok":
+        assert isinstance(expected[1], Item)
+        assert warm_hash == ("ok", contacts._fingerprint_of(expected[1].raw))
+        assert HANDLER.fingerprint(HANDLER.with_uid(item, uid)) == warm_hash[1]
+
+
 @pytest.mark.parametrize(
     "raw",
     [
