@@ -24,7 +24,7 @@ import contextlib
 import contextvars
 import errno
 import os
-import secrets
+import random
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -89,10 +89,13 @@ def _syncfs_function() -> Callable[[int], None] | None:
     return _syncfs
 
 
-def temp_name_for(path: Path) -> Path:
+def temp_name_for(path: str) -> str:
     """A fresh hidden temp path next to ``path``: dot-prefixed (so tools that read the
-    folder ignore it) and ending in ``.tmp``."""
-    return path.with_name(f".{path.name}.{secrets.token_hex(6)}{TMP_SUFFIX}")
+    folder ignore it) and ending in ``.tmp``. The random part only has to make a clash
+    unlikely (O_EXCL refuses a clash; the caller draws again): the process's
+    ``random`` is enough, a getrandom(2) per file cost ~4 % of a download."""
+    folder, name = os.path.split(path)
+    return os.path.join(folder, f".{name}.{random.getrandbits(48):012x}{TMP_SUFFIX}")
 
 
 def fsync_dir(directory: str | os.PathLike[str]) -> None:
@@ -129,14 +132,14 @@ def _file_fsync_needed(fsync: bool) -> bool:
     return batch is None or not batch.use_syncfs
 
 
-def _dir_changed(directory: Path, fsync: bool) -> None:
+def _dir_changed(folder: str, fsync: bool) -> None:
     if not fsync:
         return
+    folder = folder or "."  # os.path.dirname of a bare file name
     batch = _current_batch.get()
     if batch is None:
-        fsync_dir(directory)
+        fsync_dir(folder)
         return
-    folder = os.fspath(directory)
     if not batch.use_syncfs:
         batch.dirs.add(folder)
     elif folder not in batch.dirs:
@@ -179,19 +182,20 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _write_temp(path: Path, data: bytes, mode: int, fsync: bool) -> tuple[Path, int]:
+def _write_temp(path: str, data: bytes, mode: int | None, fsync: bool) -> tuple[str, int]:
     """Write ``data`` to a fresh temp file next to ``path``; returns (temp path, open fd)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     while True:
         tmp = temp_name_for(path)
         try:
-            fd = os.open(tmp, flags, mode)
+            fd = os.open(tmp, flags, 0o666 if mode is None else mode)
             break
         except FileExistsError:  # pragma: no cover - 48 random bits collided
             continue
     try:
-        # os.open's mode is filtered by the umask; state files must be exactly 0600.
-        os.fchmod(fd, mode)
+        if mode is not None:
+            # os.open's mode is filtered by the umask; state files must be exactly 0600.
+            os.fchmod(fd, mode)
         _write_all(fd, data)
         if _file_fsync_needed(fsync):
             _fsync(fd)
@@ -204,14 +208,15 @@ def _write_temp(path: Path, data: bytes, mode: int, fsync: bool) -> tuple[Path, 
 
 
 def write_atomic(
-    path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644, fsync: bool = True
+    path: str | os.PathLike[str], data: bytes, *, mode: int | None = 0o644, fsync: bool = True
 ) -> os.stat_result:
-    """Create or replace ``path`` with ``data`` atomically.
+    """Create or replace ``path`` with ``data`` atomically; ``mode`` exactly (None: as
+    the umask makes it, like any new file).
 
     Returns the stat of the new file *after* the rename (the rename itself moves the
     ctime on Linux), so callers can derive an etag that a later listing reproduces.
     """
-    target = Path(path)
+    target = os.fspath(path)
     tmp, fd = _write_temp(target, data, mode, fsync)
     try:
         os.replace(tmp, target)
@@ -222,17 +227,18 @@ def write_atomic(
         raise
     finally:
         os.close(fd)
-    _dir_changed(target.parent, fsync)
+    _dir_changed(os.path.dirname(target), fsync)
     return stat
 
 
 def create_exclusive(
-    path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644, fsync: bool = True
+    path: str | os.PathLike[str], data: bytes, *, mode: int | None = 0o644, fsync: bool = True
 ) -> os.stat_result:
     """Create ``path`` with ``data``, atomically, never overwriting: FileExistsError if
     it exists. The file appears complete or not at all (``os.link`` of a finished temp
-    file fails with EEXIST where a rename would silently overwrite)."""
-    target = Path(path)
+    file fails with EEXIST where a rename would silently overwrite). ``mode`` as for
+    :func:`write_atomic`."""
+    target = os.fspath(path)
     tmp, fd = _write_temp(target, data, mode, fsync)
     try:
         try:
@@ -254,15 +260,16 @@ def create_exclusive(
     finally:
         if fd >= 0:
             os.close(fd)
-    _dir_changed(target.parent, fsync)
+    _dir_changed(os.path.dirname(target), fsync)
     return stat
 
 
-def _create_excl_direct(path: Path, data: bytes, mode: int, fsync: bool) -> os.stat_result:
+def _create_excl_direct(path: str, data: bytes, mode: int | None, fsync: bool) -> os.stat_result:
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(path, flags, mode)
+    fd = os.open(path, flags, 0o666 if mode is None else mode)
     try:
-        os.fchmod(fd, mode)
+        if mode is not None:
+            os.fchmod(fd, mode)
         _write_all(fd, data)
         if _file_fsync_needed(fsync):
             _fsync(fd)
@@ -273,15 +280,15 @@ def _create_excl_direct(path: Path, data: bytes, mode: int, fsync: bool) -> os.s
             os.unlink(path)
         raise
     os.close(fd)
-    _dir_changed(path.parent, fsync)
+    _dir_changed(os.path.dirname(path), fsync)
     return stat
 
 
 def remove_durable(path: str | os.PathLike[str], *, fsync: bool = True) -> None:
     """Unlink ``path`` and make the removal durable (folder fsync, batched if in a batch)."""
-    target = Path(path)
+    target = os.fspath(path)
     os.unlink(target)
-    _dir_changed(target.parent, fsync)
+    _dir_changed(os.path.dirname(target), fsync)
 
 
 def ensure_private_dir(path: str | os.PathLike[str]) -> Path:

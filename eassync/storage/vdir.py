@@ -172,12 +172,6 @@ def _etag(st: os.stat_result) -> str:
     return f"{st.st_mtime_ns};{st.st_size};{st.st_ino};{st.st_ctime_ns}"
 
 
-def _current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 class VdirStorage:
     """A vdir folder holding files ending in ``fileext`` (".ics" or ".vcf")."""
 
@@ -201,7 +195,7 @@ class VdirStorage:
         self.location = str(self.path)
         if create:
             self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self._new_file_mode = 0o666 & ~_current_umask()
+        self._folder = os.fspath(self.path)
 
     def __repr__(self) -> str:
         return f"VdirStorage({self.location!r}, {self.fileext!r})"
@@ -386,9 +380,10 @@ class VdirStorage:
         fallbacks = (random_file_name(self.fileext) for _ in range(3))
         names = itertools.chain([preferred] if preferred else [], fallbacks)
         for attempt, name in enumerate(names):
-            path = self.path / name
+            path = os.path.join(self._folder, name)
             try:
-                st = create_exclusive(path, data, mode=self._new_file_mode)
+                # mode None: as the umask makes new files, like any editor would
+                st = create_exclusive(path, data, mode=None)
             except FileExistsError:
                 continue  # another item holds this UID's name (or a case-folding twin)
             except OSError as exc:
@@ -445,7 +440,7 @@ class VdirStorage:
         except OSError as exc:
             raise StorageError(f"{path}: cannot delete: {exc.strerror}") from None
 
-    def _run_post_hook(self, path: Path) -> None:
+    def _run_post_hook(self, path: str | os.PathLike[str]) -> None:
         """vdirsyncer's post_hook: run a program with the written file as argument."""
         if not self.post_hook:
             return

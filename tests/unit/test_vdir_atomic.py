@@ -79,7 +79,7 @@ def test_failed_write_leaves_no_temp_file(tmp_path: Path) -> None:
 
 
 def test_temp_names_are_hidden_and_end_in_tmp(tmp_path: Path) -> None:
-    name = atomic.temp_name_for(tmp_path / "a.ics").name
+    name = os.path.basename(atomic.temp_name_for(str(tmp_path / "a.ics")))
     assert name.startswith(".a.ics.")
     assert name.endswith(TMP_SUFFIX)
 
