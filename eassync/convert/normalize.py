@@ -138,8 +138,7 @@ def image_type(data: bytes) -> str:
 
 def digest(lines: Iterable[str]) -> str:
     """sha256 over normalised lines in sorted order: order-independent by design."""
-    hasher = hashlib.sha256()
-    for line in sorted(lines):
-        hasher.update(line.encode("utf-8"))
-        hasher.update(b"\n")
-    return hasher.hexdigest()
+    ordered = sorted(lines)
+    # each line followed by "\n", hashed in one piece
+    text = "\n".join(ordered) + "\n" if ordered else ""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
