@@ -673,11 +673,16 @@ class _Pass:
     def _pull(self) -> None:
         self._replay_deferred()
         for batch in self.remote.pull(self.state):
-            self._check_remote_deletes(batch.changes)
+            changes = self._last_mentions(batch.changes)
+            self._check_remote_deletes(changes)
 
-            def decide(tx: StatusTx, changes: Sequence[RemoteChange] = batch.changes) -> None:
+            def decide(tx: StatusTx, changes: Sequence[RemoteChange] = changes) -> None:
+                # the batch's known rows in one query, not one per item
+                known = self.status.by_remote_many(
+                    self.collection, [c.ident for c in changes if c.kind != "delete"]
+                )
                 for change in changes:
-                    self._apply_remote(tx, change)
+                    self._apply_remote(tx, change, known.get(change.ident))
 
             self._batch(decide, batch.state)
             self.state = batch.state
@@ -690,6 +695,20 @@ class _Pass:
             self._settle_tentative()
         if self.resyncing:
             self._finish_resync()
+
+    def _last_mentions(self, changes: Sequence[RemoteChange]) -> list[RemoteChange]:
+        """One change per server item: its last mention in the batch, which is its
+        state now. A server names each item once (MS-ASCMD); a malformed answer that
+        names one twice would otherwise be decided twice (two local files for one
+        item: the second decision runs before the first one's write)."""
+        latest = {change.ident: change for change in changes}
+        if len(latest) == len(changes):
+            return list(changes)
+        self._note(
+            f"the server named {len(changes) - len(latest)} item(s) more than once in one "
+            "batch; the last mention of each counts"
+        )
+        return list(latest.values())
 
     def _settle_tentative(self) -> None:
         """After a complete pull, write-ahead rows the server did not mention again
@@ -737,9 +756,9 @@ class _Pass:
 
         self._batch(decide)
 
-    def _apply_remote(self, tx: StatusTx, change: RemoteChange) -> None:
+    def _apply_remote(self, tx: StatusTx, change: RemoteChange, row: StatusRow | None) -> None:
+        """Decide one server change; ``row`` is its status row as the batch began."""
         if change.kind == "softdelete":
-            row = self.status.by_remote(self.collection, change.ident)
             if row is not None:
                 tx.update(row.id, softdeleted=1, seen=1, tentative=None, tentative_kind=None)
             return
@@ -750,7 +769,6 @@ class _Pass:
             self._fail("remote", change.ident, change.ident, change.error or "unreadable item")
             return
         item = change.item
-        row = self.status.by_remote(self.collection, change.ident)
         if row is not None and row.tentative is not None:
             # the server still holds the item a killed pass wrote ahead: settled below
             tx.update(row.id, tentative=None, tentative_kind=None)

@@ -19,7 +19,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,6 +166,19 @@ class CollectionInfo:
 
 
 _SELECT = "SELECT id, collection, " + ", ".join(_ROW_COLUMNS) + " FROM items"
+#: ServerIds per IN (...) query (SQLite before 3.32 allows 999 parameters)
+_IN_CHUNK = 500
+#: a row that waits for its server item (see Status.unbound_by_uid)
+_UNBOUND = "(pending IS NOT NULL OR remote_ident IS NULL OR seen = 0)"
+
+
+def _may_unbind(values: Mapping[str, Any], *, insert: bool) -> bool:
+    """Whether writing ``values`` can leave a row waiting for its server item."""
+    if values.get("pending") is not None or values.get("seen", 1) == 0:
+        return True
+    if insert:
+        return values.get("remote_ident") is None
+    return "remote_ident" in values and values["remote_ident"] is None
 
 
 def _row(r: tuple[Any, ...]) -> StatusRow:
@@ -216,6 +229,10 @@ class Status:
             if companion.exists():
                 os.chmod(companion, 0o600)
         self._in_tx = False
+        #: collections known to hold no row that waits for its server item: the
+        #: matcher's lookups are skipped there (3 queries per downloaded item on a
+        #: first sync). Emptied by every write that may make such a row, and on rollback.
+        self._none_waiting: set[str] = set()
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -272,12 +289,13 @@ class Status:
         self._db.execute("BEGIN IMMEDIATE")
         self._in_tx = True
         try:
-            yield StatusTx(self._db)
+            yield StatusTx(self._db, self._none_waiting)
             if self.before_commit is not None:
                 self.before_commit()
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
+            self._none_waiting.clear()  # learnt from rows the rollback took back
             raise
         finally:
             self._in_tx = False
@@ -297,31 +315,60 @@ class Status:
     def by_remote(self, collection: str, remote_ident: str) -> StatusRow | None:
         return self._one("collection = ? AND remote_ident = ?", (collection, remote_ident))
 
+    def by_remote_many(self, collection: str, remote_idents: Sequence[str]) -> dict[str, StatusRow]:
+        """The rows of these server items, by ServerId (one query per chunk, not one
+        per item: a Sync batch holds up to 512)."""
+        found: dict[str, StatusRow] = {}
+        for start in range(0, len(remote_idents), _IN_CHUNK):
+            chunk = remote_idents[start : start + _IN_CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            for r in self._db.execute(
+                f"{_SELECT} WHERE collection = ? AND remote_ident IN ({marks})",
+                (collection, *chunk),
+            ):
+                row = _row(r)
+                assert row.remote_ident is not None
+                found[row.remote_ident] = row
+        return found
+
+    def _waiting(self, collection: str) -> bool:
+        """Whether any row of ``collection`` may wait for its server item."""
+        if collection in self._none_waiting:
+            return False
+        found = self._db.execute(
+            f"SELECT 1 FROM items WHERE collection = ? AND {_UNBOUND} LIMIT 1", (collection,)
+        ).fetchone()
+        if found is None:
+            self._none_waiting.add(collection)
+        return found is not None
+
     def by_uid(self, collection: str, uid: str) -> StatusRow | None:
         return self._one("collection = ? AND uid = ? ORDER BY id", (collection, uid))
 
     def unbound_by_uid(self, collection: str, uid: str) -> StatusRow | None:
         """A row with this UID that waits for its remote item: pending, without a
         ServerId, or not yet seen again during a resync."""
+        if not self._waiting(collection):
+            return None
         return self._one(
-            "collection = ? AND uid = ? AND (pending IS NOT NULL OR remote_ident IS NULL "
-            "OR seen = 0) ORDER BY id",
-            (collection, uid),
+            f"collection = ? AND uid = ? AND {_UNBOUND} ORDER BY id", (collection, uid)
         )
 
     def unbound_by_hash(self, collection: str, remote_hash: str) -> StatusRow | None:
         """Like :meth:`unbound_by_uid`, matching the expected remote content hash."""
+        if not self._waiting(collection):
+            return None
         return self._one(
-            "collection = ? AND remote_hash = ? AND (pending IS NOT NULL "
-            "OR remote_ident IS NULL OR seen = 0) ORDER BY id",
+            f"collection = ? AND remote_hash = ? AND {_UNBOUND} ORDER BY id",
             (collection, remote_hash),
         )
 
     def unbound_by_bare(self, collection: str, bare_hash: str) -> StatusRow | None:
         """Like :meth:`unbound_by_hash`, by the UID-free hash (server items without UID)."""
+        if not self._waiting(collection):
+            return None
         return self._one(
-            "collection = ? AND bare_hash = ? AND (pending IS NOT NULL "
-            "OR remote_ident IS NULL OR seen = 0) ORDER BY id",
+            f"collection = ? AND bare_hash = ? AND {_UNBOUND} ORDER BY id",
             (collection, bare_hash),
         )
 
@@ -404,13 +451,16 @@ class Status:
 class StatusTx:
     """The write side, valid inside ``with status.transaction() as tx``."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, none_waiting: set[str]) -> None:
         self._db = db
+        self._none_waiting = none_waiting
 
     def insert(self, collection: str, **values: Any) -> int:
         unknown = set(values) - set(_ROW_COLUMNS)
         if unknown:
             raise TypeError(f"unknown status columns {sorted(unknown)}")
+        if _may_unbind(values, insert=True):
+            self._none_waiting.discard(collection)
         columns = ["collection", *values]
         cursor = self._db.execute(
             f"INSERT INTO items ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
@@ -424,6 +474,8 @@ class StatusTx:
             raise TypeError(f"unknown status columns {sorted(unknown)}")
         if not values:
             return
+        if _may_unbind(values, insert=False):
+            self._none_waiting.clear()  # the row's collection is not at hand
         assignments = ", ".join(f"{name} = ?" for name in values)
         self._db.execute(f"UPDATE items SET {assignments} WHERE id = ?", (*values.values(), row_id))
 
@@ -436,6 +488,7 @@ class StatusTx:
 
     def mark_all_unseen(self, collection: str) -> None:
         """Start of a resync: every correlated row must come back to count as seen."""
+        self._none_waiting.discard(collection)
         self._db.execute(
             "UPDATE items SET seen = 0 WHERE collection = ? AND remote_ident IS NOT NULL",
             (collection,),

@@ -310,3 +310,38 @@ def test_lost_add_answer_on_a_server_that_never_echoes_own_adds(tmp_path: Path) 
         pair.sync()
         assert remote_names(pair) == local_names(pair) == ["Ada"]
         pair.status.close()
+
+
+@dataclass
+class RepeatingRemote(MemoryRemote):
+    """A malformed answer: the first batch names one ServerId twice, an Add and then
+    a Change with other content."""
+
+    repeat: Item | None = None
+
+    def pull(self, state: str | None) -> Iterator[RemoteBatch]:
+        for batch in super().pull(state):
+            if self.repeat is not None and batch.changes:
+                first = batch.changes[0]
+                again = RemoteChange("change", first.ident, self.repeat)
+                batch = RemoteBatch([*batch.changes, again], batch.state, batch.more_available)
+                self.repeat = None
+            yield batch
+
+
+def test_a_batch_naming_a_server_item_twice_keeps_one_item_with_the_last_content(
+    tmp_path: Path,
+) -> None:
+    """Decided twice, the second mention would run before the first one's write and
+    make a second local file for one server item."""
+    with Status(tmp_path / "pair.db") as status:
+        pair = Pair(status, remote=RepeatingRemote(store=server_store))
+        pair.remote.server_add(card("u1", "First"))
+        pair.remote.server_add(card("u2", "Other"))
+        pair.remote.repeat = card("u1", "First, changed")
+        report = pair.sync()
+        assert report.ok
+        assert local_names(pair) == ["First, changed", "Other"]
+        assert status.count("c") == 2
+        assert any("more than once" in note for note in report.notes)
+        assert pair.sync().local.added == 0

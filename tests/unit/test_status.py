@@ -134,6 +134,77 @@ def test_lookups(tmp_path: Path) -> None:
         assert status.unbound_by_uid("c", "u1").id == bound  # type: ignore[union-attr]
 
 
+def _bound_only(status: Status) -> int:
+    """A collection whose one row is bound; the matcher lookups have learnt that."""
+    with status.transaction() as tx:
+        row_id = tx.insert("c", uid="u1", local_ident="a", remote_ident="s1", remote_hash="h1")
+        tx.update(row_id, bare_hash="b1")
+    for lookup in (status.unbound_by_uid, status.unbound_by_hash, status.unbound_by_bare):
+        assert lookup("c", "u1" if lookup == status.unbound_by_uid else "h1") is None
+    return row_id
+
+
+@pytest.mark.parametrize(
+    "unbind",
+    [
+        {"remote_ident": None},
+        {"pending": "cid"},
+        {"seen": 0},
+    ],
+)
+def test_matcher_lookups_see_a_row_that_starts_waiting(tmp_path: Path, unbind: dict) -> None:
+    """The status remembers that no row waits (to skip the lookups on a first sync);
+    each write that makes a row wait must make the lookups look again."""
+    with Status(tmp_path / "pair.db") as status:
+        row_id = _bound_only(status)
+        with status.transaction() as tx:
+            tx.update(row_id, **unbind)
+        assert status.unbound_by_uid("c", "u1").id == row_id  # type: ignore[union-attr]
+        assert status.unbound_by_hash("c", "h1").id == row_id  # type: ignore[union-attr]
+        assert status.unbound_by_bare("c", "b1").id == row_id  # type: ignore[union-attr]
+
+
+def test_matcher_lookups_see_waiting_rows_after_insert_resync_and_rollback(
+    tmp_path: Path,
+) -> None:
+    with Status(tmp_path / "pair.db") as status:
+        row_id = _bound_only(status)
+        with status.transaction() as tx:
+            tx.mark_all_unseen("c")
+        assert status.unbound_by_uid("c", "u1").id == row_id  # type: ignore[union-attr]
+        with status.transaction() as tx:
+            tx.update(row_id, seen=1)
+        assert status.unbound_by_uid("c", "u1") is None
+        with status.transaction() as tx:  # a local item not uploaded yet: no ServerId
+            new = tx.insert("c", uid="u2", local_ident="b", remote_hash="h2")
+        assert status.unbound_by_uid("c", "u2").id == new  # type: ignore[union-attr]
+        with status.transaction() as tx:
+            tx.delete(new)
+        assert status.unbound_by_uid("c", "u2") is None
+
+        # learnt inside a transaction that then rolled back: forgotten
+        with status.transaction() as tx:
+            tx.update(row_id, remote_ident=None)
+        with pytest.raises(RuntimeError), status.transaction() as tx:
+            tx.update(row_id, remote_ident="s1")
+            assert status.unbound_by_uid("c", "u1") is None
+            raise RuntimeError
+        assert status.unbound_by_uid("c", "u1").id == row_id  # type: ignore[union-attr]
+
+
+def test_rows_by_many_server_ids(tmp_path: Path) -> None:
+    with Status(tmp_path / "pair.db") as status:
+        with status.transaction() as tx:
+            for n in range(1200):
+                tx.insert("c", local_ident=f"l{n}", remote_ident=f"s{n}")
+            tx.insert("other", local_ident="l0", remote_ident="s0")
+        wanted = [f"s{n}" for n in range(0, 1200, 2)] + ["missing"]
+        found = status.by_remote_many("c", wanted)
+        assert sorted(found) == sorted(wanted[:-1])
+        assert found["s1198"].local_ident == "l1198"
+        assert status.by_remote_many("c", []) == {}
+
+
 def test_duplicate_server_id_in_one_collection_is_refused(tmp_path: Path) -> None:
     with Status(tmp_path / "pair.db") as status:
 
