@@ -136,10 +136,10 @@ def open_client(
 
 
 def _has_cached_url(config: Config, account: Account) -> bool:
-    from eassync.eas.autodiscover import DiscoveryCache
-
     if account.url or not account.autodiscover or not account.email:
         return False
+    from eassync.eas.autodiscover import DiscoveryCache  # dnspython: only when used
+
     return DiscoveryCache(config.general.status_dir, account.name).load(account.email) is not None
 
 

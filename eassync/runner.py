@@ -138,19 +138,17 @@ def open_collection(
 ) -> OpenCollection:
     """Open both sides of one selected folder. ``enrich``: inline calendar attachments
     into downloaded items (off for callers that never store what they download)."""
-    from eassync.attachments import attachment_enricher
     from eassync.storage.eas import EasRemoteCollection
 
     handler = handler_for(sel.kind, pair)
     local = open_local(config.storage_for(pair), sel, handler, state_dir=config.general.status_dir)
+    enricher = None
+    if enrich and sel.kind == "calendar":
+        from eassync.attachments import attachment_enricher  # icalendar: calendars only
+
+        enricher = attachment_enricher(client, pair.attachments_max_inline)
     remote = EasRemoteCollection(
-        client,
-        sel.folder,
-        handler,
-        options=sync_options(pair, sel.kind),
-        enrich=attachment_enricher(client, pair.attachments_max_inline)
-        if enrich and sel.kind == "calendar"
-        else None,
+        client, sel.folder, handler, options=sync_options(pair, sel.kind), enrich=enricher
     )
     key = sel.folder.server_id
     return OpenCollection(
