@@ -254,6 +254,9 @@ class MemoryRemote:
     #: a client repeating that key and ClientId gets the same item, not a second one
     #: (MS-ASCMD 2.2.3.28: the ClientId lets the server spot a resent Add)
     answered_adds: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: the version each of those items had when added: the resent answer stands for
+    #: that version, so an edit made since still reaches the client as a change
+    added_versions: dict[str, int] = field(default_factory=dict)
     _ids: Iterator[int] = field(default_factory=lambda: count(1))
 
     # server-side edits (another device, a web UI)
@@ -358,7 +361,7 @@ class MemoryRemote:
         for op in ops:
             sid = resent.get(op.ref) if op.kind == "add" else None
             if sid is not None and sid in self.items:
-                view[sid] = self.versions[sid]
+                view[sid] = self.added_versions.get(sid, self.versions[sid])
                 result = OpResult(op.ref, "ok", sid)
             else:
                 result = self._apply(op, view)
@@ -366,6 +369,11 @@ class MemoryRemote:
                 added[op.ref] = result.ident
             results.append(result)
         self.answered_adds = {state: added}
+        self.added_versions = {
+            sid: self.added_versions.get(sid, self.versions[sid])
+            for sid in added.values()
+            if sid in self.versions
+        }
         key = self._issue(state, view)
         if self.kill_after_push_apply:
             self.kill_after_push_apply = False

@@ -427,6 +427,21 @@ def test_kill_after_push_applied_does_not_duplicate(pair: Pair, tmp_path: Path) 
     assert len(pair.remote.items) == 1
 
 
+def test_server_edit_after_a_lost_add_answer_reaches_the_local_side(pair: Pair) -> None:
+    """Found by the state machine: the resent Add's answer stands for the item as it
+    was added; an edit made on the server since must still come down as a change."""
+    pair.local.user_add(card("a", "Ada"))
+    pair.remote.kill_after_push_apply = True
+    with pytest.raises(Killed):
+        pair.sync()
+    (sid,) = pair.remote.items
+    pair.remote.server_edit(sid, card("a", "Ada", "edited on the server"))
+    report = pair.sync()
+    assert (report.remote.added, report.local.changed) == (1, 1)
+    pair.assert_in_sync()
+    assert fields(next(iter(pair.local.items.values()))[0])["V"] == "edited on the server"
+
+
 def test_kill_between_local_write_and_status_commit_does_not_duplicate(
     pair: Pair, tmp_path: Path
 ) -> None:
