@@ -5,7 +5,7 @@ Prints figures; asserts nothing (benchmarks are not tests). Run:
 
     python tests/bench/bench_sync.py                  # N = 10,000 contacts
     python tests/bench/bench_sync.py --n 2000 --small 200
-    python tests/bench/bench_sync.py --vdirsyncer /path/to/venv/bin/vdirsyncer
+    python tests/bench/bench_sync.py --vdirsyncer /path/to/venv/bin/vdirsyncer --repeat 5
 
 Measured per run of the real CLI in a subprocess: wall time, CPU time (user+sys of the
 child), peak RSS of the child, and EAS requests (from the devserver's stats).
@@ -13,6 +13,11 @@ Scenarios: initial download of N contacts, a no-op re-run, 100 changes (50 local
 edits + 50 server edits). For comparison, vdirsyncer copies the same N files between
 two vdir folders (initial and no-op). Memory flatness: the initial download is also
 run with --small contacts and the peak RSS compared.
+
+Wall times on a shared machine vary by ±30 % from run to run, so each round runs
+eassync and then vdirsyncer (side by side, fresh folders and a fresh devserver each
+round) and the figures are medians over --repeat rounds; the ratios are the median
+of the per-round ratios.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -212,16 +218,35 @@ def show(title: str, results: dict[str, dict[str, float]]) -> None:
         print(f"  {name:14} {r['wall_s']:8.2f} {r['cpu_s']:8.2f} {r['rss_mb']:12.1f} {req}")
 
 
+def medians(rounds: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """Per scenario and figure, the median over the rounds."""
+    return {
+        name: {key: statistics.median(r[name][key] for r in rounds) for key in rounds[0][name]}
+        for name in rounds[0]
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--small", type=int, default=1_000, help="N for the memory check")
     parser.add_argument("--vdirsyncer", default=shutil.which("vdirsyncer"))
+    parser.add_argument("--repeat", type=int, default=3, help="rounds (medians are shown)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="eassync-bench-") as tmp:
         root = Path(tmp)
-        big = bench_eassync(root / "big", args.n, changes=True)
-        show(f"eassync, {args.n} contacts (devserver in another process)", big)
+        ours: list[dict[str, dict[str, float]]] = []
+        theirs: list[dict[str, dict[str, float]]] = []
+        for number in range(args.repeat):
+            folder = root / f"round{number}"
+            ours.append(bench_eassync(folder / "big", args.n, changes=True))
+            if args.vdirsyncer:
+                source = folder / "big" / "contacts"
+                theirs.append(bench_vdirsyncer(args.vdirsyncer, folder / "vds", source))
+            shutil.rmtree(folder)
+        rounds = f"median of {args.repeat} round{'s' if args.repeat > 1 else ''}"
+        big = medians(ours)
+        show(f"eassync, {args.n} contacts (devserver in another process; {rounds})", big)
         small = bench_eassync(root / "small", args.small, changes=False)
         show(f"eassync, {args.small} contacts (memory check)", small)
         rss_ratio = big["initial"]["rss_mb"] / small["initial"]["rss_mb"]
@@ -230,12 +255,17 @@ def main() -> None:
             f"  requests for the initial download: {big['initial']['requests']:.0f} "
             f"(ceil(N/512) = {-(-args.n // 512)})"
         )
-        if args.vdirsyncer:
-            vds = bench_vdirsyncer(args.vdirsyncer, root / "vds", root / "big" / "contacts")
-            show(f"vdirsyncer, {args.n} files, filesystem → filesystem", vds)
+        if theirs:
+            show(f"vdirsyncer, {args.n} files, filesystem → filesystem ({rounds})", medians(theirs))
             for name in ("initial", "noop"):
-                ratio = big[name]["wall_s"] / vds[name]["wall_s"]
-                print(f"  eassync/vdirsyncer wall time, {name}: {ratio:.2f}")
+                ratios = [
+                    o[name]["wall_s"] / t[name]["wall_s"] for o, t in zip(ours, theirs, strict=True)
+                ]
+                listed = ", ".join(f"{r:.2f}" for r in ratios)
+                print(
+                    f"  eassync/vdirsyncer wall time, {name}: {statistics.median(ratios):.2f} "
+                    f"(rounds: {listed})"
+                )
         else:
             print("\n(vdirsyncer not found: pass --vdirsyncer PATH for the comparison)")
 
