@@ -619,7 +619,7 @@ def _compact(values: dict[str, Value]) -> dict[str, Value]:
 
 
 def _text_prop(name: str, text: str, params: list[tuple[str, list[str]]] | None = None) -> Property:
-    return Property(name, escape(normalize.lf(text)), params or [])
+    return Property(name, escape(text), params or [])  # escape makes line ends LF
 
 
 def card_from_values(values: dict[str, Value], extras: ServerExtras | None = None) -> Card:

@@ -144,8 +144,13 @@ class Card:
 # --- escaping -------------------------------------------------------------------------------
 
 
+_ESCAPED_CHARS = re.compile(r"[\\,;\r\n]")
+
+
 def escape(text: str) -> str:
     """TEXT escaping of RFC 6350 3.4: backslash, comma, semicolon, newline."""
+    if _ESCAPED_CHARS.search(text) is None:
+        return text  # the usual case: nothing to escape
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return text.replace("\\", "\\\\").replace(",", "\\,").replace(";", "\\;").replace("\n", "\\n")
 

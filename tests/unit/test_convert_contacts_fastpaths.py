@@ -94,6 +94,17 @@ def reference_parse_line(line: str) -> Property:
     return Property(name.upper(), value, params, group or None)
 
 
+def reference_escape(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.replace("\\", "\\\\").replace(",", "\\,").replace(";", "\\;").replace("\n", "\\n")
+
+
+@SETTINGS
+@given(st.one_of(text, st.text(max_size=30)))
+def test_escape_matches_the_reference(value: str) -> None:
+    assert vcard.escape(value) == reference_escape(value)
+
+
 @SETTINGS
 @given(text)
 def test_unescape_matches_the_reference(value: str) -> None:
@@ -269,8 +280,21 @@ def test_digest_matches_the_line_by_line_reference(lines: list[str]) -> None:
 
 # names the canonical form treats specially, and plain ones
 PROPERTY_NAMES = st.sampled_from(
-    ["FN", "N", "TEL", "EMAIL", "ADR", "PHOTO", "BDAY", "ANNIVERSARY", "X-ANNIVERSARY"]
-    + ["RELATED", "NOTE", "CATEGORIES", "X-Y"]
+    [
+        "FN",
+        "N",
+        "TEL",
+        "EMAIL",
+        "ADR",
+        "PHOTO",
+        "BDAY",
+        "ANNIVERSARY",
+        "X-ANNIVERSARY",
+        "RELATED",
+        "NOTE",
+        "CATEGORIES",
+        "X-Y",
+    ]
 )
 PARAM_KEYS = st.sampled_from(["TYPE", "PREF", "ENCODING", "VALUE", "X-A", "HOME", "CHARSET"])
 PARAM_VALUES = st.lists(

@@ -185,10 +185,17 @@ def test_matcher_lookups_see_waiting_rows_after_insert_resync_and_rollback(
         # learnt inside a transaction that then rolled back: forgotten
         with status.transaction() as tx:
             tx.update(row_id, remote_ident=None)
-        with pytest.raises(RuntimeError), status.transaction() as tx:
-            tx.update(row_id, remote_ident="s1")
-            assert status.unbound_by_uid("c", "u1") is None
-            raise RuntimeError
+        seen_inside: list[object] = []
+
+        def bind_then_fail() -> None:
+            with status.transaction() as tx:
+                tx.update(row_id, remote_ident="s1")
+                seen_inside.append(status.unbound_by_uid("c", "u1"))
+                raise RuntimeError
+
+        with pytest.raises(RuntimeError):
+            bind_then_fail()
+        assert seen_inside == [None]
         assert status.unbound_by_uid("c", "u1").id == row_id  # type: ignore[union-attr]
 
 
