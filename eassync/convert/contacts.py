@@ -826,6 +826,8 @@ def _canonical_head(name: str, params: tuple[tuple[str, tuple[str, ...]], ...]) 
 
 CACHE_ENTRIES = 512
 CACHE_MAX_BYTES = 32 * 1024
+#: bytes of cards kept by each of the made-card caches (512 plain cards are ~0.3 MB)
+MADE_CACHE_BYTES = 4 * 1024 * 1024
 
 
 def _cacheable(raw: bytes) -> bool:
@@ -1046,12 +1048,22 @@ V = TypeVar("V")
 
 class _LruMap(Generic[K, V]):
     """A bounded, thread-safe LRU map (functools.lru_cache cannot be filled from
-    outside: from_eas and with_uid store what they know of the bytes they made)."""
+    outside: from_eas and with_uid store what they know of the bytes they made).
 
-    def __init__(self, entries: int) -> None:
+    At most ``entries`` entries and, with ``max_bytes``, at most that many bytes of
+    ``bytes`` keys (the cards themselves: a batch of 512 cards with photos must not
+    hold hundreds of MB; evicted cards just take the slow path)."""
+
+    def __init__(self, entries: int, max_bytes: int | None = None) -> None:
         self.entries = entries
+        self.max_bytes = max_bytes
         self._data: OrderedDict[K, V] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
+
+    @staticmethod
+    def _size(key: K) -> int:
+        return len(key) if isinstance(key, bytes) else 0
 
     def get(self, key: K) -> V | None:
         with self._lock:
@@ -1062,14 +1074,23 @@ class _LruMap(Generic[K, V]):
 
     def put(self, key: K, value: V) -> None:
         with self._lock:
+            if key not in self._data:
+                self._bytes += self._size(key)
             self._data[key] = value
             self._data.move_to_end(key)
-            if len(self._data) > self.entries:
-                self._data.popitem(last=False)
+            while len(self._data) > self.entries or (
+                self.max_bytes is not None and self._bytes > self.max_bytes and self._data
+            ):
+                evicted, _ = self._data.popitem(last=False)
+                self._bytes -= self._size(evicted)
+
+    def __len__(self) -> int:
+        return len(self._data)
 
     def clear(self) -> None:
         with self._lock:
             self._data.clear()
+            self._bytes = 0
 
 
 def _digest_key(raw: bytes) -> bytes:
@@ -1083,9 +1104,9 @@ _fingerprints: _LruMap[bytes, str] = _LruMap(8192)
 # The next two hold what from_eas learnt of the cards it made until the engine hashes
 # them, after converting the whole Sync batch (WindowSize 512): as many entries.
 #: ``parse(raw).properties`` of the cards from_eas and with_uid made lately
-_made_cards: _LruMap[bytes, tuple[Property, ...]] = _LruMap(CACHE_ENTRIES)
+_made_cards: _LruMap[bytes, tuple[Property, ...]] = _LruMap(CACHE_ENTRIES, MADE_CACHE_BYTES)
 #: the _UidTemplate of recent cards (by their bytes)
-_templates: _LruMap[bytes, _UidTemplate] = _LruMap(CACHE_ENTRIES)
+_templates: _LruMap[bytes, _UidTemplate] = _LruMap(CACHE_ENTRIES, MADE_CACHE_BYTES)
 
 
 def _fingerprint(raw: bytes) -> str:

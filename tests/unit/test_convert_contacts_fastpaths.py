@@ -7,6 +7,7 @@ The reference functions below are the original character-by-character versions o
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 from pathlib import Path
 
@@ -316,3 +317,45 @@ def test_canonical_line_matches_the_reference(
     prop = Property(name, value, params)
     assert contacts._canonical_line(prop) == reference_canonical_line(prop)
     assert contacts._canonical_line(prop) == reference_canonical_line(prop)  # warm head cache
+
+
+def test_made_card_caches_are_bounded_by_entries_and_bytes() -> None:
+    lru: contacts._LruMap[bytes, int] = contacts._LruMap(3, max_bytes=10)
+    for n, key in enumerate([b"aaaa", b"bbbb", b"cc"]):
+        lru.put(key, n)
+    assert len(lru) == 3
+    lru.put(b"dddd", 3)  # 14 bytes of keys: the oldest goes
+    assert lru.get(b"aaaa") is None
+    assert [lru.get(k) for k in (b"bbbb", b"cc", b"dddd")] == [1, 2, 3]
+    lru.put(b"bbbb", 4)  # the same key again does not count twice
+    lru.put(b"e", 5)
+    assert len(lru) == 3  # 11 bytes of keys: the oldest (cc) went
+    assert lru.get(b"cc") is None
+    lru.put(b"x" * 50, 6)  # larger than the budget alone: kept nothing else, nor itself
+    assert len(lru) == 0
+
+
+def test_downloads_with_large_photos_convert_the_same_after_eviction() -> None:
+    """More photo cards than the byte budget holds: the oldest lose their shortcut
+    and take the plain path, with the same result."""
+    contacts.clear_caches()
+    photo = base64.b64encode(b"\xff\xd8" + b"p" * 20_000).decode()
+    downloads = []
+    for n in range(300):  # ~27 KB each: well over MADE_CACHE_BYTES together
+        data = contacts.E(
+            "AirSync:ApplicationData",
+            contacts.E("Contacts:FileAs", value=f"Person {n}"),
+            contacts.E("Contacts:Picture", value=photo),
+        )
+        downloads.append(HANDLER.from_eas(data, "14.1"))
+    assert len(contacts._templates) < 300
+    for item in (downloads[0], downloads[-1]):
+        expected = vcard.serialize(_with_uid_plain(item, "u"))
+        assert HANDLER.with_uid(item, "u").raw == expected
+        assert HANDLER.fingerprint_with_uid(item, "u") == reference_fingerprint(Item(expected))
+
+
+def _with_uid_plain(item: Item, uid: str) -> vcard.Card:
+    card = vcard.parse(item.raw)
+    card.set_single(contacts._text_prop("UID", uid))
+    return card
