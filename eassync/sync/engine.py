@@ -677,12 +677,18 @@ class _Pass:
             self._check_remote_deletes(changes)
 
             def decide(tx: StatusTx, changes: Sequence[RemoteChange] = changes) -> None:
-                # the batch's known rows in one query, not one per item
+                # Which items have a row, in one query (a first download has none: no
+                # query per item). A known row is read again when its turn comes, as
+                # an earlier decision may have rebound it (content match in a
+                # resync); an unknown item gets a row only in its own decision.
                 known = self.status.by_remote_many(
                     self.collection, [c.ident for c in changes if c.kind != "delete"]
                 )
                 for change in changes:
-                    self._apply_remote(tx, change, known.get(change.ident))
+                    row = None
+                    if change.ident in known:
+                        row = self.status.by_remote(self.collection, change.ident)
+                    self._apply_remote(tx, change, row)
 
             self._batch(decide, batch.state)
             self.state = batch.state
@@ -757,7 +763,7 @@ class _Pass:
         self._batch(decide)
 
     def _apply_remote(self, tx: StatusTx, change: RemoteChange, row: StatusRow | None) -> None:
-        """Decide one server change; ``row`` is its status row as the batch began."""
+        """Decide one server change; ``row`` is its status row (None: it has none)."""
         if change.kind == "softdelete":
             if row is not None:
                 tx.update(row.id, softdeleted=1, seen=1, tentative=None, tentative_kind=None)
