@@ -681,7 +681,7 @@ class _Pass:
                 # query per item). A known row is read again when its turn comes, as
                 # an earlier decision may have rebound it (content match in a
                 # resync); an unknown item gets a row only in its own decision.
-                known = self.status.by_remote_many(
+                known = self.status.known_remote(
                     self.collection, [c.ident for c in changes if c.kind != "delete"]
                 )
                 for change in changes:

@@ -315,20 +315,21 @@ class Status:
     def by_remote(self, collection: str, remote_ident: str) -> StatusRow | None:
         return self._one("collection = ? AND remote_ident = ?", (collection, remote_ident))
 
-    def by_remote_many(self, collection: str, remote_idents: Sequence[str]) -> dict[str, StatusRow]:
-        """The rows of these server items, by ServerId (one query per chunk, not one
-        per item: a Sync batch holds up to 512)."""
-        found: dict[str, StatusRow] = {}
+    def known_remote(self, collection: str, remote_idents: Sequence[str]) -> set[str]:
+        """Which of these server items have a row (one query per chunk, not one per
+        item: a Sync batch holds up to 512)."""
+        found: set[str] = set()
         for start in range(0, len(remote_idents), _IN_CHUNK):
             chunk = remote_idents[start : start + _IN_CHUNK]
             marks = ", ".join("?" * len(chunk))
-            for r in self._db.execute(
-                f"{_SELECT} WHERE collection = ? AND remote_ident IN ({marks})",
-                (collection, *chunk),
-            ):
-                row = _row(r)
-                assert row.remote_ident is not None
-                found[row.remote_ident] = row
+            found.update(
+                ident
+                for (ident,) in self._db.execute(
+                    "SELECT remote_ident FROM items "
+                    f"WHERE collection = ? AND remote_ident IN ({marks})",
+                    (collection, *chunk),
+                )
+            )
         return found
 
     def _waiting(self, collection: str) -> bool:
