@@ -108,7 +108,10 @@ class _Builder:
                     f"a key must be a plain word, not {type(key).__name__}"
                 )
                 continue
-            key = str(key) if not isinstance(key, str) else key
+            if isinstance(key_node, yaml.ScalarNode):
+                # a key is a name as written: YAML 1.1 would read a pair or storage
+                # named on/off/yes/no as a boolean and 1.0 as a float
+                key = key_node.value
             if key in result:
                 line, col = _mark(key_node)
                 self.problems.append(
@@ -209,7 +212,10 @@ def _message(error: ValidationError) -> str:
         types = error.validator_value
         types = [types] if isinstance(types, str) else list(types)
         wanted = " or ".join(_TYPE_NAMES.get(t, t) for t in types)
-        return f"expected {wanted}, got {_describe_value(value)}"
+        quote = ""
+        if isinstance(value, bool) and "string" in types:
+            quote = " (YAML reads yes/no/on/off unquoted as booleans: quote the name)"
+        return f"expected {wanted}, got {_describe_value(value)}{quote}"
     if kind == "enum":
         return f"{_describe_value(value)} is not one of {_choices(error.validator_value)}"
     if kind == "const":

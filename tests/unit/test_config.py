@@ -455,3 +455,20 @@ def test_secret_errors_point_at_the_password_line(
         ConfigError, match=r"config\.yaml:5:5: accounts\.work\.password: environment"
     ):
         secret.get()
+
+
+def test_names_are_taken_as_written_even_yaml_boolean_words(tmp_path: Path) -> None:
+    """A storage or pair named ``on``/``no`` (YAML 1.1 booleans) keeps its name as a
+    key; used unquoted as a value it is reported with a hint to quote it."""
+    text = MINIMAL.replace("  contacts:\n", "  on:\n").replace("local: contacts", "local: 'on'")
+    text = text.replace("  work_contacts:", "  no:").replace("  work:\n", "  2024:\n")
+    text = text.replace("account: work", "account: '2024'")
+    config = load(tmp_path, text)
+    assert set(config.storages) == {"on"}
+    assert set(config.pairs) == {"no"}
+    assert set(config.accounts) == {"2024"}
+    assert config.pairs["no"].local == "on"
+    (problem,) = problems(tmp_path, text.replace("local: 'on'", "local: on"))
+    assert "pairs.no.local" in problem
+    assert ":14:" in problem
+    assert "quote the name" in problem

@@ -11,7 +11,12 @@ from hypothesis import strategies as st
 from eassync.config import parse_config
 from eassync.errors import ConfigError
 
-NAMES = st.from_regex(r"[a-z][a-z0-9_-]{0,10}", fullmatch=True)
+#: names written unquoted as values too (``local: NAME``): not the words YAML 1.1 reads
+#: as booleans or null there (test_config covers those)
+YAML_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}
+NAMES = st.from_regex(r"[a-z][a-z0-9_-]{0,10}", fullmatch=True).filter(
+    lambda name: name not in YAML_WORDS
+)
 CHOICES = {
     "conflict": ["remote_wins", "local_wins", "keep_both", "error"],
     "direction": ["both", "to_local", "to_remote"],
