@@ -115,6 +115,7 @@ from eassync.storage.base import (
     RemoteCollection,
     Storage,
 )
+from eassync.sync.loose import LooseMatcher
 from eassync.sync.plan import (
     MAX_RECORDED_ACTIONS,
     Action,
@@ -127,6 +128,7 @@ from eassync.sync.plan import (
     SyncReport,
 )
 from eassync.sync.policy import ConflictPolicy, Resolution
+from eassync.sync.slots import SlotKnowledge
 from eassync.sync.status import Status, StatusRow, StatusTx
 
 Direction = Literal["both", "to_local", "to_remote"]
@@ -211,13 +213,41 @@ class Matcher:
     Used by lost-answer recovery, resync and repair (a repair is a resync, or a pass
     over an emptied status: every local item is then new and matched here)."""
 
-    def __init__(self, status: Status, collection: str, local: LocalIndex) -> None:
+    def __init__(
+        self,
+        status: Status,
+        collection: str,
+        local: LocalIndex,
+        loose: LooseMatcher | None = None,
+    ) -> None:
         self.status = status
         self.collection = collection
         self.local = local
+        #: second chance when the server does not keep every field (eassync.sync.loose)
+        self.loose = loose
+        #: the last match came from ``loose``: same content as far as the server holds it
+        self.last_loose = False
 
     def find(
-        self, uid: str | None, remote_hash: str, bare_hash: str | None = None
+        self,
+        uid: str | None,
+        remote_hash: str,
+        bare_hash: str | None = None,
+        item: Item | None = None,
+    ) -> StatusRow | LocalChange | None:
+        self.last_loose = False
+        found = self._find_exact(uid, remote_hash, bare_hash)
+        if found is None and self.loose is not None and item is not None:
+            loose = self.loose.find(item)
+            assert loose is None or isinstance(loose, StatusRow | LocalChange)
+            if loose is not None and loose.uid and uid and loose.uid != uid and not bare_hash:
+                return None  # two UIDs that differ are two items
+            self.last_loose = loose is not None
+            return loose
+        return found
+
+    def _find_exact(
+        self, uid: str | None, remote_hash: str, bare_hash: str | None
     ) -> StatusRow | LocalChange | None:
         if uid:
             row = self.status.unbound_by_uid(self.collection, uid)
@@ -356,13 +386,17 @@ class _Pass:
 
     def __post_init__(self) -> None:
         self.report = SyncReport(self.collection, dry_run=self.dry_run)
-        self.matcher = Matcher(self.status, self.collection, self.index)
+        #: the handler's knowledge of which fields the server holds, if it has one
+        self.knowledge: SlotKnowledge | None = getattr(self.handler, "knowledge", None)
+        self.matcher = Matcher(self.status, self.collection, self.index, self._loose_matcher())
         self._uid_capable: bool | None = None
 
     # --- the pass -----------------------------------------------------------------------
 
     def run(self) -> SyncReport:
         info = self.status.collection(self.collection)
+        if self.knowledge is not None:
+            self.knowledge.load(info.slots)
         self.state = info.remote_state
         self.resyncing = info.resyncing
         self.total_rows = info.items
@@ -387,6 +421,25 @@ class _Pass:
         return self.report
 
     # --- helpers ------------------------------------------------------------------------
+
+    def _loose_matcher(self) -> LooseMatcher | None:
+        handler = self.handler
+        if not hasattr(handler, "match_anchor") or not hasattr(handler, "same_held_content"):
+            return None
+        return LooseMatcher(
+            handler,  # type: ignore[arg-type]  # checked above
+            self.version,
+            self.status,
+            self.collection,
+            self.index,
+            self._read_for_match,
+        )
+
+    def _read_for_match(self, ident: str) -> Item | None:
+        try:
+            return self.local.get(ident)[0]
+        except EassyncError:
+            return None
 
     @contextmanager
     def _tx(self) -> Iterator[StatusTx]:
@@ -651,6 +704,8 @@ class _Pass:
             decide(tx)
             if store_state and not self.writes:
                 tx.set_remote_state(self.collection, state)
+            saved = self._save_knowledge(tx)
+        self._knowledge_saved(saved)
         if not self.writes:
             return
         writes, self.writes = self.writes, []
@@ -796,7 +851,8 @@ class _Pass:
             self._fail("remote", change.ident, self._describe(item, change.ident), str(exc))
             return
         if row is None:
-            match = self.matcher.find(item.uid, remote_hash, bare_hash)
+            match = self.matcher.find(item.uid, remote_hash, bare_hash, item)
+            loose = self.matcher.last_loose
             if match is not None and bare_hash and match.uid and match.uid != item.uid:
                 # matched by content: the server item takes the local UID, as it
                 # would have if it had come from here
@@ -804,13 +860,18 @@ class _Pass:
                 item = self.handler.with_uid(change.item, match.uid)
                 remote_hash = self.handler.fingerprint(item)
             if isinstance(match, LocalChange):
+                # equal content with placeholder UIDs: the same item, even where the
+                # local file has no UID and the server item was given a derived one
+                same = loose or bool(bare_hash and match.bare_hash == bare_hash)
                 self._bind_local_new(
-                    tx, match, change.ident, item, remote_hash, missing_uid, bare_hash
+                    tx, match, change.ident, item, remote_hash, missing_uid, bare_hash, same=same
                 )
                 return
             if match is None:
                 self._add_local(tx, change.ident, item, remote_hash, missing_uid, bare_hash)
                 return
+            # a loose match is the server's copy as far as it holds it: its base now
+            base = {"remote_hash": remote_hash} if loose else {}
             tx.update(
                 match.id,
                 remote_ident=change.ident,
@@ -818,6 +879,7 @@ class _Pass:
                 seen=1,
                 softdeleted=0,
                 bare_hash=bare_hash,
+                **base,
             )
             row = self.status.get(match.id) if not self.dry_run else match
             assert row is not None
@@ -873,11 +935,14 @@ class _Pass:
         remote_hash: str,
         missing_uid: bool,
         bare_hash: str | None = None,
+        *,
+        same: bool = False,
     ) -> None:
         """A server item matched a local item the status did not know (replay after a
-        lost commit, first pass over two filled sides, repair)."""
+        lost commit, first pass over two filled sides, repair). ``same``: the server's
+        copy of it as far as the server holds fields (a loose match)."""
         self.index.pop(change.ident)
-        if change.proj_hash == remote_hash:
+        if same or change.proj_hash == remote_hash:
             row_id = tx.insert(
                 self.collection,
                 uid=change.uid,
@@ -987,6 +1052,13 @@ class _Pass:
             return
         new = self.handler.merge(item, old)
         new_hash = self.handler.fingerprint(new)
+        unchanged = old is not None and new_hash == self.handler.fingerprint(old)
+        if unchanged and row.local_ident is not None:
+            # the server's version merges into the file as it is (fields the server
+            # does not keep, a street laid out anew, a UID it cannot hold): it is the
+            # new base, and nothing is written
+            tx.update(row.id, remote_hash=remote_hash, local_etag=etag)
+            return
 
         def done(tx: StatusTx, ident: str, new_etag: str) -> None:
             tx.update(
@@ -1217,6 +1289,8 @@ class _Pass:
 
     def _start_resync(self) -> None:
         self._note("the server lost our sync state: full download, matched by UID/content")
+        if self.matcher.loose is not None:
+            self.matcher.loose.reset()
         self.report.resynced = True
         request_resync(self.status, self.collection)
         self.state = None
@@ -1472,6 +1546,10 @@ class _Pass:
                     if row.local_ident is not None and self._exists(row.local_ident):
                         continue  # unreadable: reported; keep trying next pass
                     tx.delete(row.id)
+                    # the local delete is settled with the row: left in the index it
+                    # would later delete whatever row reuses this id or file name
+                    if row.local_ident is not None:
+                        self.index.pop(row.local_ident)
                     continue
                 item, etag = found
                 try:
@@ -1542,6 +1620,7 @@ class _Pass:
         if self.dry_run:
             return
         with self.status.transaction() as tx:
+            saved = self._save_knowledge(tx)
             for row_id, etag in self.etag_only.items():
                 tx.update(row_id, local_etag=etag)
             # a token would hide skipped local items from the next scan
@@ -1559,6 +1638,21 @@ class _Pass:
             tx.record_pass(self.collection, counts, error)
             if self.label is not None:
                 tx.set_collection(self.collection, label=self.label)
+        self._knowledge_saved(saved)
+
+    # --- what the server holds (eassync.sync.slots) -------------------------------------
+
+    def _save_knowledge(self, tx: StatusTx) -> bool:
+        """Write what was learnt of the server's fields; True if something was."""
+        if self.knowledge is None or not self.knowledge.dirty or self.dry_run:
+            return False
+        tx.set_collection(self.collection, slots=self.knowledge.dump())
+        return True
+
+    def _knowledge_saved(self, saved: bool) -> None:
+        # only once committed: a rolled-back transaction leaves it to the next one
+        if saved and self.knowledge is not None:
+            self.knowledge.dirty = False
 
 
 def _why(result: OpResult | None) -> str:

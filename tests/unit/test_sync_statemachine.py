@@ -253,3 +253,16 @@ TestSyncStateMachine.settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+
+
+def test_local_delete_of_an_add_whose_answer_was_lost_touches_no_other_item() -> None:
+    """Found by the machine: the pending row of the unanswered Add is dropped when its
+    file is gone, the server's copy comes back in the pull under a row that reuses the
+    id, and the stale local delete must not delete that copy on the server."""
+    state = SyncMachine()
+    state.setup(window=1, batch=1)
+    state.create_local(local_prop=False)
+    state.killed_sync(fault="push_answer", k=0, policy="error")
+    state.delete_local(pick=0)
+    state.clean_sync(policy="keep_both")
+    state.teardown()
