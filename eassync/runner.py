@@ -46,9 +46,11 @@ def handler_for(kind: str, pair: Pair | None = None) -> ContentHandler:
     pair's options (time zone fallback, invitations)."""
     default_tz = pair.default_timezone if pair else None
     if kind == "contacts":
-        from eassync.convert.contacts import HANDLER
+        from eassync.convert.contacts import ContactsHandler
+        from eassync.sync.slots import SlotKnowledge
 
-        return HANDLER
+        # what this folder's server holds: loaded and kept by the engine's status
+        return ContactsHandler(SlotKnowledge())
     if kind == "calendar":
         from eassync.convert.calendar import CalendarHandler
 

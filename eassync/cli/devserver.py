@@ -74,6 +74,13 @@ def _default_data_dir() -> Path:
     "--no-provision", is_flag=True, help="Do not require a Provision before other commands."
 )
 @click.option("--ping-max", type=int, default=3540, show_default=True, metavar="SECONDS")
+@click.option(
+    "--drop-field",
+    "drop_fields",
+    multiple=True,
+    metavar="TAG",
+    help="A field the server does not keep, e.g. Contacts:Anniversary (as SOGo); repeatable.",
+)
 def command(
     host: str,
     port: int,
@@ -86,6 +93,7 @@ def command(
     control: bool | None,
     no_provision: bool,
     ping_max: int,
+    drop_fields: tuple[str, ...],
 ) -> None:
     """Run the bundled EAS server (a test server: plain passwords, loopback only by default).
 
@@ -112,6 +120,7 @@ def command(
         require_provision=not no_provision,
         ping_max=ping_max,
         control=control,
+        drop_fields=drop_fields,
     )
     if seed_contacts > 0:
         for user in accounts:

@@ -72,6 +72,7 @@ from eassync.convert.vcard import (
 from eassync.eas.element import E, Element
 from eassync.errors import ConversionError
 from eassync.storage.base import Item
+from eassync.sync.slots import SlotKnowledge
 
 log = logging.getLogger(__name__)
 
@@ -1137,21 +1138,26 @@ class ContactsHandler:
     eas_class = "Contacts"
     fileext = ".vcf"
 
+    def __init__(self, knowledge: SlotKnowledge | None = None) -> None:
+        #: what the folder's server holds (eassync.sync.slots); None: unknown, every
+        #: slot is taken as held (the handler of tools that know no folder)
+        self.knowledge = knowledge
+
     def to_eas(self, item: Item, version: str) -> Element:
         return elements_from_values(_extraction(item))
 
     def from_eas(self, data: Element, version: str) -> Item:
-        values, extras = values_from_elements(data)
-        properties = card_from_values(values, extras).properties
-        template = _template_of_made(properties)
-        if template is None:
-            return Item(serialize(Card(properties)), None)
-        raw = _serialize_lines(list(template.lines))
-        if _cacheable(raw):
-            # the engine hashes it with a UID set next: known without a parse
-            _templates.put(raw, template)
-            _made_cards.put(raw, tuple(properties))
-        return Item(raw, None)
+        if self.knowledge is not None:
+            self.knowledge.saw(slots_of_data(data))
+        return _card_item(*values_from_elements(data))
+
+    def slots_of_data(self, data: Element) -> set[str]:
+        """The slots a server item fills (read-back after a push)."""
+        return slots_of_data(data)
+
+    def slots_of_item(self, item: Item) -> set[str]:
+        """The slots a local item asks the server to hold."""
+        return set(_extraction(item).values)
 
     def supported(self, version: str) -> list[str]:
         # Everything we map, so the server ghosts (keeps) only what we do not manage
@@ -1161,9 +1167,11 @@ class ContactsHandler:
         return tags
 
     def project(self, item: Item, version: str) -> Item:
+        """``from_eas(to_eas(item))`` without the slots the server is known to drop."""
+        dropped = self.knowledge.dropped_key if self.knowledge is not None else frozenset()
         if not _cacheable(item.raw):
-            return self.from_eas(self.to_eas(item, version), version)
-        return _projected(item.raw, version)
+            return _project(item, dropped)
+        return _projected(item.raw, version, dropped)
 
     def merge(self, remote: Item, local: Item | None) -> Item:
         remote_card = _card(remote)
@@ -1173,10 +1181,53 @@ class ContactsHandler:
                 return self.with_uid(remote, str(uuid.uuid4()))
             return Item(remote.raw, uid)
         local_card = _card(local)
+        remote_ex, local_ex = _extraction(remote), _extraction(local)
         merged = merge_cards(
-            remote_card, local_card, remote_ex=_extraction(remote), local_ex=_extraction(local)
+            remote_card,
+            local_card,
+            remote_ex=remote_ex,
+            local_ex=local_ex,
+            keep=self._not_held(local_ex, remote_ex),
         )
         return Item(serialize(merged), _uid(merged) or local.uid)
+
+    def _not_held(self, local_ex: Extraction, remote_ex: Extraction) -> frozenset[str]:
+        """Local slots the server's copy lacks and the server is not known to hold:
+        their absence says nothing about an edit elsewhere, the local values stay."""
+        if self.knowledge is None:
+            return frozenset()
+        held = self.knowledge.held
+        return frozenset(t for t in local_ex.values if t not in remote_ex.values and t not in held)
+
+    def match_anchor(self, item: Item) -> str:
+        """A coarse key for matching a server item to a local one when their content
+        hashes differ (see :meth:`same_held_content`): the names, or the first e-mail."""
+        values = _extraction(item).values
+        parts = [_layout(values.get(t)).casefold() for t in (FIRST, LAST, COMPANY)]
+        if any(parts):
+            return "n:" + "\0".join(parts)
+        for tag in (FILE_AS, *EMAILS):
+            if values.get(tag):
+                return f"{tag}:" + _layout(values.get(tag)).casefold()
+        return ""
+
+    def same_held_content(self, local: Item, remote: Item, version: str) -> bool:
+        """Whether ``remote`` is the server's copy of ``local`` as far as the server
+        holds it: equal in every slot the server is known to hold or sent, where streets
+        compare without regard to line layout (SOGo joins lines after the second). Local
+        slots the server is not known to hold are not compared."""
+        mine = _extraction(self.project(local, version)).values
+        theirs_ex = _extraction(remote)
+        theirs = theirs_ex.values
+        compared = set(theirs) | (self.knowledge.held if self.knowledge is not None else set())
+        for tag in compared:
+            if tag == PICTURE and theirs_ex.unknown_picture:
+                continue
+            if tag == BODY and theirs_ex.truncated_body:
+                continue
+            if not _same_value(tag, mine.get(tag), theirs.get(tag)):
+                return False
+        return True
 
     def fingerprint(self, item: Item) -> str:
         return _fingerprint(item.raw)
@@ -1217,8 +1268,58 @@ class ContactsHandler:
 
 
 @functools.lru_cache(maxsize=CACHE_ENTRIES)
-def _projected(raw: bytes, version: str) -> Item:
-    return HANDLER.from_eas(HANDLER.to_eas(Item(raw), version), version)
+def _projected(raw: bytes, version: str, dropped: frozenset[str]) -> Item:
+    return _project(Item(raw), dropped)
+
+
+def _project(item: Item, dropped: frozenset[str]) -> Item:
+    data = elements_from_values(_extraction(item))
+    if dropped:
+        data = Element(data.tag, [c for c in data.children if c.tag not in dropped])
+    return _card_item(*values_from_elements(data))
+
+
+def _card_item(values: dict[str, Value], extras: ServerExtras) -> Item:
+    properties = card_from_values(values, extras).properties
+    template = _template_of_made(properties)
+    if template is None:
+        return Item(serialize(Card(properties)), None)
+    raw = _serialize_lines(list(template.lines))
+    if _cacheable(raw):
+        # the engine hashes it with a UID set next: known without a parse
+        _templates.put(raw, template)
+        _made_cards.put(raw, tuple(properties))
+    return Item(raw, None)
+
+
+def slots_of_data(data: Element) -> set[str]:
+    """The slots a server item fills, by the tags it sent: not compacted like the
+    values (a server keeping IMAddress and IMAddress3 has no IMAddress2)."""
+    slots: set[str] = set()
+    for child in data:
+        tag = BODY if child.tag == "Contacts:Body" else child.tag
+        if tag not in _KNOWN_TAGS:
+            continue
+        if tag == BODY and child.tag == BODY:
+            filled = bool((child.text("AirSyncBase:Data") or "").strip())
+        elif child.children:
+            filled = True
+        else:
+            filled = bool(child.value) and bool(str(child.value).strip())
+        if filled:
+            slots.add(tag)  # a Picture URL (SOGo) too: held, in a form we cannot read
+    return slots
+
+
+def _layout(value: Value | None) -> str:
+    """Text with every run of white space (line breaks too) as one space."""
+    return " ".join(value.split()) if isinstance(value, str) else ""
+
+
+def _same_value(tag: str, mine: Value | None, theirs: Value | None) -> bool:
+    if mine == theirs:
+        return True
+    return tag in STREETS and _layout(mine) == _layout(theirs)
 
 
 def merge_cards(
@@ -1227,14 +1328,19 @@ def merge_cards(
     *,
     remote_ex: Extraction | None = None,
     local_ex: Extraction | None = None,
+    keep: frozenset[str] = frozenset(),
 ) -> Card:
     """Local properties whose slots did not change stay as they are; the rest come from
     ``remote``, written in the local file's vCard version. ``remote_ex``/``local_ex``:
-    the cards' extractions when the caller has them already (read only)."""
+    the cards' extractions when the caller has them already (read only). ``keep``:
+    slots whose local values stay whatever ``remote`` holds (the server does not keep
+    them). A street that differs only in line layout has not changed."""
     remote_ex = remote_ex if remote_ex is not None else extract(remote)
     local_ex = local_ex if local_ex is not None else extract(local)
-    tags = set(remote_ex.values) | set(local_ex.values)
-    changed = {t for t in tags if remote_ex.values.get(t) != local_ex.values.get(t)}
+    tags = (set(remote_ex.values) | set(local_ex.values)) - keep
+    changed = {
+        t for t in tags if not _same_value(t, local_ex.values.get(t), remote_ex.values.get(t))
+    }
     if remote_ex.unknown_picture:
         changed.discard(PICTURE)
     if remote_ex.truncated_body:

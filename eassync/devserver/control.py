@@ -16,6 +16,8 @@ Only answered for loopback clients and when the server runs with control enabled
 - ``POST /_devserver/folders`` ``{"op": "add"|"delete"|"rename", "user", "name", "type",
   "folder"}`` → ``{"server_id"}``.
 - ``POST /_devserver/seed`` ``{"user": "alice", "contacts": 1000}`` → ``{"count"}``.
+- ``POST /_devserver/settings`` ``{"drop_fields": ["Contacts:Anniversary"]}`` — fields
+  the server stops keeping (as SOGo lacks some), ``[]`` to keep all again.
 - ``GET /_devserver/stats`` → ``{"requests": {command: n}, "folders": {user: [...]}}``.
 """
 
@@ -60,6 +62,10 @@ def dispatch(
     if (verb, name) == ("POST", "seed"):
         ids = server.store.seed_contacts(payload["user"], int(payload.get("contacts", 0)))
         return {"count": len(ids)}
+    if (verb, name) == ("POST", "settings"):
+        if "drop_fields" in payload:
+            server.store.drop_fields = frozenset(str(t) for t in payload["drop_fields"])
+        return {"drop_fields": sorted(server.store.drop_fields)}
     if (verb, name) == ("GET", "stats"):
         with server.requests_lock:
             requests = dict(server.requests)

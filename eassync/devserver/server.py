@@ -5,7 +5,7 @@ from __future__ import annotations
 import ssl
 import threading
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -39,6 +39,7 @@ class DevServer:
         control: bool | None = None,
         ntlm: bool = False,
         bearer: Callable[[str], str | None] | None = None,
+        drop_fields: Iterable[str] = (),
     ) -> None:
         self.data_dir = Path(data_dir)
         self.users = dict(users if users is not None else DEFAULT_USERS)
@@ -58,6 +59,8 @@ class DevServer:
         self.store = Store(self.data_dir / "devserver.sqlite3")
         for user in self.users:
             self.store.ensure_user(user)
+        #: fields the server does not keep, like a real one that lacks them
+        self.store.drop_fields = frozenset(drop_fields)
         self.faults = Faults(
             invalidate=self.store.invalidate_sync_keys, wipe=self.store.request_wipe
         )

@@ -105,6 +105,9 @@ class Store:
         self.closed = False
         self._depth = 0
         self._dirty = False
+        #: top-level fields (``Contacts:Anniversary`` …) the server does not keep, as
+        #: real servers lack some (SOGo); set by DevServer(drop_fields=…)
+        self.drop_fields: frozenset[str] = frozenset()
 
     def close(self) -> None:
         with self.changed:
@@ -230,6 +233,7 @@ class Store:
 
         ``origin`` is the device that created it (None = made through this API).
         """
+        data = self._kept(data)
         with self.transaction() as db:
             self._require_folder(user, folder_id)
             modseq = self.next_modseq()
@@ -263,6 +267,7 @@ class Store:
         *,
         origin: str | None = None,
     ) -> None:
+        data = self._kept(data)
         with self.transaction() as db:
             facts = itemdata.filter_facts(data)
             cur = db.execute(
@@ -282,6 +287,12 @@ class Store:
             )
             if cur.rowcount == 0:
                 raise KeyError(server_id)
+
+    def _kept(self, data: Element) -> Element:
+        """What the server stores of ``data``: without the fields it does not keep."""
+        if not self.drop_fields:
+            return data
+        return Element(data.tag, [c for c in data.children if c.tag not in self.drop_fields])
 
     def delete_item(
         self, user: str, folder_id: str, server_id: str, *, origin: str | None = None

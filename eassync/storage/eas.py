@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 #: key (sogo-notes Q4), so after a push with it we keep "-1".
 SOGO_EMPTY_FOLDER_KEY = "-1"
 
+#: server copies fetched per push to learn which fields the server holds
+READ_BACKS = 2
+
 # Item status codes inside Sync Responses (MS-ASCMD 2.2.3.177.16; brief §5.7).
 _ITEM_STATUS: dict[int, OpStatus] = {
     1: "ok",
@@ -69,6 +72,7 @@ class EasRemoteCollection:
         self.max_batch = window_size
         self.location = f"{folder.display_name} ({folder.server_id})"
         self.requests = 0
+        self._read_back_failed = False
 
     @property
     def version(self) -> str:
@@ -230,7 +234,55 @@ class EasRemoteCollection:
         new_state = resp.sync_key
         if state == SOGO_EMPTY_FOLDER_KEY:
             new_state = SOGO_EMPTY_FOLDER_KEY
+        self._read_back(ops, results)
         return PushResult(state=new_state, results=[results[op.ref] for op in ops])
+
+    def _read_back(self, ops: Sequence[PushOp], results: dict[str, OpResult]) -> None:
+        """Learn which fields the server holds (eassync.sync.slots): fetch the copy of
+        a stored item that carries fields not classified yet and compare. At most
+        READ_BACKS fetches per push, and only while something is unclassified: a
+        handful of requests in a folder's lifetime."""
+        knowledge = getattr(self.handler, "knowledge", None)
+        slots_of_item = getattr(self.handler, "slots_of_item", None)
+        if knowledge is None or slots_of_item is None or self._read_back_failed:
+            return
+        stored: list[tuple[str, set[str]]] = []
+        for op in ops:
+            result = results.get(op.ref)
+            if op.item is None or result is None or result.status != "ok" or not result.ident:
+                continue
+            sent = slots_of_item(op.item)
+            if knowledge.unclassified(sent):
+                stored.append((result.ident, sent))
+        for _ in range(READ_BACKS):
+            pending = [(sid, sent, knowledge.unclassified(sent)) for sid, sent in stored]
+            pending = [p for p in pending if p[2]]
+            if not pending:
+                return
+            server_id, sent, _new = max(pending, key=lambda p: len(p[2]))
+            stored = [(sid, s) for sid, s in stored if sid != server_id]
+            returned = self._fetch_slots(server_id)
+            if returned is None:
+                return
+            knowledge.read_back(sent, returned)
+            log.debug(
+                "%s: server holds %s; drops %s", self.location, knowledge.held, knowledge.dropped
+            )
+
+    def _fetch_slots(self, server_id: str) -> set[str] | None:
+        from eassync.eas.element import Element
+        from eassync.errors import EassyncError
+
+        try:
+            self.requests += 1
+            properties = self.client.fetch_item(self.folder.server_id, server_id)
+        except EassyncError as exc:
+            # not worth failing a push; what the server holds stays unknown
+            log.info("%s: cannot read back %s (%s)", self.location, server_id, exc)
+            self._read_back_failed = True
+            return None
+        data = Element("AirSync:ApplicationData", list(properties.children))
+        return set(self.handler.slots_of_data(data))  # type: ignore[attr-defined]
 
     def _instance_commands(self, server_id: str, item: Item) -> list[Any] | None:
         """≥16.0 calendar Change: the series without exceptions plus one Change/Delete

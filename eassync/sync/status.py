@@ -85,6 +85,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX items_tentative ON items (collection, tentative) WHERE tentative IS NOT NULL;
     CREATE INDEX items_bare_hash ON items (collection, bare_hash) WHERE bare_hash IS NOT NULL;
     """,
+    # 2 → 3: which fields the server holds for the collection (eassync.sync.slots)
+    """
+    ALTER TABLE collections ADD COLUMN slots TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -121,6 +125,7 @@ _COLLECTION_COLUMNS = (
     "last_error",
     "last_counts",
     "label",
+    "slots",
 )
 
 
@@ -163,6 +168,8 @@ class CollectionInfo:
     items: int = 0
     #: a human name for the collection (the EAS folder's display name)
     label: str | None = None
+    #: what the server holds of its items (SlotKnowledge.dump)
+    slots: str | None = None
 
 
 _SELECT = "SELECT id, collection, " + ", ".join(_ROW_COLUMNS) + " FROM items"
@@ -343,6 +350,10 @@ class Status:
             self._none_waiting.add(collection)
         return found is not None
 
+    def has_unbound(self, collection: str) -> bool:
+        """Whether any row of ``collection`` may wait for its server item."""
+        return self._waiting(collection)
+
     def by_uid(self, collection: str, uid: str) -> StatusRow | None:
         return self._one("collection = ? AND uid = ? ORDER BY id", (collection, uid))
 
@@ -426,7 +437,7 @@ class Status:
         items = self.count(collection)
         if not found:
             return CollectionInfo(collection, items=items)
-        state, token, resyncing, last_sync, last_error, counts, label = found
+        state, token, resyncing, last_sync, last_error, counts, label, slots = found
         return CollectionInfo(
             collection,
             remote_state=state,
@@ -437,6 +448,7 @@ class Status:
             last_counts=json.loads(counts) if counts else None,
             items=items,
             label=label,
+            slots=slots,
         )
 
     def collections(self) -> list[CollectionInfo]:
@@ -484,8 +496,17 @@ class StatusTx:
         self._db.execute("DELETE FROM items WHERE id = ?", (row_id,))
 
     def delete_collection(self, collection: str) -> None:
+        """Forget the collection's rows and state; what was learnt of the server
+        (``slots``) stays: it describes the server, not the correlation."""
         self._db.execute("DELETE FROM items WHERE collection = ?", (collection,))
-        self._db.execute("DELETE FROM collections WHERE collection = ?", (collection,))
+        self._db.execute(
+            "DELETE FROM collections WHERE collection = ? AND slots IS NULL", (collection,)
+        )
+        self._db.execute(
+            "UPDATE collections SET remote_state = NULL, local_token = NULL, resyncing = 0, "
+            "last_sync = NULL, last_error = NULL, last_counts = NULL WHERE collection = ?",
+            (collection,),
+        )
 
     def mark_all_unseen(self, collection: str) -> None:
         """Start of a resync: every correlated row must come back to count as seen."""

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from eassync.convert import contacts
+from eassync.convert import contacts, vcard
 from eassync.convert.tables import CONTACTS, SUPPORTED
 from eassync.storage.base import Item
 from tests.e2e.cal_helpers import run_device
@@ -185,3 +185,87 @@ def test_edits_and_deletes_travel_each_way(tmp_path: Path, sogo_account: SogoAcc
     assert "remote +0 ~0 -1" in sync(a, sogo_account)
     assert "local +0 ~0 -1" in sync(b, sogo_account)
     assert set(by_name(b.parent / "contacts")) == {"Alan Turing"}
+
+
+#: cards with fields SOGo does not keep (Anniversary, Spouse, Children, second phones,
+#: IM 2–3, Yomi …) or changes (five street lines): the server's copy differs from the file
+DIFFERING = ["nextcloud_4.vcf", "many_emails_phones.vcf", "unicode_multiline.vcf", "apple_3.vcf"]
+
+
+def _fill(folder: Path, names: list[str]) -> dict[str, bytes]:
+    for name in names:
+        shutil.copy(DATA / name, folder / name)
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.vcf"))}
+
+
+def _properties(raw: bytes) -> set[tuple[str, str, str]]:
+    """A card's properties as (name, parameters, value), independent of folding and
+    parameter quoting (a rewritten file may quote differently)."""
+    out = set()
+    for prop in vcard.parse(raw).properties:
+        params = ";".join(f"{k.upper()}={','.join(v)}" for k, v in sorted(prop.params))
+        out.add((prop.name, params, prop.value))
+    return out
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.vcf"))}
+
+
+def test_fields_sogo_does_not_keep_stay_in_the_file_when_the_contact_changes_elsewhere(
+    tmp_path: Path, sogo_account: SogoAccount
+) -> None:
+    a, b = two_devices(tmp_path, sogo_account)
+    mine = a.parent / "contacts"
+    _fill(mine, ["nextcloud_4.vcf", "unicode_multiline.vcf"])
+    sync(a, sogo_account)
+    sync(b, sogo_account)
+
+    # on b: both contacts get a new job title
+    for path in (b.parent / "contacts").glob("*.vcf"):
+        text = path.read_text(encoding="utf-8")
+        lines = [line for line in text.splitlines() if not line.startswith("TITLE")]
+        lines.insert(-1, "TITLE:Changed on b")
+        path.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
+    assert "remote +0 ~2 -0" in sync(b, sogo_account)
+
+    out = sync(a, sogo_account)
+    assert "local +0 ~2 -0" in out, out
+    for name in ("nextcloud_4.vcf", "unicode_multiline.vcf"):
+        now = (mine / name).read_bytes()
+        assert "TITLE:Changed on b" in now.decode(), name
+        # every property but the title (and the revision) is as it was: what SOGo does
+        # not keep (ANNIVERSARY, RELATED spouse/child …) and the five street lines included
+        kept = {p for p in _properties((DATA / name).read_bytes()) if p[0] not in ("TITLE", "REV")}
+        assert kept <= _properties(now), name
+    assert "ANNIVERSARY:19590101" in (mine / "nextcloud_4.vcf").read_text(encoding="utf-8")
+    assert "local +0 ~0 -0, remote +0 ~0 -0" in sync(a, sogo_account)
+
+
+@pytest.mark.parametrize("how", ["status lost", "second filled device"])
+def test_no_duplicates_when_sogo_copies_differ_from_the_files(
+    tmp_path: Path, sogo_account: SogoAccount, how: str
+) -> None:
+    """After a lost status, and on the first pass of a machine that already holds the
+    same files, each card matches its SOGo copy although SOGo kept only part of it."""
+    a, b = two_devices(tmp_path, sogo_account)
+    before = _fill(a.parent / "contacts", DIFFERING)
+    assert f"remote +{len(DIFFERING)} ~0 -0" in sync(a, sogo_account)
+    assert _files(a.parent / "contacts") == before
+
+    if how == "status lost":
+        device = a
+        shutil.rmtree(a.parent / "state" / "pairs")
+    else:
+        device = b
+        for name, raw in before.items():
+            (b.parent / "contacts" / name).write_bytes(raw)
+    out = sync(device, sogo_account)
+    assert "local +0 ~0 -0, remote +0 ~0 -0" in out, out
+    assert _files(device.parent / "contacts") == before
+    # and the server holds each once: a fresh device downloads exactly these
+    fresh = tmp_path / "c"
+    (fresh / "contacts").mkdir(parents=True)
+    assert f"local +{len(DIFFERING)} ~0 -0" in sync(
+        sogo_account.contacts_config(fresh), sogo_account
+    )

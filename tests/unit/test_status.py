@@ -285,7 +285,7 @@ def test_a_schema_1_file_migrates_keeping_its_rows(tmp_path: Path) -> None:
     db.commit()
     db.close()
     with Status(path) as status:
-        assert status.schema_version == SCHEMA_VERSION == 2
+        assert status.schema_version == SCHEMA_VERSION == 3
         row = status.by_local("c", "a.vcf")
         assert row is not None
         assert (row.uid, row.tentative, row.bare_hash) == ("u", None, None)

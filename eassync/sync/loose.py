@@ -1,0 +1,116 @@
+"""Second-chance matching of a server item to a local one when no UID or content hash
+places it: the server did not keep every field of the local item (SOGo drops
+Anniversary, joins street lines …) and we have not learnt that yet — after a lost
+status, a ``repair``, or the first pass over two filled sides.
+
+Candidates are found by a coarse anchor (the names) and confirmed by the handler's
+``same_held_content``: equal in every field the server holds. Only local items that
+wait for a server item are candidates: new local items (not in the status) and rows
+without their server item. The index is built on first use, so a pass that never needs
+it (a first download into an empty folder) pays nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from eassync.errors import EassyncError
+from eassync.storage.base import Item
+
+if TYPE_CHECKING:
+    from eassync.sync.engine import LocalIndex
+    from eassync.sync.status import Status, StatusRow
+
+#: the rows that wait for their server item (Status.unbound_by_*)
+_UNBOUND = "local_ident IS NOT NULL AND (pending IS NOT NULL OR remote_ident IS NULL OR seen = 0)"
+
+
+class LooseHandler(Protocol):
+    def match_anchor(self, item: Item) -> str: ...
+
+    def same_held_content(self, local: Item, remote: Item, version: str) -> bool: ...
+
+
+def _unbound(row: StatusRow) -> bool:
+    return row.local_ident is not None and (
+        row.pending is not None or row.remote_ident is None or not row.seen
+    )
+
+
+@dataclass
+class LooseMatcher:
+    handler: LooseHandler
+    version: str
+    status: Status
+    collection: str
+    index: LocalIndex
+    #: reads a local item by ident (None when it cannot be read)
+    read_local: Callable[[str], Item | None]
+    #: anchor → local idents of candidates; None until first needed
+    _anchors: dict[str, list[str]] | None = field(default=None, init=False)
+
+    def reset(self) -> None:
+        """Forget the index (a resync makes every row a candidate)."""
+        self._anchors = None
+
+    def find(self, remote: Item) -> StatusRow | object | None:
+        """The candidate (a status row or a LocalChange) ``remote`` is a copy of."""
+        if not self.index.new_by_hash and not self.status.has_unbound(self.collection):
+            return None
+        try:
+            anchor = self.handler.match_anchor(remote)
+        except EassyncError:
+            return None
+        if not anchor:
+            return None
+        idents = self._index().get(anchor, [])
+        for ident in list(idents):
+            candidate = self._candidate(ident)
+            if candidate is None:
+                idents.remove(ident)
+                continue
+            local = self.read_local(ident)
+            if local is None:
+                continue
+            try:
+                same = self.handler.same_held_content(local, remote, self.version)
+            except EassyncError:
+                continue
+            if same:
+                idents.remove(ident)
+                return candidate
+        return None
+
+    def _candidate(self, ident: str) -> StatusRow | object | None:
+        change = self.index.changes.get(ident)
+        if change is not None and change.kind == "add":
+            return change
+        row = self.status.by_local(self.collection, ident)
+        if row is not None and _unbound(row):
+            return row
+        return None
+
+    def _index(self) -> dict[str, list[str]]:
+        if self._anchors is not None:
+            return self._anchors
+        anchors: dict[str, list[str]] = {}
+        idents = [c.ident for c in self.index.changes.values() if c.kind == "add"]
+        idents += [
+            row.local_ident
+            for row in self.status.iter_rows(self.collection, _UNBOUND)
+            if row.local_ident is not None
+        ]
+        for ident in idents:
+            item = self.read_local(ident)
+            if item is None:
+                continue
+            try:
+                anchor = self.handler.match_anchor(item)
+            except EassyncError:
+                continue
+            if anchor:
+                anchors.setdefault(anchor, []).append(ident)
+        self._anchors = anchors
+        return anchors
