@@ -254,12 +254,11 @@ class EasRemoteCollection:
             sent = slots_of_item(op.item)
             if knowledge.unclassified(sent):
                 stored.append((result.ident, sent))
-        for _ in range(READ_BACKS):
-            pending = [(sid, sent, knowledge.unclassified(sent)) for sid, sent in stored]
-            pending = [p for p in pending if p[2]]
-            if not pending:
+        for _ in range(min(READ_BACKS, len(stored))):
+            # the item that would classify the most fields still unclassified
+            server_id, sent = max(stored, key=lambda s: len(knowledge.unclassified(s[1])))
+            if not knowledge.unclassified(sent):
                 return
-            server_id, sent, _new = max(pending, key=lambda p: len(p[2]))
             stored = [(sid, s) for sid, s in stored if sid != server_id]
             returned = self._fetch_slots(server_id)
             if returned is None:

@@ -18,25 +18,17 @@ from typing import TYPE_CHECKING, Protocol
 
 from eassync.errors import EassyncError
 from eassync.storage.base import Item
+from eassync.sync.status import waits_for_server
 
 if TYPE_CHECKING:
     from eassync.sync.engine import LocalIndex
     from eassync.sync.status import Status, StatusRow
-
-#: the rows that wait for their server item (Status.unbound_by_*)
-_UNBOUND = "local_ident IS NOT NULL AND (pending IS NOT NULL OR remote_ident IS NULL OR seen = 0)"
 
 
 class LooseHandler(Protocol):
     def match_anchor(self, item: Item) -> str: ...
 
     def same_held_content(self, local: Item, remote: Item, version: str) -> bool: ...
-
-
-def _unbound(row: StatusRow) -> bool:
-    return row.local_ident is not None and (
-        row.pending is not None or row.remote_ident is None or not row.seen
-    )
 
 
 @dataclass
@@ -88,7 +80,7 @@ class LooseMatcher:
         if change is not None and change.kind == "add":
             return change
         row = self.status.by_local(self.collection, ident)
-        if row is not None and _unbound(row):
+        if row is not None and waits_for_server(row):
             return row
         return None
 
@@ -99,7 +91,7 @@ class LooseMatcher:
         idents = [c.ident for c in self.index.changes.values() if c.kind == "add"]
         idents += [
             row.local_ident
-            for row in self.status.iter_rows(self.collection, _UNBOUND)
+            for row in self.status.unbound_rows(self.collection)
             if row.local_ident is not None
         ]
         for ident in idents:

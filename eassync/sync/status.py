@@ -179,6 +179,11 @@ _IN_CHUNK = 500
 _UNBOUND = "(pending IS NOT NULL OR remote_ident IS NULL OR seen = 0)"
 
 
+def waits_for_server(row: StatusRow) -> bool:
+    """``_UNBOUND`` for a row in hand: it waits for its server item."""
+    return row.pending is not None or row.remote_ident is None or not row.seen
+
+
 def _may_unbind(values: Mapping[str, Any], *, insert: bool) -> bool:
     """Whether writing ``values`` can leave a row waiting for its server item."""
     if values.get("pending") is not None or values.get("seen", 1) == 0:
@@ -349,6 +354,10 @@ class Status:
         if found is None:
             self._none_waiting.add(collection)
         return found is not None
+
+    def unbound_rows(self, collection: str) -> Iterator[StatusRow]:
+        """Rows with a local item that wait for their server item."""
+        return self.iter_rows(collection, f"local_ident IS NOT NULL AND {_UNBOUND}")
 
     def has_unbound(self, collection: str) -> bool:
         """Whether any row of ``collection`` may wait for its server item."""
