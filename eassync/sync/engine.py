@@ -140,6 +140,9 @@ UID_NAMESPACE = uuid.UUID("6f1c2a8e-5d7b-4c1e-9a0f-3b2d4e6f8a10")
 #: the UID put into items to hash their content alone (``bare_hash``)
 BARE_UID = "eassync-bare-content"
 
+#: how many of a pass's item failures the status keeps for ``eassync status``
+MAX_RECORDED_FAILURES = 200
+
 #: how many local items are read per get_many call
 READ_CHUNK = 100
 
@@ -1635,7 +1638,11 @@ class _Pass:
             error = None
             if not self.report.ok:
                 error = self.report.summary()
-            tx.record_pass(self.collection, counts, error)
+            failures = [
+                {"side": f.side, "name": f.name, "reason": f.reason}
+                for f in self.report.failures[:MAX_RECORDED_FAILURES]
+            ]
+            tx.record_pass(self.collection, counts, error, failures)
             if self.label is not None:
                 tx.set_collection(self.collection, label=self.label)
         self._knowledge_saved(saved)

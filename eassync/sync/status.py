@@ -89,6 +89,13 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE collections ADD COLUMN slots TEXT;
     """,
+    # 3 → 4: failures told until resolved: why an item is parked or waits for a retry,
+    # and per collection the last attempt (successful or not) and its item failures
+    """
+    ALTER TABLE items ADD COLUMN failure TEXT;
+    ALTER TABLE collections ADD COLUMN last_attempt REAL;
+    ALTER TABLE collections ADD COLUMN last_failures TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -116,6 +123,9 @@ _ROW_COLUMNS = (
     # fingerprint of the expected server copy with a placeholder UID: matches a
     # server item that carries no UID (EAS contacts, tasks) by content alone
     "bare_hash",
+    # why this item failed and is parked (rejected_hash) or retried (deferred, pending):
+    # shown by ``eassync status`` until the item goes through
+    "failure",
 )
 _COLLECTION_COLUMNS = (
     "remote_state",
@@ -126,6 +136,8 @@ _COLLECTION_COLUMNS = (
     "last_counts",
     "label",
     "slots",
+    "last_attempt",
+    "last_failures",
 )
 
 
@@ -152,6 +164,7 @@ class StatusRow:
     tentative: str | None = None
     tentative_kind: str | None = None
     bare_hash: str | None = None
+    failure: str | None = None
 
 
 @dataclass(frozen=True)
@@ -170,6 +183,11 @@ class CollectionInfo:
     label: str | None = None
     #: what the server holds of its items (SlotKnowledge.dump)
     slots: str | None = None
+    #: when a pass last started on it, whatever its outcome (``last_sync``: the last
+    #: pass that ran to its end; ``last_error``: what the last attempt ended with)
+    last_attempt: float | None = None
+    #: the items that failed in the last attempt: [{"side", "name", "reason"}, …]
+    last_failures: Sequence[Mapping[str, str]] = ()
 
 
 _SELECT = "SELECT id, collection, " + ", ".join(_ROW_COLUMNS) + " FROM items"
@@ -436,6 +454,16 @@ class Status:
         ).fetchone()
         return int(found[0])
 
+    def meta(self, key: str) -> str | None:
+        """A pair-wide fact stored by :meth:`StatusTx.set_meta`."""
+        found = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(found[0]) if found else None
+
+    def parked(self, collection: str) -> Iterator[StatusRow]:
+        """Items the server refused or could not take: not sent again until they
+        change (or ``eassync sync --retry``); ``failure`` says why."""
+        return self.iter_rows(collection, "rejected_hash IS NOT NULL")
+
     # --- collections ------------------------------------------------------------------
 
     def collection(self, collection: str) -> CollectionInfo:
@@ -446,7 +474,8 @@ class Status:
         items = self.count(collection)
         if not found:
             return CollectionInfo(collection, items=items)
-        state, token, resyncing, last_sync, last_error, counts, label, slots = found
+        state, token, resyncing, last_sync, last_error, counts, label, slots = found[:8]
+        last_attempt, last_failures = found[8:]
         return CollectionInfo(
             collection,
             remote_state=state,
@@ -458,6 +487,8 @@ class Status:
             items=items,
             label=label,
             slots=slots,
+            last_attempt=last_attempt,
+            last_failures=json.loads(last_failures) if last_failures else (),
         )
 
     def collections(self) -> list[CollectionInfo]:
@@ -529,8 +560,9 @@ class StatusTx:
         unknown = set(values) - set(_COLLECTION_COLUMNS)
         if unknown:
             raise TypeError(f"unknown collection columns {sorted(unknown)}")
-        if "last_counts" in values and not isinstance(values["last_counts"], str | None):
-            values["last_counts"] = json.dumps(values["last_counts"], sort_keys=True)
+        for name in ("last_counts", "last_failures"):
+            if name in values and not isinstance(values[name], str | None):
+                values[name] = json.dumps(values[name], sort_keys=True)
         self._db.execute("INSERT OR IGNORE INTO collections (collection) VALUES (?)", (collection,))
         if values:
             assignments = ", ".join(f"{name} = ?" for name in values)
@@ -546,8 +578,32 @@ class StatusTx:
         self.set_collection(collection, local_token=token)
 
     def record_pass(
-        self, collection: str, counts: Mapping[str, Any], error: str | None = None
+        self,
+        collection: str,
+        counts: Mapping[str, Any],
+        error: str | None = None,
+        failures: Sequence[Mapping[str, str]] = (),
     ) -> None:
+        """A pass that ran to its end (with or without item failures)."""
+        now = time.time()
         self.set_collection(
-            collection, last_sync=time.time(), last_counts=dict(counts), last_error=error
+            collection,
+            last_sync=now,
+            last_attempt=now,
+            last_counts=dict(counts),
+            last_error=error,
+            last_failures=list(failures),
         )
+
+    def record_attempt(self, collection: str, error: str) -> None:
+        """A pass that stopped early (connection refused, login, a collection-wide
+        error): the last good pass stays as it was, the failure is told."""
+        self.set_collection(collection, last_attempt=time.time(), last_error=error)
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        """Pair-wide facts (``last_attempt``, ``last_error`` of a pass that failed
+        before any collection ran); None removes the key."""
+        if value is None:
+            self._db.execute("DELETE FROM meta WHERE key = ?", (key,))
+        else:
+            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))

@@ -285,9 +285,35 @@ def test_a_schema_1_file_migrates_keeping_its_rows(tmp_path: Path) -> None:
     db.commit()
     db.close()
     with Status(path) as status:
-        assert status.schema_version == SCHEMA_VERSION == 3
+        assert status.schema_version == SCHEMA_VERSION == 4
         row = status.by_local("c", "a.vcf")
         assert row is not None
-        assert (row.uid, row.tentative, row.bare_hash) == ("u", None, None)
+        assert (row.uid, row.tentative, row.bare_hash, row.failure) == ("u", None, None, None)
         info = status.collection("c")
         assert (info.remote_state, info.label) == ("k1", None)
+        assert (info.last_attempt, info.last_failures) == (None, ())
+
+
+def test_attempts_failures_and_pair_facts_are_kept(tmp_path: Path) -> None:
+    with Status(tmp_path / "pair.db") as status:
+        with status.transaction() as tx:
+            tx.record_pass(
+                "c", {"local": {}}, None, [{"side": "local", "name": "a", "reason": "x"}]
+            )
+        good = status.collection("c")
+        assert good.last_sync == good.last_attempt
+        assert good.last_failures == [{"side": "local", "name": "a", "reason": "x"}]
+        with status.transaction() as tx:
+            tx.record_attempt("c", "connection refused")
+            tx.set_meta("last_error", "login refused")
+        failed = status.collection("c")
+        # the last good pass stays; the attempt after it is told
+        assert failed.last_sync == good.last_sync
+        assert failed.last_attempt is not None
+        assert good.last_sync is not None
+        assert failed.last_attempt >= good.last_sync
+        assert failed.last_error == "connection refused"
+        assert status.meta("last_error") == "login refused"
+        with status.transaction() as tx:
+            tx.set_meta("last_error", None)
+        assert status.meta("last_error") is None
