@@ -93,6 +93,13 @@ class ProvisionError(ServerError):
     pass
 
 
+class RequestFailed(ServerError):
+    """The server took the request and failed on it: HTTP 5xx, an HTML error page or
+    an empty answer where WBXML was due (Horde's fatal errors, horde-notes §6), or a
+    collection Status 4/5/6 to a Sync carrying commands. The endpoint works; one item
+    of the request may be what it cannot take (the engine isolates it)."""
+
+
 class RemoteWipeRequested(EassyncError):
     """The server asked this device to wipe itself. We stop and touch nothing local."""
 

@@ -56,6 +56,7 @@ from eassync.errors import (
     ProtocolError,
     ProvisionError,
     RemoteWipeRequested,
+    RequestFailed,
     ServerError,
     ThrottledError,
 )
@@ -318,9 +319,11 @@ class EasClient:
         *,
         timeout: float | None = None,
         idempotent: bool = True,
+        fail_fast: bool = False,
     ) -> Element | None:
         """Send one command and return the decoded answer (None for an empty body),
-        after the HTTP- and common-status recoveries (§2.5, §2.6)."""
+        after the HTTP- and common-status recoveries (§2.5, §2.6). ``fail_fast``: see
+        :meth:`Transport.post` (a server failure is the caller's to retry)."""
         if self.settings.provision_first and not self._provisioned and cmd != "Provision":
             self.provision()
         request: Element | None = None
@@ -338,7 +341,9 @@ class EasClient:
                 payload = wbxml.encode(request) if request is not None else None
                 built_for = version
             try:
-                response = self._post(cmd, payload, timeout=timeout, idempotent=idempotent)
+                response = self._post(
+                    cmd, payload, timeout=timeout, idempotent=idempotent, fail_fast=fail_fast
+                )
             except ProvisionRequired:
                 if provisioned:
                     raise ProvisionError(
@@ -417,7 +422,13 @@ class EasClient:
             self._raise_common(cmd, status, request)
 
     def _post(
-        self, cmd: str, payload: bytes | None, *, timeout: float | None, idempotent: bool
+        self,
+        cmd: str,
+        payload: bytes | None,
+        *,
+        timeout: float | None,
+        idempotent: bool,
+        fail_fast: bool = False,
     ) -> HttpResponse:
         return self._transport.post(
             cmd,
@@ -426,6 +437,7 @@ class EasClient:
             policy_key=self._state.policy_key,
             timeout=timeout,
             idempotent=idempotent,
+            fail_fast=fail_fast,
         )
 
     def _follow_redirect(self, location: str) -> None:
@@ -703,6 +715,9 @@ class EasClient:
         self, collections: list[CollectionRequest], wait: int | None, heartbeat: int | None
     ) -> list[CollectionResponse]:
         retried = resent = adjusted = False
+        # commands carried: a server failure may be one item's doing, which the engine
+        # isolates (RequestFailed); an empty answer cannot be success (no new SyncKey)
+        commands = sum(len(c.commands or ()) for c in collections)
         while True:
 
             def build(
@@ -715,8 +730,15 @@ class EasClient:
                 timeout = wait * 60 + 30.0
             elif heartbeat is not None:
                 timeout = heartbeat + 30.0
-            root = self._execute("Sync", build, timeout=timeout)
+            root = self._execute("Sync", build, timeout=timeout, fail_fast=bool(commands))
             if root is None:
+                if commands:
+                    # Horde's fatal errors answer HTTP 200 with no body (horde-notes §6)
+                    raise RequestFailed(
+                        f"account {self.name!r}: the server answered a Sync carrying "
+                        f"{commands} command(s) with an empty body (no new SyncKey)",
+                        status=200,
+                    )
                 # HTTP 200 without body: nothing changed (§5.6)
                 return [_unchanged(c) for c in collections]
             parsed = cmds.parse_sync(root)
@@ -731,6 +753,14 @@ class EasClient:
                         break
             if status is None:
                 return _order(collections, parsed.collections)
+            if commands and (status in (4, 6) or (status in (5, 16) and retried)):
+                raise RequestFailed(
+                    f"account {self.name!r}"
+                    + (f", collection {failing!r}" if failing else "")
+                    + f": the server failed on a Sync carrying {commands} command(s) "
+                    f"(status {status})",
+                    status=status,
+                )
             if status in (5, 16) and not retried:
                 retried = True
                 log.info("account %r: Sync status %s; retrying once", self.name, status)

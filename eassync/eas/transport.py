@@ -10,6 +10,7 @@ everything else becomes an error of :mod:`eassync.errors`.
 from __future__ import annotations
 
 import logging
+import re
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -26,6 +27,7 @@ from eassync.eas.versions import parse_header
 from eassync.errors import (
     AuthError,
     ProtocolError,
+    RequestFailed,
     ServerError,
     ThrottledError,
     TLSError,
@@ -166,6 +168,9 @@ class Transport:
         self.session.verify = verify
         self.session.headers["User-Agent"] = USER_AGENT
         self.verify = verify
+        #: a WBXML answer came from this endpoint: a later HTML page is the server
+        #: failing on one request, not a url that points at a web page
+        self.answered_wbxml = False
         if verify is False:
             log.warning(
                 "TLS certificate verification is OFF for account %r (verify: false)", account
@@ -196,7 +201,11 @@ class Transport:
         idempotent: bool = True,
         timeout: float | None = None,
         extra_headers: Mapping[str, str] | None = None,
+        fail_fast: bool = False,
     ) -> HttpResponse:
+        """``fail_fast``: a server failure (HTTP 500/502/504) is raised at once as
+        :class:`RequestFailed` instead of being retried here: the caller retries
+        and isolates (a Sync carrying commands, where one item may be the cause)."""
         query = {
             "Cmd": cmd,
             "User": self.username,
@@ -212,9 +221,15 @@ class Transport:
             headers["Content-Type"] = WBXML_TYPE
         headers.update(extra_headers or {})
         response = self._send(
-            "POST", body, params=query, headers=headers, idempotent=idempotent, timeout=timeout
+            "POST",
+            body,
+            params=query,
+            headers=headers,
+            idempotent=idempotent,
+            timeout=timeout,
+            fail_fast=fail_fast,
         )
-        self._check_body(cmd, response)
+        self._check_body(cmd, response, known_endpoint=fail_fast)
         return response
 
     # --- machinery ---
@@ -228,6 +243,7 @@ class Transport:
         headers: Mapping[str, str],
         idempotent: bool,
         timeout: float | None,
+        fail_fast: bool = False,
     ) -> HttpResponse:
         backoff = Backoff(self.retry)
         refreshed = False
@@ -295,6 +311,11 @@ class Transport:
                 raise AuthError(
                     f"wrong username or password for account {self.account!r} at {self.host}",
                     hint="check username and password (or password_command) in the config",
+                )
+            if status in _RETRYABLE_HTTP and status != 503 and fail_fast:
+                raise RequestFailed(
+                    f"{self.host} failed on {label} (HTTP {status}) for account {self.account!r}",
+                    status=status,
                 )
             if status in _RETRYABLE_HTTP:
                 retry_after = _retry_after(headers_in.get("Retry-After"))
@@ -377,17 +398,37 @@ class Transport:
             )
         raise ServerError(f"{where}: unexpected HTTP {status} for {label}", status=status)
 
-    def _check_body(self, cmd: str, response: HttpResponse) -> None:
+    def _check_body(self, cmd: str, response: HttpResponse, *, known_endpoint: bool) -> None:
         """200 with a body that is not WBXML (an HTML login page, JSON) is an error (§2.3)."""
         body = response.content
-        if not body or body.startswith(WBXML_MAGIC) or response.content_type == MULTIPART_TYPE:
+        if body.startswith(WBXML_MAGIC) or response.content_type == MULTIPART_TYPE:
+            self.answered_wbxml = True
             return
+        if not body:
+            return
+        if self.answered_wbxml or known_endpoint:
+            raise RequestFailed(
+                f"{self.host} failed on {cmd} for account {self.account!r}: it answered "
+                f"{_page_summary(body, response.content_type)} instead of WBXML",
+                status=200,
+            )
         excerpt = body[:80].decode("utf-8", "replace").replace("\n", " ").strip()
         raise ProtocolError(
             f"{cmd} answer from {self.host} is not WBXML "
             f"(Content-Type {response.content_type or 'none'}): {excerpt!r}",
             hint="the url probably points at a web page, not the ActiveSync endpoint",
         )
+
+
+def _page_summary(body: bytes, content_type: str) -> str:
+    """An error page in a few words: its HTML title (the server's own words, e.g.
+    "Horde :: Fatal Error"), else the start of its text."""
+    text = body[:4096].decode("utf-8", "replace")
+    found = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+    words = found.group(1) if found else re.sub(r"<[^>]*>", " ", text)
+    words = " ".join(words.split())[:120]
+    kind = content_type or "an answer without Content-Type"
+    return f"{kind} {words!r}" if words else kind
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -130,13 +130,14 @@ class PushOp:
     item: Item | None = None
 
 
-OpStatus = Literal["ok", "conflict", "not_found", "rejected", "retry"]
+OpStatus = Literal["ok", "conflict", "not_found", "rejected", "retry", "failed"]
 
 
 @dataclass(frozen=True)
 class OpResult:
     """Outcome of one PushOp: ok; conflict (server won, Status 7); not_found (Status 8);
-    rejected (Status 4/6: never resend unchanged); retry (Status 9/5: try next run).
+    rejected (Status 4/6: never resend unchanged); retry (Status 9/5: try next run);
+    failed (the server fails on a request holding this item alone: a poison item).
     ``ident`` is the new ServerId of an add."""
 
     ref: str

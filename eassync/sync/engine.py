@@ -104,6 +104,7 @@ from eassync.errors import (
     InvalidSyncKey,
     NotFoundError,
     PreconditionFailed,
+    RequestFailed,
     SafetyStop,
 )
 from eassync.storage.atomic import durable_batch
@@ -139,6 +140,9 @@ UID_NAMESPACE = uuid.UUID("6f1c2a8e-5d7b-4c1e-9a0f-3b2d4e6f8a10")
 
 #: the UID put into items to hash their content alone (``bare_hash``)
 BARE_UID = "eassync-bare-content"
+
+#: what a user can do about a parked item
+PARKED_HINT = "parked: sent again when it changes, or with `eassync sync --retry`"
 
 #: how many of a pass's item failures the status keeps for ``eassync status``
 MAX_RECORDED_FAILURES = 200
@@ -313,10 +317,12 @@ def sync_collection(
     reporter: Reporter | None = None,
     remote_windowed: bool = False,
     label: str | None = None,
+    retry_parked: bool = False,
 ) -> SyncReport:
     """Sync one collection once. Returns the report; raises SafetyStop, and errors
     that stop the whole collection (transport, auth, a second InvalidSyncKey).
-    ``label`` (the folder's display name) is stored for ``eassync status``."""
+    ``label`` (the folder's display name) is stored for ``eassync status``;
+    ``retry_parked``: items parked in earlier passes are sent again."""
     sync = _Pass(
         local=local,
         remote=remote,
@@ -334,6 +340,7 @@ def sync_collection(
         reporter=reporter or LogReporter(),
         remote_windowed=remote_windowed,
         label=label,
+        retry_parked=retry_parked,
     )
     return sync.run()
 
@@ -386,6 +393,12 @@ class _Pass:
     matcher: Matcher = field(init=False)
     #: local writes decided in the current batch, performed after its write-ahead commit
     writes: list[_Write] = field(default_factory=list)
+    #: rows whose Add the server answered in this pass (never sent twice in one pass)
+    adds_sent: set[int] = field(default_factory=set)
+    #: rows parked in this pass (already told; _tell_parked tells the older ones)
+    parked_now: set[int] = field(default_factory=set)
+    #: ``sync --retry``: parked items are sent again this pass
+    retry_parked: bool = False
 
     def __post_init__(self) -> None:
         self.report = SyncReport(self.collection, dry_run=self.dry_run)
@@ -403,6 +416,8 @@ class _Pass:
         self.state = info.remote_state
         self.resyncing = info.resyncing
         self.total_rows = info.items
+        if self.retry_parked:
+            self._unpark()
         self._scan_local(info.local_token)
         self._check_local_deletes()
         resynced = False
@@ -463,7 +478,12 @@ class _Pass:
     def _act(
         self, side: Side, kind: ActionKind, name: str, ident: str | None = None, note: str = ""
     ) -> None:
-        action = Action(side, kind, name, ident, note)
+        self._record(Action(side, kind, name, ident, note))
+
+    def _record(self, action: Action) -> None:
+        """Count and report an action that happened (the other side confirmed it),
+        or, in a dry run, one that is planned."""
+        side, kind = action.side, action.kind
         counts = self.report.local if side == "local" else self.report.remote
         if kind in ("add", "readd"):
             counts.added += 1
@@ -556,9 +576,18 @@ class _Pass:
         perform: Callable[[], tuple[str, str]],
         done: Callable[[StatusTx, str, str], None],
         failed: Callable[[StatusTx, EassyncError], None],
+        action: Action,
     ) -> None:
-        if not self.dry_run:
-            self.writes.append(_Write(perform, done, failed))
+        """A dry run reports the action now; a real pass once the write happened."""
+        if self.dry_run:
+            self._record(action)
+            return
+
+        def reported(tx: StatusTx, ident: str, etag: str) -> None:
+            done(tx, ident, etag)
+            self._record(action)
+
+        self.writes.append(_Write(perform, reported, failed))
 
     def _local_add(
         self,
@@ -567,8 +596,8 @@ class _Pass:
         failed: Callable[[StatusTx, EassyncError], None],
         note: str = "",
     ) -> None:
-        self._act("local", "add", self._describe(item), note=note)
-        self._plan(lambda: self.local.add(item), done, failed)
+        action = Action("local", "add", self._describe(item), None, note)
+        self._plan(lambda: self.local.add(item), done, failed, action)
 
     def _local_update(
         self,
@@ -579,8 +608,8 @@ class _Pass:
         failed: Callable[[StatusTx, EassyncError], None],
         note: str = "",
     ) -> None:
-        self._act("local", "change", self._describe(item), ident, note)
-        self._plan(lambda: (ident, self.local.update(ident, item, etag)), done, failed)
+        action = Action("local", "change", self._describe(item), ident, note)
+        self._plan(lambda: (ident, self.local.update(ident, item, etag)), done, failed, action)
 
     def _local_delete(
         self,
@@ -596,8 +625,8 @@ class _Pass:
             self.local.delete(ident, etag)
             return ident, ""
 
-        self._act("local", "delete", self._describe(item), ident)
-        self._plan(perform, done, failed)
+        action = Action("local", "delete", self._describe(item), ident)
+        self._plan(perform, done, failed, action)
 
     # --- 1. local scan ------------------------------------------------------------------
 
@@ -924,8 +953,20 @@ class _Pass:
             )
 
         def failed(tx: StatusTx, exc: EassyncError) -> None:
-            self._fail("local", None, self._describe(new), f"cannot store server item: {exc}")
-            tx.delete(row_id)
+            # the row stays with the server's version, retried every pass until the
+            # write succeeds (the batch's SyncKey commits: the server will not send it
+            # again). Dropping it lost the item for good.
+            why = f"cannot store server item: {exc}"
+            self._fail("local", None, self._describe(new), f"{why}; retried next pass")
+            tx.update(
+                row_id,
+                tentative=None,
+                tentative_kind=None,
+                local_hash=None,
+                deferred=item.raw,
+                deferred_uid=item.uid,
+                failure=why,
+            )
 
         self._local_add(new, done, failed)
 
@@ -1073,12 +1114,15 @@ class _Pass:
                 remote_hash=remote_hash,
                 tentative=None,
                 tentative_kind=None,
+                failure=None,
             )
 
         def failed(tx: StatusTx, exc: EassyncError) -> None:
+            failure = None
             if not isinstance(exc, PreconditionFailed):
+                failure = f"cannot store server version: {exc}"
                 self._fail("local", row.local_ident, self._describe(new), str(exc))
-            tx.update(row.id, tentative=None, tentative_kind=None)
+            tx.update(row.id, tentative=None, tentative_kind=None, failure=failure)
             self._defer(tx, row, item, remote_hash)
 
         if old is None or row.local_ident is None:
@@ -1335,6 +1379,29 @@ class _Pass:
         self._push_deletes()
         self._queue_adds()
         self._push_adds()
+        self._tell_parked()
+
+    def _tell_parked(self) -> None:
+        """Items parked in an earlier pass are failures until resolved: told every pass."""
+        for row in self.status.parked(self.collection):
+            if row.id in self.parked_now:
+                continue
+            name = self._describe(self._read_for_match(row.local_ident or ""), _row_name(row))
+            why = row.failure or "the server refused it"
+            self._fail("remote", row.remote_ident, name, f"{why}; {PARKED_HINT}")
+
+    def _unpark(self) -> None:
+        """``sync --retry``: every parked item goes up again this pass."""
+        rows = list(self.status.parked(self.collection))
+        if not rows or self.dry_run:
+            return
+        with self.status.transaction() as tx:
+            for row in rows:
+                if row.remote_ident is None:
+                    tx.update(row.id, rejected_hash=None, pending=new_client_id())
+                else:
+                    tx.update(row.id, rejected_hash=None, needs_push=1)
+        self._note(f"{_items(len(rows))} parked earlier sent again (--retry)")
 
     def _resend_unanswered_adds(self) -> None:
         """Adds still pending from an earlier pass (killed, or the answer lost) go up
@@ -1353,6 +1420,40 @@ class _Pass:
         result = self.remote.push(self.state, ops)
         self._pushed_state = result.state
         return {r.ref: r for r in result.results}
+
+    def _exchange(self, ops: list[PushOp]) -> Iterator[dict[str, OpResult]]:
+        """Send ``ops``, yielding the results of each acknowledged request; the caller
+        commits each with ``self._pushed_state`` before the next is sent.
+
+        Poison-item isolation: a server that fails on the request (HTTP 5xx, an HTML
+        page, an empty answer, collection Status 4/5/6: :class:`RequestFailed`) gets
+        it once more with the same SyncKey and ClientIds (a passing hiccup; the server
+        spots resent Adds by ClientId, MS-ASCMD 2.2.3.28); then the batch is split in
+        halves, down to single items. An item that fails alone is answered here as
+        ``failed`` with the server's words: it is parked and everything else goes
+        through. One poison item in a batch of n costs about 2·log2(n) requests.
+        An item that fails alone is answered here as ``failed``."""
+        try:
+            yield self._send(ops)
+            return
+        except RequestFailed as exc:
+            self._note(f"the server failed on a batch of {_items(len(ops))} ({exc}); retrying")
+        yield from self._isolate(ops)
+
+    def _isolate(self, ops: list[PushOp]) -> Iterator[dict[str, OpResult]]:
+        try:
+            yield self._send(ops)
+            return
+        except RequestFailed as exc:
+            if len(ops) == 1:
+                # answered without a request: the state stays where it is
+                self._pushed_state = self.state
+                why = f"the server fails on this item: {exc}"
+                yield {ops[0].ref: OpResult(ops[0].ref, "failed", message=why)}
+                return
+        middle = len(ops) // 2
+        yield from self._isolate(ops[:middle])
+        yield from self._isolate(ops[middle:])
 
     def _batches(self, items: Iterable[Any]) -> Iterator[list[Any]]:
         size = max(1, self.remote.max_batch)
@@ -1405,7 +1506,8 @@ class _Pass:
             item, etag = items[ident]
             ops.append(PushOp("change", row.remote_ident, item))
             sent.append((row, item, etag))
-            self._act("remote", "change", self._describe(item), row.remote_ident)
+            if self.dry_run:
+                self._act("remote", "change", self._describe(item), row.remote_ident)
         if not ops or self.dry_run:
             for _, ident in batch:
                 self.index.pop(ident)
@@ -1414,48 +1516,65 @@ class _Pass:
             # committed before sending, so a lost answer's replay is known as ours
             for row, item, _ in sent:
                 tx.update(row.id, sent_hash=self._hashes(item)[1])
-        results = self._send(ops)
-        with self.status.transaction() as tx:
-            for row, item, etag in sent:
-                assert row.remote_ident is not None
-                assert row.local_ident is not None
-                self.index.pop(row.local_ident)
-                result = results.get(row.remote_ident)
-                status = result.status if result else "retry"
-                item_hash, proj_hash = self._hashes(item)
-                if status == "ok":
-                    tx.update(
-                        row.id,
-                        local_etag=etag,
-                        local_hash=item_hash,
-                        remote_hash=proj_hash,
-                        rejected_hash=None,
-                        uid=item.uid or row.uid,
-                        needs_push=0,
-                        sent_hash=None,
-                    )
-                elif status == "conflict":
-                    # Conflict=1: the server's version wins this round and comes in the
-                    # next pull as a change of a (now) locally unchanged item
-                    tx.update(row.id, local_etag=etag, local_hash=item_hash)
-                    self._conflict(row.uid, item, item, "server won (Status 7)")
-                elif status == "not_found":
-                    # the server item is gone: upload the local item as a new one
-                    tx.update(
-                        row.id,
-                        remote_ident=None,
-                        pending=new_client_id(),
-                        local_etag=etag,
-                        local_hash=item_hash,
-                        remote_hash=proj_hash,
-                    )
-                    self._note(f"{self._describe(item)}: gone from the server: re-added")
-                elif status == "rejected":
-                    tx.update(row.id, rejected_hash=item_hash)
-                    self._fail("remote", row.remote_ident, self._describe(item), _why(result))
-                # retry: nothing recorded, the change is found again next pass
-            tx.set_remote_state(self.collection, self._pushed_state)
-        self.state = self._pushed_state
+        for results in self._exchange(ops):
+            with self.status.transaction() as tx:
+                for row, item, etag in sent:
+                    assert row.remote_ident is not None
+                    assert row.local_ident is not None
+                    result = results.get(row.remote_ident)
+                    if result is None:
+                        continue  # answered by another request of the isolation
+                    self.index.pop(row.local_ident)
+                    self._changed_remote(tx, row, item, etag, result)
+                tx.set_remote_state(self.collection, self._pushed_state)
+            self.state = self._pushed_state
+
+    def _changed_remote(
+        self, tx: StatusTx, row: StatusRow, item: Item, etag: str, result: OpResult
+    ) -> None:
+        """Record the server's answer to one Change."""
+        item_hash, proj_hash = self._hashes(item)
+        if result.status == "ok":
+            tx.update(
+                row.id,
+                local_etag=etag,
+                local_hash=item_hash,
+                remote_hash=proj_hash,
+                rejected_hash=None,
+                uid=item.uid or row.uid,
+                needs_push=0,
+                sent_hash=None,
+                failure=None,
+            )
+            self._act("remote", "change", self._describe(item), row.remote_ident)
+        elif result.status == "conflict":
+            # Conflict=1: the server's version wins this round and comes in the
+            # next pull as a change of a (now) locally unchanged item
+            tx.update(row.id, local_etag=etag, local_hash=item_hash)
+            self._conflict(row.uid, item, item, "server won (Status 7)")
+        elif result.status == "not_found":
+            # the server item is gone: upload the local item as a new one
+            tx.update(
+                row.id,
+                remote_ident=None,
+                pending=new_client_id(),
+                local_etag=etag,
+                local_hash=item_hash,
+                remote_hash=proj_hash,
+            )
+            self._note(f"{self._describe(item)}: gone from the server: re-added")
+        elif result.status in ("rejected", "failed"):
+            self._park(tx, row, item, item_hash, _why(result))
+        # retry: nothing recorded, the change is found again next pass
+
+    def _park(self, tx: StatusTx, row: StatusRow, item: Item, item_hash: str, why: str) -> None:
+        """The server refuses or fails on this version of the item: it is not sent
+        again until it changes (or ``sync --retry``), and told every pass (_tell_parked)
+        until then. An Add stays without ServerId (a server copy that turns up after
+        all is still bound to it by the matcher)."""
+        tx.update(row.id, pending=None, rejected_hash=item_hash, sent_hash=None, failure=why)
+        self.parked_now.add(row.id)
+        self._fail("remote", row.remote_ident, self._describe(item), f"{why}; {PARKED_HINT}")
 
     def _push_deletes(self) -> None:
         targets: list[StatusRow] = []
@@ -1473,25 +1592,35 @@ class _Pass:
                 continue
             targets.append(row)
         for batch in self._batches(targets):
-            for row in batch:
-                self._act("remote", "delete", row.uid or row.remote_ident or "?", row.remote_ident)
             if self.dry_run:
-                continue
-            results = self._send([PushOp("delete", r.remote_ident or "") for r in batch])
-            with self.status.transaction() as tx:
                 for row in batch:
-                    result = results.get(row.remote_ident or "")
-                    status = result.status if result else "retry"
-                    if status in ("ok", "not_found"):
-                        tx.delete(row.id)
-                    elif status == "rejected":
-                        # the server keeps it; we forget it rather than retry forever
-                        tx.delete(row.id)
-                        self._fail("remote", row.remote_ident, row.uid or "?", _why(result))
-                    # conflict (server changed it) / retry: the row stays; next pass
-                    # either restores the server's new version or deletes again
-                tx.set_remote_state(self.collection, self._pushed_state)
-            self.state = self._pushed_state
+                    self._act("remote", "delete", _row_name(row), row.remote_ident)
+                continue
+            ops = [PushOp("delete", r.remote_ident or "") for r in batch]
+            for results in self._exchange(ops):
+                with self.status.transaction() as tx:
+                    for row in batch:
+                        result = results.get(row.remote_ident or "")
+                        if result is not None:
+                            self._deleted_remote(tx, row, result)
+                    tx.set_remote_state(self.collection, self._pushed_state)
+                self.state = self._pushed_state
+
+    def _deleted_remote(self, tx: StatusTx, row: StatusRow, result: OpResult) -> None:
+        """Record the server's answer to one Delete."""
+        if result.status in ("ok", "not_found"):
+            tx.delete(row.id)
+            self._act("remote", "delete", _row_name(row), row.remote_ident)
+        elif result.status == "rejected":
+            # the server keeps it; we forget it rather than retry forever
+            tx.delete(row.id)
+            self._fail("remote", row.remote_ident, _row_name(row), _why(result))
+        elif result.status == "failed":
+            # the row stays: the deletion is found and sent again next pass
+            tx.update(row.id, failure=_why(result))
+            self._fail("remote", row.remote_ident, _row_name(row), _why(result))
+        # conflict (server changed it) / retry: the row stays; next pass either
+        # restores the server's new version or deletes again
 
     def _queue_adds(self) -> None:
         """New local items become pending rows, committed before anything is sent."""
@@ -1511,12 +1640,14 @@ class _Pass:
                         pending=new_client_id(),
                     )
                     if self.dry_run:
-                        self._act("remote", "add", change.uid or change.ident, change.ident)
+                        item = self._read_for_match(change.ident)
+                        self._act("remote", "add", self._describe(item, change.ident), change.ident)
 
     def _push_adds(self) -> None:
         if self.dry_run:
             for row in self.status.iter_rows(self.collection, "pending IS NOT NULL"):
-                self._act("remote", "add", row.uid or row.local_ident or "?", row.local_ident)
+                name = self._describe(self._read_for_match(row.local_ident or ""), _row_name(row))
+                self._act("remote", "add", name, row.local_ident)
             return
         last_id = -1
         size = max(1, self.remote.max_batch)
@@ -1532,7 +1663,11 @@ class _Pass:
             if not rows:
                 return
             last_id = rows[-1].id
-            self._push_add_batch(rows)
+            # an Add sent once this pass (the resend before the pull) is not sent
+            # again in the same pass: its answer said retry, so the next pass retries
+            rows = [row for row in rows if row.id not in self.adds_sent]
+            if rows:
+                self._push_add_batch(rows)
 
     def _push_add_batch(self, rows: list[StatusRow]) -> None:
         items = {
@@ -1578,35 +1713,49 @@ class _Pass:
                 sent.append((row, item, etag, item_hash, proj_hash))
         if not ops:
             return
-        for row, item, _, _, _ in sent:
+        for results in self._exchange(ops):
+            with self.status.transaction() as tx:
+                for row, item, _, item_hash, _ in sent:
+                    assert row.pending is not None
+                    result = results.get(row.pending)
+                    if result is not None:
+                        self._added_remote(tx, row, item, item_hash, result)
+                tx.set_remote_state(self.collection, self._pushed_state)
+            self.state = self._pushed_state
+
+    def _added_remote(
+        self, tx: StatusTx, row: StatusRow, item: Item, item_hash: str, result: OpResult
+    ) -> None:
+        """Record the server's answer to one Add."""
+        self.adds_sent.add(row.id)
+        if result.status == "ok" and not result.ident:
+            # A successful Add answer carries the ServerId the server assigned
+            # (MS-ASCMD 2.2.3.7.2); without one the server did not store it (seen
+            # when a server's own backend failed). Parked, never counted as added.
+            self._park(
+                tx, row, item, item_hash, "the server acknowledged the Add without a ServerId"
+            )
+        elif result.status == "ok":
+            assert result.ident is not None
+            other = self.status.by_remote(self.collection, result.ident)
+            if other is not None and other.id != row.id:
+                # a ServerId we already hold for another row (a server that
+                # answers a repeated ClientId with an old item): the other
+                # local item goes up again as its own Add rather than be lost
+                tx.update(other.id, remote_ident=None, pending=new_client_id())
+            tx.update(
+                row.id,
+                remote_ident=result.ident,
+                pending=None,
+                rejected_hash=None,
+                needs_push=0,
+                sent_hash=None,
+                failure=None,
+            )
             self._act("remote", "add", self._describe(item), row.local_ident)
-        results = self._send(ops)
-        with self.status.transaction() as tx:
-            for row, item, _, item_hash, _ in sent:
-                assert row.pending is not None
-                result = results.get(row.pending)
-                status = result.status if result else "retry"
-                if status == "ok" and result is not None and result.ident:
-                    other = self.status.by_remote(self.collection, result.ident)
-                    if other is not None and other.id != row.id:
-                        # a ServerId we already hold for another row (a server that
-                        # answers a repeated ClientId with an old item): the other
-                        # local item goes up again as its own Add rather than be lost
-                        tx.update(other.id, remote_ident=None, pending=new_client_id())
-                    tx.update(
-                        row.id,
-                        remote_ident=result.ident,
-                        pending=None,
-                        rejected_hash=None,
-                        needs_push=0,
-                        sent_hash=None,
-                    )
-                elif status == "rejected":
-                    tx.update(row.id, pending=None, rejected_hash=item_hash)
-                    self._fail("remote", None, self._describe(item), _why(result))
-                # retry/conflict/not_found on an Add: stays pending, sent next pass
-            tx.set_remote_state(self.collection, self._pushed_state)
-        self.state = self._pushed_state
+        elif result.status in ("rejected", "failed"):
+            self._park(tx, row, item, item_hash, _why(result))
+        # retry/conflict/not_found on an Add: stays pending, sent next pass
 
     def _exists(self, ident: str) -> bool:
         try:
@@ -1660,6 +1809,15 @@ class _Pass:
         # only once committed: a rolled-back transaction leaves it to the next one
         if saved and self.knowledge is not None:
             self.knowledge.dirty = False
+
+
+def _row_name(row: StatusRow) -> str:
+    """An item known only by its status row: its file (or href), never a bare id."""
+    return row.local_ident or row.uid or row.remote_ident or "?"
+
+
+def _items(n: int) -> str:
+    return f"{n} item" if n == 1 else f"{n} items"
 
 
 def _why(result: OpResult | None) -> str:
