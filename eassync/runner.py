@@ -18,7 +18,7 @@ from eassync.errors import (
     ConfigError,
     EassyncError,
     RemoteWipeRequested,
-    TransportError,
+    TransientError,
 )
 from eassync.pairs import Selection, safe_name, select_folders
 
@@ -181,6 +181,7 @@ class PairSession:
         reporter: Reporter,
         dry_run: bool = False,
         force_delete: bool = False,
+        retry_parked: bool = False,
     ) -> SyncReport:
         """One engine pass over one collection; the report carries its label."""
         from eassync.sync.engine import sync_collection
@@ -207,6 +208,7 @@ class PairSession:
             reporter=LabelledReporter(reporter, {key: coll.label}),
             remote_windowed=is_windowed(pair, coll.sel.kind),
             label=coll.label,
+            retry_parked=retry_parked,
         )
         report.collection = coll.label
         log.info(
@@ -262,6 +264,7 @@ def sync_pair(
     force_delete: bool,
     reporter: Reporter,
     on_report: Callable[[SyncReport], None] | None = None,
+    retry_parked: bool = False,
 ) -> PairOutcome:
     from eassync.sync.status import Status
 
@@ -271,17 +274,45 @@ def sync_pair(
         Status(status_path(config, pair.name)) as status,
     ):
         for sel in session.selections:
-            report = session.sync(
-                status,
-                session.open(sel),
-                reporter=reporter,
-                dry_run=dry_run,
-                force_delete=force_delete,
-            )
+            try:
+                report = session.sync(
+                    status,
+                    session.open(sel),
+                    reporter=reporter,
+                    dry_run=dry_run,
+                    force_delete=force_delete,
+                    retry_parked=retry_parked,
+                )
+            except ACCOUNT_ERRORS:
+                raise
+            except EassyncError as exc:
+                # one failing collection never stops the others (a server that fails
+                # on one folder, a delete guard): told, recorded, and the next goes on
+                report = collection_failed(status, sel, exc, dry_run=dry_run)
             outcome.reports.append(report)
             if on_report:
                 on_report(report)
     return outcome
+
+
+#: errors of the account itself: its other collections and pairs would fail the same way
+ACCOUNT_ERRORS = (AuthError, RemoteWipeRequested, TransientError)
+
+
+def collection_failed(
+    status: Status, sel: Selection, exc: EassyncError, *, dry_run: bool
+) -> SyncReport:
+    """The report of a collection whose pass stopped early; the status keeps the
+    last good pass and tells this attempt (``eassync status``)."""
+    from eassync.sync.plan import SyncReport
+
+    label = sel.subdir or sel.folder.display_name or sel.folder.server_id
+    if not dry_run:
+        with status.transaction() as tx:
+            tx.record_attempt(sel.folder.server_id, str(exc))
+    return SyncReport(
+        label, dry_run=dry_run, error=str(exc), hint=exc.hint, error_exit=exc.exit_code
+    )
 
 
 class LabelledReporter:
@@ -336,6 +367,7 @@ def run_sync(
     reporter: Reporter,
     on_outcome: Callable[[PairOutcome], None] | None = None,
     on_report: Callable[[SyncReport], None] | None = None,
+    retry_parked: bool = False,
 ) -> list[PairOutcome]:
     """Sync every targeted pair; one pair's failure never stops the others, except
     that an account whose login failed is not retried for its other pairs."""
@@ -358,8 +390,9 @@ def run_sync(
                         force_delete=force_delete,
                         reporter=reporter,
                         on_report=on_report,
+                        retry_parked=retry_parked,
                     )
-                except (AuthError, RemoteWipeRequested, TransportError) as exc:
+                except ACCOUNT_ERRORS as exc:
                     # the account itself failed: its other pairs would fail the same way
                     dead_accounts[pair.account] = exc
                     outcome = PairOutcome(pair.name, error=exc)

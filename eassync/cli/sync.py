@@ -69,10 +69,20 @@ class CliReporter:
     is_flag=True,
     help="Proceed even if the pass deletes more than max_delete_ratio of a side.",
 )
+@click.option(
+    "--retry",
+    is_flag=True,
+    help="Send items parked after the server refused or failed on them again.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
 @click.pass_obj
 def command(
-    ctx: Any, targets: tuple[str, ...], dry_run: bool, force_delete: bool, as_json: bool
+    ctx: Any,
+    targets: tuple[str, ...],
+    dry_run: bool,
+    force_delete: bool,
+    retry: bool,
+    as_json: bool,
 ) -> int:
     """Sync pairs once, both ways (every pair without arguments)."""
     from eassync.runner import PairOutcome, run_sync
@@ -92,7 +102,9 @@ def command(
         for report in outcome.reports:
             summary = report.summary().removeprefix("(dry run) ")
             prefix = "(dry run) " if report.dry_run else ""
-            click.echo(f"{prefix}{outcome.pair}/{summary}")
+            click.echo(f"{prefix}{outcome.pair}/{summary}", err=report.error is not None)
+            if report.hint:
+                click.echo(f"{outcome.pair}/{report.collection}: hint: {report.hint}", err=True)
 
     outcomes = run_sync(
         config,
@@ -101,6 +113,7 @@ def command(
         force_delete=force_delete,
         reporter=reporter,
         on_outcome=print_outcome,
+        retry_parked=retry,
     )
     code = max((o.exit_code for o in outcomes), default=0)
     if as_json:

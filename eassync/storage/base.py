@@ -45,12 +45,17 @@ class Changes:
 
     ``changed`` maps ident → etag for items that are new or whose etag differs from
     what the status knew; ``deleted`` lists known idents that are gone; ``token`` is
-    the storage's new token to store once the pass committed (None if it has none).
+    the storage's new token to store once the pass committed (None if it has none);
+    ``skipped``: see below.
     """
 
     changed: dict[str, str] = field(default_factory=dict)
     deleted: set[str] = field(default_factory=set)
     token: str | None = None
+    #: items present but not synced (a symlink leading outside, an alias of another
+    #: item): ident → why. Never a deletion: a known item listed here keeps its
+    #: server copy and is reported
+    skipped: dict[str, str] = field(default_factory=dict)
 
 
 class Storage(Protocol):

@@ -196,6 +196,8 @@ class VdirStorage:
         if create:
             self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._folder = os.fspath(self.path)
+        #: files of the last scan that are present but not items (name → why)
+        self.skipped: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"VdirStorage({self.location!r}, {self.fileext!r})"
@@ -260,10 +262,10 @@ class VdirStorage:
                     continue
                 try:
                     if entry.is_symlink():
-                        if not self._inside(entry.path):
-                            log.warning(
-                                "%s: ignoring symlink %s leading outside", self.location, name
-                            )
+                        why = self._symlink_skipped(entry.path)
+                        if why is not None:
+                            self.skipped[name] = why
+                            log.warning("%s: ignoring %s: %s", self.location, name, why)
                             continue
                         st = entry.stat()
                     else:
@@ -272,6 +274,17 @@ class VdirStorage:
                     continue
                 if stat_mode.S_ISREG(st.st_mode):
                     yield name, st
+
+    def _symlink_skipped(self, path: str) -> str | None:
+        """Why a symlink is not an item (None: it is one). One leading outside the
+        folder would sync a file eassync does not own; one to another item of this
+        folder would upload that item twice."""
+        if not self._inside(path):
+            return "a symlink leading outside the folder"
+        target = os.path.realpath(path)
+        if os.path.dirname(target) == os.path.realpath(self.path):
+            return f"a symlink to {os.path.basename(target)}, an item of this folder"
+        return None
 
     def _clean_stale_temp(self, entry: os.DirEntry[str], now: float) -> None:
         """Remove a temp file a killed run left behind, once it is clearly abandoned."""
@@ -288,10 +301,13 @@ class VdirStorage:
             yield name, _etag(st)
 
     def changes(self, token: str | None, known: Mapping[str, str]) -> Changes:
+        self.skipped = {}
         listing = dict(self.list())
         changed = {ident: etag for ident, etag in listing.items() if known.get(ident) != etag}
-        deleted = {ident for ident in known if ident not in listing}
-        return Changes(changed=changed, deleted=deleted, token=None)
+        # a file still there but skipped is never taken for a deletion
+        skipped = dict(self.skipped)
+        deleted = {ident for ident in known if ident not in listing and ident not in skipped}
+        return Changes(changed=changed, deleted=deleted, token=None, skipped=skipped)
 
     def get(self, ident: str) -> tuple[Item, str]:
         path = self.path_of(ident)

@@ -673,6 +673,17 @@ class _Pass:
             row = self.status.by_local(self.collection, ident)
             if row is not None:
                 self.index.add(LocalChange("delete", ident, uid=row.uid, row_id=row.id))
+        for ident, why in changes.skipped.items():
+            if self.status.by_local(self.collection, ident) is not None:
+                # a synced item's file replaced by what eassync does not sync: never a
+                # deletion; the server keeps its copy until the file is an item again
+                self._fail(
+                    "local",
+                    ident,
+                    ident,
+                    f"is now {why}: not synced, the server's copy is kept (make it a "
+                    "regular file again, or delete it to delete the item)",
+                )
 
         if adopted:
             with self.status.transaction() as tx:
@@ -1610,7 +1621,8 @@ class _Pass:
         """Record the server's answer to one Delete."""
         if result.status in ("ok", "not_found"):
             tx.delete(row.id)
-            self._act("remote", "delete", _row_name(row), row.remote_ident)
+            if result.status == "ok":  # not_found: gone already, nothing we did
+                self._act("remote", "delete", _row_name(row), row.remote_ident)
         elif result.status == "rejected":
             # the server keeps it; we forget it rather than retry forever
             tx.delete(row.id)

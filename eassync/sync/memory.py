@@ -8,7 +8,9 @@
   come in windows of ``window_size``; a client Change of an item changed on the
   server since the client's key is a conflict the server wins (Conflict=1, Status 7).
   Faults: lose all state (→ InvalidSyncKey), reject items, kill the client after
-  the server applied a push but before the answer arrived, kill during a pull.
+  the server applied a push but before the answer arrived, kill during a pull; fail
+  on any push holding a *poison* item (RequestFailed, as Horde's fatal errors), and
+  acknowledge some Adds without a ServerId, storing nothing.
 - :class:`MemoryHandler` handles items that are a few ``KEY:value`` lines with a
   ``UID:`` line. Lines whose key starts with ``X-LOCAL`` are what EAS cannot hold
   (``project`` drops them, ``merge`` keeps them from the local side); ``REV:`` is a
@@ -30,6 +32,8 @@ from eassync.errors import (
     ItemError,
     NotFoundError,
     PreconditionFailed,
+    RequestFailed,
+    StorageError,
 )
 from eassync.storage.base import (
     Changes,
@@ -132,14 +136,24 @@ class MemoryHandler:
 class MemoryStorage:
     """A local collection in a dict. ``broken`` idents read as ItemError (a file that
     does not parse); ``kill_after_writes`` = k kills the process after k more writes
-    (each write completes, like a file that reached the disk)."""
+    (each write completes, like a file that reached the disk); an add or update of an
+    item ``fail_write`` selects fails like a full disk. ``written`` counts the writes
+    that happened, by kind."""
 
     location: str = "memory"
     read_only: bool = False
     items: dict[str, tuple[Item, str]] = field(default_factory=dict)
     broken: set[str] = field(default_factory=set)
     kill_after_writes: int | None = None
+    fail_write: Callable[[Item], bool] = lambda item: False
+    failed_writes: int = 0
+    written: dict[str, int] = field(default_factory=lambda: {"add": 0, "change": 0, "delete": 0})
     _ids: Iterator[int] = field(default_factory=count)
+
+    def _check_space(self, item: Item) -> None:
+        if self.fail_write(item):
+            self.failed_writes += 1
+            raise StorageError("No space left on device")
 
     def _etag(self) -> str:
         return f"e{next(self._ids)}"
@@ -179,9 +193,11 @@ class MemoryStorage:
                 yield ident, item, etag
 
     def add(self, item: Item) -> tuple[str, str]:
+        self._check_space(item)
         ident = f"item{next(self._ids)}.txt"
         etag = self._etag()
         self.items[ident] = (item, etag)
+        self.written["add"] += 1
         self._wrote()
         return ident, etag
 
@@ -190,8 +206,10 @@ class MemoryStorage:
             raise NotFoundError(f"{ident}: no such item")
         if self.items[ident][1] != etag:
             raise PreconditionFailed(f"{ident} changed meanwhile", ident=ident)
+        self._check_space(item)
         new_etag = self._etag()
         self.items[ident] = (item, new_etag)
+        self.written["change"] += 1
         self._wrote()
         return new_etag
 
@@ -201,6 +219,7 @@ class MemoryStorage:
         if self.items[ident][1] != etag:
             raise PreconditionFailed(f"{ident} changed meanwhile", ident=ident)
         del self.items[ident]
+        self.written["delete"] += 1
         self._wrote()
 
     # test helpers (the user editing files)
@@ -249,6 +268,14 @@ class MemoryRemote:
     kill_after_push_apply: bool = False
     #: kill the client instead of sending pull batch number k (0-based) of the next pull
     kill_at_pull_batch: int | None = None
+    #: a push holding an Add or Change of such an item fails whole, nothing applied
+    poison: Callable[[Item], bool] = lambda item: False
+    poisoned_requests: int = 0
+    #: an Add of such an item is answered ok without a ServerId, and not stored
+    add_without_id: Callable[[Item], bool] = lambda item: False
+    adds_without_id: int = 0
+    #: client commands applied, by kind (a resent Add answered again is not counted)
+    applied: dict[str, int] = field(default_factory=lambda: {"add": 0, "change": 0, "delete": 0})
     requests: int = 0
     #: the adds of the last push (ClientId → ServerId) under the key it was sent with:
     #: a client repeating that key and ClientId gets the same item, not a second one
@@ -355,6 +382,9 @@ class MemoryRemote:
         if len(ops) > self.max_batch:
             raise ValueError(f"{len(ops)} ops in one push, more than max_batch {self.max_batch}")
         view = self._view(state)
+        if any(op.item is not None and self.poison(op.item) for op in ops):
+            self.poisoned_requests += 1
+            raise RequestFailed(f"{self.location}: Fatal Error (HTML page)", status=200)
         resent = self.answered_adds.get(state, {})
         results: list[OpResult] = []
         added: dict[str, str] = {}
@@ -385,8 +415,12 @@ class MemoryRemote:
             assert op.item is not None
             if self.reject(op.item):
                 return OpResult(op.ref, "rejected", message="Status 6: conversion error")
+            if self.add_without_id(op.item):
+                self.adds_without_id += 1
+                return OpResult(op.ref, "ok")
             sid = self.server_add(op.item)
             view[sid] = self.versions[sid]
+            self.applied["add"] += 1
             return OpResult(op.ref, "ok", sid)
         if op.ref not in self.items:
             return OpResult(op.ref, "not_found")
@@ -394,6 +428,7 @@ class MemoryRemote:
             # a Delete always beats a server change (MS-ASCMD Conflict)
             self.server_delete(op.ref)
             view.pop(op.ref, None)
+            self.applied["delete"] += 1
             return OpResult(op.ref, "ok")
         assert op.item is not None
         if abs(view.get(op.ref, 0)) != self.versions[op.ref]:
@@ -401,6 +436,7 @@ class MemoryRemote:
         if self.reject(op.item):
             return OpResult(op.ref, "rejected", message="Status 6: conversion error")
         self.server_edit(op.ref, op.item)
+        self.applied["change"] += 1
         sign = -1 if view.get(op.ref, 0) < 0 else 1
         view[op.ref] = sign * self.versions[op.ref]
         return OpResult(op.ref, "ok")

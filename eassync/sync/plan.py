@@ -81,13 +81,22 @@ class SyncReport:
     resynced: bool = False
     #: a dry run saw only the first batch of server changes (see engine docstring)
     incomplete: bool = False
+    #: the pass over this collection stopped early: why, what to do, and the exit
+    #: code of that error (the other collections went on)
+    error: str | None = None
+    hint: str | None = None
+    error_exit: int = 1
 
     @property
     def ok(self) -> bool:
+        if self.error is not None:
+            return False
         return not self.failures and not any(c.unresolved for c in self.conflicts)
 
     @property
     def exit_code(self) -> int:
+        if self.error is not None:
+            return self.error_exit
         return 0 if self.ok else 1
 
     def summary(self) -> str:
@@ -106,6 +115,8 @@ class SyncReport:
             text += ", resynced"
         if self.incomplete:
             text += ", plan incomplete"
+        if self.error is not None:
+            text += f"; stopped: {self.error}"
         return text
 
     def to_dict(self) -> dict[str, Any]:
@@ -135,8 +146,10 @@ class LogReporter:
         log.info("%s: %s %s %s%s", collection, action.side, action.kind, action.name, note)
 
     def failure(self, collection: str, failure: Failure) -> None:
-        where = failure.ident or failure.name
-        log.warning("%s: %s item %s skipped: %s", collection, failure.side, where, failure.reason)
+        # by name (summary or file), never only by a ServerId or UID
+        log.warning(
+            "%s: %s item %s failed: %s", collection, failure.side, failure.name, failure.reason
+        )
 
     def conflict(self, collection: str, conflict: ConflictRecord) -> None:
         log.warning(

@@ -59,7 +59,10 @@ def test_a_malformed_server_answer_leaves_the_status_as_it_was(tmp_path: Path) -
         bad = run_cli(config, "sync")
         assert bad.returncode != 0
         assert "Traceback" not in bad.stderr
-        assert "not WBXML" in bad.stderr
+        # the same url answered WBXML before: the server failed, the url is right
+        assert "instead of WBXML" in bad.stderr
+        assert "Please log in" in bad.stderr
+        assert "web page" not in bad.stderr
         srv.faults.clear()
 
         good = run_cli(config, "sync", check=True)

@@ -121,23 +121,55 @@ def test_symlink_leading_outside_the_folder_is_ignored(
     assert [type(result) for _, result, _ in ics.get_many(["relative.ics"])] == [ItemError]
 
 
+def _inner_target(folder: Path) -> Path:
+    """A file inside the folder that is not an item of it (in a subfolder)."""
+    (folder / "kept").mkdir()
+    target = folder / "kept" / "real.ics"
+    target.write_bytes(event().raw)
+    return target
+
+
 def test_symlink_within_the_folder_is_an_item(ics: VdirStorage, folder: Path) -> None:
-    ident, _ = ics.add(event())
-    (folder / "alias.ics").symlink_to(ident)
+    (folder / "alias.ics").symlink_to(_inner_target(folder))
     listing = dict(ics.list())
-    assert set(listing) == {ident, "alias.ics"}
+    assert set(listing) == {"alias.ics"}
     item, etag = ics.get("alias.ics")
     assert item.uid == "event-1"
     assert etag == listing["alias.ics"]
 
 
-def test_update_through_an_inner_symlink_keeps_the_symlink(ics: VdirStorage, folder: Path) -> None:
+def test_symlink_to_another_item_is_skipped_not_uploaded_twice(
+    ics: VdirStorage, folder: Path
+) -> None:
     ident, _ = ics.add(event())
     (folder / "alias.ics").symlink_to(ident)
+    changes = ics.changes(None, {})
+    assert set(changes.changed) == {ident}
+    assert set(changes.skipped) == {"alias.ics"}
+    assert ident in changes.skipped["alias.ics"]
+
+
+def test_a_known_file_replaced_by_an_outside_symlink_is_skipped_not_deleted(
+    ics: VdirStorage, folder: Path, tmp_path: Path
+) -> None:
+    ident, etag = ics.add(event())
+    outside = tmp_path / "elsewhere.ics"
+    outside.write_bytes(event(text="Not ours").raw)
+    (folder / ident).unlink()
+    (folder / ident).symlink_to(outside)
+    changes = ics.changes(None, {ident: etag})
+    assert changes.deleted == set()
+    assert changes.changed == {}
+    assert "outside" in changes.skipped[ident]
+
+
+def test_update_through_an_inner_symlink_keeps_the_symlink(ics: VdirStorage, folder: Path) -> None:
+    target = _inner_target(folder)
+    (folder / "alias.ics").symlink_to(target)
     etag = dict(ics.list())["alias.ics"]
     new_etag = ics.update("alias.ics", event(text="Moved"), etag)
     assert (folder / "alias.ics").is_symlink()
-    assert b"Moved" in (folder / ident).read_bytes()
+    assert b"Moved" in target.read_bytes()
     assert dict(ics.list())["alias.ics"] == new_etag
 
 
