@@ -21,8 +21,17 @@ KINDS = (
     "invalidate_sync_keys",
     "delay",
     "remote_wipe",
+    "poison",
+    "add_without_server_id",
     "clear",
 )
+
+#: ``times`` of an item fault that holds until cleared
+UNTIL_CLEARED = 1 << 30
+
+#: what a poisoned request is answered with: Horde's fatal errors (horde-notes §6) and
+#: a plain server error
+POISON_ANSWERS = ("html", "empty", "500")
 
 
 @dataclass
@@ -35,6 +44,11 @@ class Fault:
     after_bytes: int = 0
     seconds: float = 0.0
     body: bytes = b""
+    #: item faults: a substring of the item's XML form (``Element.to_xml``) that
+    #: selects the items the fault hits
+    pattern: str = ""
+    #: poison: how the request is answered (POISON_ANSWERS)
+    answer: str = "html"
 
     def matches(self, command: str) -> bool:
         return self.command is None or self.command.lower() == command.lower()
@@ -87,6 +101,23 @@ class Faults:
         """Sleep ``seconds`` before processing the request."""
         self._arm(Fault("delay", times, command, seconds=seconds))
 
+    def poison(self, pattern: str, answer: str = "html", times: int = UNTIL_CLEARED) -> None:
+        """A Sync that carries an Add or Change of an item whose XML contains
+        ``pattern`` fails whole, nothing applied: HTTP 200 with an HTML "Fatal Error"
+        page (``html``), HTTP 200 without body (``empty``), or HTTP 500."""
+        if answer not in POISON_ANSWERS:
+            raise ValueError(f"answer must be one of {', '.join(POISON_ANSWERS)}")
+        if not pattern:
+            raise ValueError("a poison pattern must not be empty")
+        self._arm(Fault("poison", times, "Sync", pattern=pattern, answer=answer))
+
+    def add_without_server_id(self, pattern: str, times: int = UNTIL_CLEARED) -> None:
+        """An Add of an item whose XML contains ``pattern`` is answered Status 1
+        without a ServerId, and nothing is stored (a server whose backend failed)."""
+        if not pattern:
+            raise ValueError("a pattern must not be empty")
+        self._arm(Fault("add_without_server_id", times, "Sync", pattern=pattern))
+
     def invalidate_sync_keys(self, user: str | None = None) -> None:
         """Every outstanding SyncKey becomes stale now: Sync Status 3, FolderSync Status 9."""
         if self._invalidate is not None:
@@ -108,6 +139,17 @@ class Faults:
         with self._lock:
             for fault in self._armed:
                 if fault.kind == kind and fault.matches(command):
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self._armed.remove(fault)
+                    return fault
+        return None
+
+    def take_item(self, kind: str, command: str, xml: str) -> Fault | None:
+        """The first armed item fault of ``kind`` whose pattern is in ``xml``."""
+        with self._lock:
+            for fault in self._armed:
+                if fault.kind == kind and fault.matches(command) and fault.pattern in xml:
                     fault.times -= 1
                     if fault.times <= 0:
                         self._armed.remove(fault)

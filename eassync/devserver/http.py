@@ -334,6 +334,9 @@ class EasRequestHandler(BaseHTTPRequestHandler):
             return
         if body is not None and log.isEnabledFor(logging.DEBUG):
             log.debug("%s request from %s:\n%s", command, user, body.to_xml())
+        if command == "Sync" and body is not None and self._answer_poison(body):
+            _log_request(command, user, "poison", started)
+            return
 
         policy_key = line.policy_key or self.headers.get("X-MS-PolicyKey")
         refusal = self._policy_refusal(command, user, line.device_id, version, policy_key)
@@ -354,6 +357,7 @@ class EasRequestHandler(BaseHTTPRequestHandler):
             device_type=line.device_type,
             version=version,
             params=line.params,
+            faults=faults,
         )
         try:
             response = handler(ctx, body)
@@ -383,6 +387,29 @@ class EasRequestHandler(BaseHTTPRequestHandler):
                 for c in response.findall("AirSync:Collections/AirSync:Collection")
             )
         _log_request(command, user, f"200/{status}", started)
+
+    def _answer_poison(self, body: Element) -> bool:
+        """A Sync carrying an item an armed ``poison`` fault selects fails whole."""
+        path = "AirSync:Collections/AirSync:Collection/AirSync:Commands"
+        for commands in body.findall(path):
+            for cmd in commands:
+                if cmd.tag not in ("AirSync:Add", "AirSync:Change"):
+                    continue
+                data = cmd.find("AirSync:ApplicationData")
+                if data is None:
+                    continue
+                fault = self.server.faults.take_item("poison", "Sync", data.to_xml())
+                if fault is None:
+                    continue
+                if fault.answer == "500":
+                    self._send(500, b"Internal Server Error", content_type="text/plain")
+                elif fault.answer == "empty":
+                    self._send(200)
+                else:
+                    page = b"<html><head><title>Fatal Error</title></head><body>oops</body></html>"
+                    self._send(200, page, content_type="text/html")
+                return True
+        return False
 
     def _answer_http_fault(self, command: str) -> bool:
         fault = self.server.faults.take("http_status", command)

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from eassync.devserver.faults import Faults
 from eassync.devserver.protocol import version_tuple
 from eassync.devserver.store import Store
 from eassync.eas.element import Element
@@ -43,6 +44,8 @@ class Context:
     device_type: str
     version: str
     params: dict[str, str] = field(default_factory=dict)
+    #: armed fault switches, for the faults that act inside a command (None: none)
+    faults: Faults | None = None
 
     def at_least(self, version: str) -> bool:
         return version_tuple(self.version) >= version_tuple(version)

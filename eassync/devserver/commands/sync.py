@@ -317,6 +317,13 @@ def _client_add(
         answer(CONVERSION_ERROR)
         return
 
+    if ctx.faults is not None and ctx.faults.take_item(
+        "add_without_server_id", "Sync", data.to_xml()
+    ):
+        log.info("Sync: Add %s answered without ServerId (fault), not stored", client_id)
+        answer(OK)
+        return
+
     client_uid = None
     extra = None
     if folder.item_class == "Calendar":
