@@ -23,6 +23,7 @@ KINDS = (
     "remote_wipe",
     "poison",
     "add_without_server_id",
+    "endless_more",
     "clear",
 )
 
@@ -49,6 +50,8 @@ class Fault:
     pattern: str = ""
     #: poison: how the request is answered (POISON_ANSWERS)
     answer: str = "html"
+    #: endless_more: a new server item appears before each answer
+    new_items: bool = False
 
     def matches(self, command: str) -> bool:
         return self.command is None or self.command.lower() == command.lower()
@@ -117,6 +120,12 @@ class Faults:
         if not pattern:
             raise ValueError("a pattern must not be empty")
         self._arm(Fault("add_without_server_id", times, "Sync", pattern=pattern))
+
+    def endless_more(self, new_items: bool = False, times: int = UNTIL_CLEARED) -> None:
+        """Every Sync answer says MoreAvailable (MS-ASCMD 2.2.3.114), for ever: with
+        ``new_items`` a new item appears in each requested folder before each answer,
+        else the answers bring nothing new."""
+        self._arm(Fault("endless_more", times, "Sync", new_items=new_items))
 
     def invalidate_sync_keys(self, user: str | None = None) -> None:
         """Every outstanding SyncKey becomes stale now: Sync Status 3, FolderSync Status 9."""

@@ -359,8 +359,16 @@ class EasRequestHandler(BaseHTTPRequestHandler):
             params=line.params,
             faults=faults,
         )
+        endless = faults.take("endless_more", command) if body is not None else None
+        if endless is not None and endless.new_items:
+            assert body is not None
+            _add_one_item_to_each_folder(ctx, body)
         try:
             response = handler(ctx, body)
+            if endless is not None and response is not None:
+                for collection in response.findall("AirSync:Collections/AirSync:Collection"):
+                    if collection.find("AirSync:MoreAvailable") is None:
+                        collection.add("AirSync:MoreAvailable")
         except Exception:
             log.exception("%s from %s failed", command, user)
             self._send(500)
@@ -457,6 +465,24 @@ class EasRequestHandler(BaseHTTPRequestHandler):
 
     def _send_json(self, code: int, payload: Any) -> None:
         self._send(code, json.dumps(payload).encode(), content_type="application/json")
+
+
+def _add_one_item_to_each_folder(ctx: Context, body: Element) -> None:
+    """The ``endless_more`` fault with new items: a contact appears in each folder the
+    Sync names (another device adding, as fast as the client downloads)."""
+    from eassync.eas.element import E
+
+    for collection in body.findall("AirSync:Collections/AirSync:Collection"):
+        folder_id = collection.text("AirSync:CollectionId")
+        if folder_id is None or ctx.store.folder(ctx.user, folder_id) is None:
+            continue
+        n = ctx.store.count_items(ctx.user, folder_id)
+        data = E(
+            "AirSync:ApplicationData",
+            E("Contacts:FirstName", value=f"Endless{n:05d}"),
+            E("Contacts:LastName", value="Example"),
+        )
+        ctx.store.add_item(ctx.user, folder_id, data)
 
 
 def _log_request(command: str, user: str, status: object, started: float) -> None:

@@ -9,6 +9,7 @@ commits in the same transaction as the rows of its batch.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -84,8 +85,10 @@ class EasRemoteCollection:
         if state is None:
             state = self._prime()
             yield RemoteBatch(changes=(), state=state)
+        bound = PullBound(self.location, self.max_batch, self._estimate)
         more = True
         while more:
+            bound.next_round()
             self.requests += 1
             (resp,) = self.client.sync(
                 [
@@ -100,8 +103,27 @@ class EasRemoteCollection:
             )
             changes = self._remote_changes(resp.commands)
             more = resp.more_available
+            # what came is committed (yielded) before a hostile round count stops us
+            bound.received(len(resp.commands), state, resp.sync_key)
             state = resp.sync_key
             yield RemoteBatch(changes=changes, state=state, more_available=more)
+            if more:
+                bound.check()
+
+    def _estimate(self, state: str) -> int | None:
+        """GetItemEstimate for this folder from ``state`` (None: the server cannot tell)."""
+        from eassync.errors import EassyncError
+
+        filter_type = self.options.filter_type if self.options else 0
+        try:
+            self.requests += 1
+            found = self.client.get_item_estimate(
+                [(self.folder.server_id, state, filter_type or 0)]
+            )
+        except EassyncError as exc:
+            log.info("%s: no item estimate (%s)", self.location, exc)
+            return None
+        return found.get(self.folder.server_id)
 
     def _prime(self) -> str:
         """Sync with SyncKey 0: options and the Supported list are sent once here."""
@@ -317,6 +339,68 @@ class EasRemoteCollection:
             else:
                 commands.append(ClientCommand.change(server_id, iop.data, iop.instance_id))
         return commands
+
+
+#: rounds of one pull before GetItemEstimate is asked how many are still to come
+ESTIMATE_AFTER_ROUNDS = 8
+#: without an estimate: enough for 100,000 items at WindowSize 512, twice over
+MAX_ROUNDS_WITHOUT_ESTIMATE = 400
+#: a round that brings nothing, or the same SyncKey again, while MoreAvailable: this
+#: many in a row and the server is going round in circles
+MAX_IDLE_ROUNDS = 3
+
+
+class PullBound:
+    """Ends a pull whose server keeps answering MoreAvailable (MS-ASCMD 2.2.3.114):
+    a hostile or broken server could otherwise keep a pass going for ever.
+
+    Stops after MAX_IDLE_ROUNDS rounds in a row without progress (no item, or the
+    SyncKey unchanged), and after a cap of rounds: ESTIMATE_AFTER_ROUNDS rounds, then
+    what GetItemEstimate announces with a margin (×1.5 + 4 rounds), or
+    MAX_ROUNDS_WITHOUT_ESTIMATE when the server cannot tell."""
+
+    def __init__(self, location: str, window: int, estimate: Callable[[str], int | None]) -> None:
+        self.location = location
+        self.window = max(1, window)
+        self.estimate = estimate
+        self.rounds = 0
+        self.idle = 0
+        self.cap: int | None = None
+        self.state = ""
+
+    def next_round(self) -> None:
+        self.rounds += 1
+
+    def received(self, count: int, asked: str, answered: str) -> None:
+        self.idle = self.idle + 1 if count == 0 or asked == answered else 0
+        self.state = answered
+
+    def check(self) -> None:
+        from eassync.errors import ProtocolError
+
+        hint = (
+            "what came so far is stored and the next sync goes on from there; if this "
+            "repeats, the server is misbehaving: rerun with -vv and report it"
+        )
+        if self.idle >= MAX_IDLE_ROUNDS:
+            raise ProtocolError(
+                f"{self.location}: the server answered MoreAvailable {self.idle} times in a "
+                "row without sending anything new; stopped",
+                hint=hint,
+            )
+        if self.cap is None and self.rounds >= ESTIMATE_AFTER_ROUNDS:
+            expected = self.estimate(self.state)
+            if expected is None:
+                self.cap = MAX_ROUNDS_WITHOUT_ESTIMATE
+            else:
+                self.cap = self.rounds + math.ceil(expected * 1.5 / self.window) + 4
+        if self.cap is not None and self.rounds >= self.cap:
+            raise ProtocolError(
+                f"{self.location}: the server still answers MoreAvailable after "
+                f"{self.rounds} rounds of up to {self.window} items, more than it announced; "
+                "stopped",
+                hint=hint,
+            )
 
 
 def _change_result(ref: str, responses: list[Any]) -> OpResult:

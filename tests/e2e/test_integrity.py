@@ -251,3 +251,32 @@ def test_one_folder_stopped_by_the_delete_guard_does_not_stop_the_others(
     team = [p for p in (tmp_path / "contacts").iterdir() if p.is_dir() and "Team" in p.name]
     assert len(team) == 1
     assert local_names(team[0]) == {"Team00100 Example": 1, "Team00101 Example": 1}
+
+
+@pytest.mark.parametrize("new_items", [True, False])
+def test_a_server_that_always_answers_more_available_is_stopped(
+    tmp_path: Path, server: DevServer, new_items: bool
+) -> None:
+    folder_id = server.store.default_folder(USER, CONTACTS)
+    for i in range(3):
+        server.store.add_item(USER, folder_id, person(i))
+    config = write_config(tmp_path, server.url)
+    run_cli(config, "sync", check=True)
+
+    server.faults.endless_more(new_items=new_items)
+    before = server.requests["Sync"]
+    proc = run_cli(config, "sync", timeout=60)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "MoreAvailable" in proc.stderr
+    assert "Contacts" in proc.stderr  # names the folder
+    # bounded by rounds: 3 idle ones, or the estimate (8 rounds, then what it said)
+    assert server.requests["Sync"] - before <= (3 if not new_items else 20)
+
+    # what came is stored; once the server behaves, the next pass goes on from there
+    server.faults.clear()
+    run_cli(config, "sync", check=True)
+    assert NO_OP in run_cli(config, "sync", check=True).stdout
+    local = local_names(tmp_path / "contacts")
+    assert local == server_names(server.store, folder_id)
+    assert all(count == 1 for count in local.values())
