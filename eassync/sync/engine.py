@@ -411,8 +411,10 @@ class _Pass:
 
     def run(self) -> SyncReport:
         info = self.status.collection(self.collection)
+        dropped_before: set[str] = set()
         if self.knowledge is not None:
             self.knowledge.load(info.slots)
+            dropped_before = set(self.knowledge.dropped)
         self.state = info.remote_state
         self.resyncing = info.resyncing
         self.total_rows = info.items
@@ -435,8 +437,22 @@ class _Pass:
                     raise
                 resynced = True
                 self._start_resync()
+        self._tell_learnt(dropped_before)
         self._finish()
         return self.report
+
+    def _tell_learnt(self, dropped_before: set[str]) -> None:
+        """Once per folder, when eassync learns that the server drops fields: which,
+        and that their local values are kept (issue: users saw it only at debug)."""
+        if self.knowledge is None:
+            return
+        new = sorted(self.knowledge.dropped - dropped_before)
+        if new:
+            names = ", ".join(slot.partition(":")[2] or slot for slot in new)
+            self._note(
+                f"the server does not keep {names} in this folder: the local values are "
+                "kept and never overwritten from the server (`eassync status` lists them)"
+            )
 
     # --- helpers ------------------------------------------------------------------------
 
