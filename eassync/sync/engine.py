@@ -931,6 +931,8 @@ class _Pass:
                 return
             # a loose match is the server's copy as far as it holds it: its base now
             base = {"remote_hash": remote_hash} if loose else {}
+            # a parked Add whose copy the server stored after all (it failed on the
+            # answer: Horde's fatal error after storing, horde-notes §5) is resolved
             tx.update(
                 match.id,
                 remote_ident=change.ident,
@@ -938,6 +940,8 @@ class _Pass:
                 seen=1,
                 softdeleted=0,
                 bare_hash=bare_hash,
+                rejected_hash=None,
+                failure=None,
                 **base,
             )
             row = self.status.get(match.id) if not self.dry_run else match

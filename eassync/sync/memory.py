@@ -271,6 +271,10 @@ class MemoryRemote:
     #: a push holding an Add or Change of such an item fails whole, nothing applied
     poison: Callable[[Item], bool] = lambda item: False
     poisoned_requests: int = 0
+    #: a push holding such an item is applied, then fails (HTTP 200, empty body) and
+    #: a resent Add is refused as a duplicate, Status 6 without ServerId (Horde,
+    #: horde-notes §5 and §6: the client never learns the ServerId)
+    fail_after_apply: Callable[[Item], bool] = lambda item: False
     #: an Add of such an item is answered ok without a ServerId, and not stored
     add_without_id: Callable[[Item], bool] = lambda item: False
     adds_without_id: int = 0
@@ -388,8 +392,12 @@ class MemoryRemote:
         resent = self.answered_adds.get(state, {})
         results: list[OpResult] = []
         added: dict[str, str] = {}
+        horde = any(op.item is not None and self.fail_after_apply(op.item) for op in ops)
         for op in ops:
             sid = resent.get(op.ref) if op.kind == "add" else None
+            if sid is not None and horde:
+                results.append(OpResult(op.ref, "rejected", message="Duplicate addition"))
+                continue
             if sid is not None and sid in self.items:
                 view[sid] = self.added_versions.get(sid, self.versions[sid])
                 result = OpResult(op.ref, "ok", sid)
@@ -405,6 +413,10 @@ class MemoryRemote:
             if sid in self.versions
         }
         key = self._issue(state, view)
+        if horde:
+            self.poisoned_requests += 1
+            self.answered_adds = {state: {**resent, **added}}
+            raise RequestFailed(f"{self.location}: empty answer after storing", status=200)
         if self.kill_after_push_apply:
             self.kill_after_push_apply = False
             raise Killed("killed before the push answer arrived")

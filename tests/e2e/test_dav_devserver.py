@@ -393,3 +393,67 @@ def test_tasks_and_events_share_one_mixed_calendar(tmp_path: Path, radicale: Dav
         proc = run_cli(config, "sync", check=True)
         assert len(srv.store.items(USER, tasks_id)) == 2, proc.stdout
         assert len(srv.store.items(USER, calendar_id)) == 1
+
+
+def test_server_items_a_dav_server_refuses_to_store_are_kept_and_written_later(
+    tmp_path: Path,
+) -> None:
+    """A CardDAV server answering 403 to every PUT (rights, or 507 when full): the
+    pass names each item and exits 1, and nothing leaves the status: once the server
+    takes writes again, the next pass stores every item (before: `local +0` and exit 0
+    for ever, the items lost until a repair)."""
+    from urllib.parse import urlsplit
+
+    from tests.integration.conftest_dav import start_radicale
+
+    folder = tmp_path / "radicale"
+    writable = start_radicale(folder)
+    try:
+        url = writable.new_collection("carddav")
+    finally:
+        writable.stop()
+    port = urlsplit(writable.base_url).port
+    with DevServer(data_dir=tmp_path / "server", users={USER: PASSWORD}) as srv:
+        folder_id = srv.store.default_folder(USER, 9)
+        for i in range(3):
+            srv.store.add_item(USER, folder_id, person(i))
+        config = dav_config(
+            tmp_path,
+            srv.url,
+            writable,
+            f"""\
+            book:
+              type: carddav
+              url: {url}
+              username: {writable.username}
+              password: {{env: EASSYNC_TEST_PASSWORD}}
+            """,
+            """\
+            contacts:
+              account: dev
+              remote: {default: contacts}
+              local: book
+            """,
+        )
+        refusing = start_radicale(folder, port=port, read_only=True)
+        try:
+            for _ in range(2):  # told on every pass, not only the first
+                proc = run_cli(config, "sync")
+                assert proc.returncode == 1, proc.stdout + proc.stderr
+                assert "Traceback" not in proc.stderr
+                assert "403" in proc.stderr
+                for i in range(3):
+                    assert f"Person{i:05d}" in proc.stderr
+                assert "local +0" in proc.stdout + proc.stderr
+        finally:
+            refusing.stop()
+        again = start_radicale(folder, port=port)
+        try:
+            proc = run_cli(config, "sync")
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+            assert "local +3" in proc.stdout
+            book = DavStorage(again.session("carddav"), url, "carddav")
+            assert set(dav_cards(book)) == {f"Person{i:05d} Example" for i in range(3)}
+            assert "local +0 ~0 -0, remote +0 ~0 -0" in run_cli(config, "sync", check=True).stdout
+        finally:
+            again.stop()

@@ -94,14 +94,38 @@ class DavServer:
                 self.proc.wait()
 
 
-def start_radicale(folder: Path) -> DavServer:
-    """Radicale with one htpasswd (plain) user and owner-only rights."""
+#: Radicale rights (``type = from_file``) under which the user can read but not write
+#: the items of their collections: every PUT is answered 403
+READ_ONLY_RIGHTS = """\
+[root]
+user: .+
+collection:
+permissions: R
+[principal]
+user: .+
+collection: {user}
+permissions: RW
+[items]
+user: .+
+collection: {user}/[^/]+
+permissions: r
+"""
+
+
+def start_radicale(folder: Path, *, port: int | None = None, read_only: bool = False) -> DavServer:
+    """Radicale with one htpasswd (plain) user and owner-only rights (``read_only``:
+    the user's collections cannot be written: PUT → 403). ``port``: reuse a port, to
+    restart a server over the same folder under other rights."""
     if shutil.which("radicale") is None and not _importable("radicale"):
         raise RuntimeError("Radicale is not installed (pip install radicale)")
     folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     htpasswd = folder / "users"
     htpasswd.write_text(f"{RADICALE_USER}:{RADICALE_PASSWORD}\n")
+    rights = "type = owner_only"
+    if read_only:
+        (folder / "rights").write_text(READ_ONLY_RIGHTS)
+        rights = f"type = from_file\n            file = {folder / 'rights'}"
     config = folder / "config"
     config.write_text(
         textwrap.dedent(
@@ -114,7 +138,7 @@ def start_radicale(folder: Path) -> DavServer:
             htpasswd_encryption = plain
             delay = 0
             [rights]
-            type = owner_only
+            {rights}
             [storage]
             filesystem_folder = {folder / "collections"}
             [logging]

@@ -688,3 +688,86 @@ def test_uid_is_not_written_back_to_a_server_that_cannot_hold_it(tmp_path: Path)
         assert sync().remote.changed == 1
         # the server's echo without a UID is no change
         assert sync().summary().endswith("local +0 ~0 -0, remote +0 ~0 -0")
+
+
+# --- failures beyond a kill (issue: nothing lost, nothing doubled, every failure told) ---
+
+
+def test_server_add_whose_local_write_fails_stays_and_is_written_later(pair: Pair) -> None:
+    for i in range(3):
+        pair.remote.server_add(card(f"r{i}", f"Remote {i}"))
+    pair.local.fail_write = lambda item: fields(item)["FN"] == "Remote 1"
+    first = pair.sync()
+    assert [f.name for f in first.failures] == ["Remote 1"]
+    assert first.local.added == 2  # counted: what was written
+    second = pair.sync()  # still failing: told again, not forgotten
+    assert [f.name for f in second.failures] == ["Remote 1"]
+    pair.local.fail_write = lambda item: False
+    third = pair.sync()
+    assert third.ok
+    assert third.local.added == 1
+    pair.assert_in_sync()
+
+
+def test_an_add_acknowledged_without_server_id_is_parked_not_counted(pair: Pair) -> None:
+    pair.local.user_add(card("a", "Fine"))
+    pair.local.user_add(card("b", "Lost"))
+    pair.remote.add_without_id = lambda item: fields(item)["FN"] == "Lost"
+    first = pair.sync()
+    assert first.remote.added == 1
+    assert [(f.name, "without a ServerId" in f.reason) for f in first.failures] == [("Lost", True)]
+    requests = pair.remote.requests
+    second = pair.sync()
+    assert pair.remote.requests == requests + 1  # pulled; the parked Add not sent again
+    assert [f.name for f in second.failures] == ["Lost"]
+    pair.remote.add_without_id = lambda item: False
+    assert pair.sync(retry_parked=True).ok
+    pair.assert_in_sync()
+
+
+def test_a_poison_item_is_isolated_in_a_batch_and_the_rest_goes_up(pair: Pair) -> None:
+    pair.remote.max_batch = 8
+    for i in range(8):
+        pair.local.user_add(card(f"u{i}", "Poison" if i == 5 else f"Fine {i}"))
+    pair.remote.poison = lambda item: fields(item)["FN"] == "Poison"
+    report = pair.sync()
+    assert report.remote.added == 7
+    assert [f.name for f in report.failures] == ["Poison"]
+    assert "Fatal Error" in report.failures[0].reason
+    # 1 pull, the batch, its retry, then halves down to the item: about 2·log2(8)
+    assert pair.remote.requests <= 1 + 2 + 2 * 3
+    assert sorted(pair.remote.by_uid()) == sorted(f"u{i}" for i in range(8) if i != 5)
+
+
+def test_a_parked_add_the_server_stored_after_all_is_bound_and_no_longer_told(
+    pair: Pair,
+) -> None:
+    """Horde stores the item, then dies answering (empty body); the resent Add is
+    refused as a duplicate: parked. The next pull brings the stored copy: bound, and
+    the failure is resolved (not told for ever), with no duplicate."""
+    pair.local.user_add(card("h", "Horde"))
+    pair.remote.fail_after_apply = lambda item: fields(item)["FN"] == "Horde"
+    first = pair.sync()
+    assert [f.name for f in first.failures] == ["Horde"]
+    assert first.remote.added == 0
+    pair.remote.fail_after_apply = lambda item: False
+    second = pair.sync()
+    assert second.ok, second
+    pair.assert_in_sync()
+    assert len(pair.remote.items) == 1
+    assert pair.sync().ok
+
+
+def test_a_change_refused_by_the_server_is_parked_until_it_changes(pair: Pair) -> None:
+    synced_pair(pair, 2)
+    pair.remote.poison = lambda item: fields(item).get("V") == "bad"
+    pair.local.user_edit(pair.local_ident("u0"), card("u0", "Person 0", v="bad"))
+    first = pair.sync()
+    assert [f.name for f in first.failures] == ["Person 0"]
+    assert first.remote.changed == 0
+    assert not pair.sync().ok  # told again
+    pair.local.user_edit(pair.local_ident("u0"), card("u0", "Person 0", v="good"))
+    third = pair.sync()
+    assert third.ok
+    assert third.remote.changed == 1
+    pair.assert_in_sync()

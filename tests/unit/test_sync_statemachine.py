@@ -196,7 +196,7 @@ class SyncMachine(RuleBasedStateMachine):
     # --- faults ---------------------------------------------------------------------------
 
     @rule(
-        fault=st.sampled_from(["local_write", "add_without_id", "poison"]),
+        fault=st.sampled_from(["local_write", "add_without_id", "poison", "fail_after_apply"]),
         modulus=st.integers(2, 4),
         rest=st.integers(0, 3),
     )
@@ -212,6 +212,8 @@ class SyncMachine(RuleBasedStateMachine):
             self.local.fail_write = selected
         elif fault == "add_without_id":
             self.remote.add_without_id = selected
+        elif fault == "fail_after_apply":
+            self.remote.fail_after_apply = selected
         else:
             self.remote.poison = selected
 
@@ -219,6 +221,7 @@ class SyncMachine(RuleBasedStateMachine):
         self.local.fail_write = lambda item: False
         self.remote.add_without_id = lambda item: False
         self.remote.poison = lambda item: False
+        self.remote.fail_after_apply = lambda item: False
 
     def _fault_counts(self) -> tuple[int, int, int]:
         return (
