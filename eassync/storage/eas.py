@@ -71,7 +71,8 @@ class EasRemoteCollection:
         #: runs on each converted server item (calendar attachments: eassync.attachments)
         self.enrich = enrich
         self.max_batch = window_size
-        self.location = f"{folder.display_name} ({folder.server_id})"
+        # a name for messages: the folder's, never only its id (users know names)
+        self.location = folder.display_name or f"folder {folder.server_id}"
         self.requests = 0
         self._read_back_failed = False
 

@@ -738,16 +738,22 @@ class _Pass:
         if self.direction == "to_local" or self.force_delete:
             return
         deletes = sum(1 for c in self.index.changes.values() if c.kind == "delete")
-        self._guard(deletes, "the server", f"the local side ({self.local.location}) lost them")
+        self._guard(
+            deletes,
+            "on the server",
+            f"they are gone from {self.local.location}",
+            f"check {self.local.location}",
+        )
 
-    def _guard(self, deletes: int, side: str, why: str) -> None:
+    def _guard(self, deletes: int, where: str, because: str, check: str) -> None:
         if self.force_delete:
             return
         if deletes > self.min_delete_guard and deletes > self.max_delete_ratio * self.total_rows:
             raise SafetyStop(
-                f"{self.collection}: this pass would delete {deletes} of {self.total_rows} "
-                f"items on {side}: {why}",
-                hint="check both sides; rerun with --force-delete if the deletions are wanted",
+                f"{self.label or self.collection}: this pass would delete {deletes} of "
+                f"{self.total_rows} items {where}, because {because}; stopped before "
+                "deleting anything",
+                hint=f"{check}; if the deletions are wanted, rerun with --force-delete",
             )
 
     # --- 2. pull ------------------------------------------------------------------------
@@ -825,7 +831,7 @@ class _Pass:
         if len(latest) == len(changes):
             return list(changes)
         self._note(
-            f"the server named {len(changes) - len(latest)} item(s) more than once in one "
+            f"the server named {_items(len(changes) - len(latest))} more than once in one "
             "batch; the last mention of each counts"
         )
         return list(latest.values())
@@ -856,7 +862,12 @@ class _Pass:
             row = self.status.by_remote(self.collection, change.ident)
             if row is not None and row.local_ident not in self.index.changes:
                 self.remote_deletes += 1
-        self._guard(self.remote_deletes, "the local side", f"the server ({self.remote.location})")
+        self._guard(
+            self.remote_deletes,
+            f"in {self.local.location}",
+            f"the server deleted them ({self.remote.location})",
+            "check the folder on the server (web mail, another device)",
+        )
 
     def _replay_deferred(self) -> None:
         """Server versions kept from an earlier pass (conflict: error, a local write
