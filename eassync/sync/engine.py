@@ -399,6 +399,14 @@ class _Pass:
     parked_now: set[int] = field(default_factory=set)
     #: ``sync --retry``: parked items are sent again this pass
     retry_parked: bool = False
+    #: the pull of this pass is done (what the server holds has been seen)
+    pulled: bool = False
+    #: ClientIds sent before, in this pass or (pending) an earlier one
+    client_ids_sent: set[str] = field(default_factory=set)
+    #: the ClientIds of the request just sent that had been sent before
+    resent: set[str] = field(default_factory=set)
+    #: parked Adds of ``--retry``, sent again after the pull (_requeue_adds)
+    retry_adds: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.report = SyncReport(self.collection, dry_run=self.dry_run)
@@ -418,6 +426,12 @@ class _Pass:
         self.state = info.remote_state
         self.resyncing = info.resyncing
         self.total_rows = info.items
+        # every Add pending from an earlier pass was (or may have been) sent
+        self.client_ids_sent = {
+            row.pending
+            for row in self.status.iter_rows(self.collection, "pending IS NOT NULL")
+            if row.pending is not None
+        }
         if self.retry_parked:
             self._unpark()
         self._scan_local(info.local_token)
@@ -821,6 +835,7 @@ class _Pass:
             self._settle_tentative()
         if self.resyncing:
             self._finish_resync()
+        self.pulled = True
 
     def _last_mentions(self, changes: Sequence[RemoteChange]) -> list[RemoteChange]:
         """One change per server item: its last mention in the batch, which is its
@@ -848,6 +863,8 @@ class _Pass:
         def decide(tx: StatusTx) -> None:
             for row in rows:
                 tx.update(row.id, tentative=None, tentative_kind=None)
+                if row.deferred is not None:
+                    continue  # a kept version's write: replayed next pass, not a delete
                 if row.tentative_kind == "add" and row.remote_ident is not None:
                     self._apply_remote_delete(tx, row.remote_ident)
 
@@ -875,6 +892,19 @@ class _Pass:
         rows = list(self.status.iter_rows(self.collection, "deferred IS NOT NULL"))
         if not rows:
             return
+        if self.resyncing and any(not row.seen for row in rows):
+            # the server lost our state: a kept version of an item the full download
+            # has not brought again may be gone with the item (a replay would mark
+            # the row seen, and the item would never go up again); the download
+            # brings the server's current version, if any, decided against no server
+            # base (remote_hash held the kept version's hash)
+            with self._tx() as tx:
+                for row in rows:
+                    if not row.seen:
+                        tx.update(row.id, deferred=None, deferred_uid=None, remote_hash=None)
+            rows = [row for row in rows if row.seen]
+            if not rows:
+                return
 
         def decide(tx: StatusTx) -> None:
             for row in rows:
@@ -941,9 +971,12 @@ class _Pass:
                 self._add_local(tx, change.ident, item, remote_hash, missing_uid, bare_hash)
                 return
             # a loose match is the server's copy as far as it holds it: its base now
-            base = {"remote_hash": remote_hash} if loose else {}
+            base: dict[str, Any] = {"remote_hash": remote_hash} if loose else {}
             # a parked Add whose copy the server stored after all (it failed on the
-            # answer: Horde's fatal error after storing, horde-notes §5) is resolved
+            # answer: Horde's fatal error after storing, horde-notes §5) is resolved;
+            # an Add waiting for this pull to be sent as new is not sent
+            if match.remote_ident is None:
+                base["needs_push"] = 0
             tx.update(
                 match.id,
                 remote_ident=change.ident,
@@ -1068,21 +1101,36 @@ class _Pass:
         """A server add/change of an item the status knows."""
         if row.softdeleted or not row.seen:
             tx.update(row.id, softdeleted=0, seen=1)
-        unwritten = row.tentative_kind == "add" and row.local_ident is None
+        # no local file yet for a server item (a write-ahead add, a failed write):
+        # the server's version is owed locally even if it did not change
+        unwritten = row.local_ident is None
         if remote_hash == row.remote_hash and row.deferred is None and not unwritten:
             return  # the server rewrote it, or echoes our own change: no change
         if row.sent_hash is not None and remote_hash == row.sent_hash:
             # our own Change, whose answer was lost: the server holds our version
-            tx.update(row.id, remote_hash=remote_hash, sent_hash=None)
+            tx.update(
+                row.id, remote_hash=remote_hash, sent_hash=None, rejected_hash=None, failure=None
+            )
+            change = self.index.changes.get(row.local_ident) if row.local_ident else None
+            if change is None:
+                # the file is back at the old base (edited back since the kill), which
+                # the server no longer holds: it goes up again
+                tx.update(row.id, needs_push=1)
+            elif change.kind == "change" and change.proj_hash == remote_hash:
+                # the file is the version the server holds: nothing left to send
+                self.index.pop(change.ident)
+                tx.update(row.id, local_etag=change.etag, local_hash=change.hash)
             return
-        if row.deferred is not None:
-            tx.update(row.id, deferred=None, deferred_uid=None)
         change = self.index.changes.get(row.local_ident) if row.local_ident else None
+        if row.deferred is not None and (change is not None or self.direction == "to_remote"):
+            tx.update(row.id, deferred=None, deferred_uid=None)
         if change is None:
             if self.direction == "to_remote":
                 tx.update(row.id, remote_hash=remote_hash)
                 self._act("local", "ignore", self._describe(item), row.local_ident, "direction")
                 return
+            # a kept version stays kept until written (done) or kept anew (failed): a
+            # kill between the write-ahead and the record must not lose it
             self._update_local(tx, row, item, remote_hash)
         elif change.kind == "delete":
             if self.direction == "to_remote":
@@ -1143,7 +1191,9 @@ class _Pass:
             # the server's version merges into the file as it is (fields the server
             # does not keep, a street laid out anew, a UID it cannot hold): it is the
             # new base, and nothing is written
-            tx.update(row.id, remote_hash=remote_hash, local_etag=etag)
+            tx.update(
+                row.id, remote_hash=remote_hash, local_etag=etag, deferred=None, deferred_uid=None
+            )
             return
 
         def done(tx: StatusTx, ident: str, new_etag: str) -> None:
@@ -1157,6 +1207,8 @@ class _Pass:
                 tentative=None,
                 tentative_kind=None,
                 failure=None,
+                deferred=None,
+                deferred_uid=None,
             )
 
         def failed(tx: StatusTx, exc: EassyncError) -> None:
@@ -1419,6 +1471,7 @@ class _Pass:
             return
         self._push_changes()
         self._push_deletes()
+        self._requeue_adds()
         self._queue_adds()
         self._push_adds()
         self._tell_parked()
@@ -1433,17 +1486,42 @@ class _Pass:
             self._fail("remote", row.remote_ident, name, f"{why}; {PARKED_HINT}")
 
     def _unpark(self) -> None:
-        """``sync --retry``: every parked item goes up again this pass."""
+        """``sync --retry``: every parked item goes up again this pass. A parked Add
+        waits until after the pull: a server that stored it after all (and failed on
+        the answer) sends its copy, which binds to the row; only an Add still without
+        a server copy is sent again (else it would be stored twice)."""
         rows = list(self.status.parked(self.collection))
         if not rows or self.dry_run:
             return
         with self.status.transaction() as tx:
             for row in rows:
                 if row.remote_ident is None:
-                    tx.update(row.id, rejected_hash=None, pending=new_client_id())
+                    self.retry_adds.add(row.id)
                 else:
                     tx.update(row.id, rejected_hash=None, needs_push=1)
         self._note(f"{_items(len(rows))} parked earlier sent again (--retry)")
+
+    def _requeue_adds(self) -> None:
+        """After the pull, Adds that wait for it go up as new ones if no server copy
+        claimed them: the parked Adds of ``--retry``, and resent Adds the server
+        refused as duplicates (``needs_push`` without a ServerId)."""
+        waiting = list(
+            self.status.iter_rows(
+                self.collection,
+                "needs_push = 1 AND remote_ident IS NULL AND pending IS NULL "
+                "AND rejected_hash IS NULL",
+            )
+        )
+        if not self.retry_adds and not waiting:
+            return
+        with self.status.transaction() as tx:
+            for row in waiting:
+                tx.update(row.id, needs_push=0, pending=new_client_id())
+            for row_id in sorted(self.retry_adds):
+                found = self.status.get(row_id)
+                if found is not None and found.remote_ident is None and found.rejected_hash:
+                    tx.update(found.id, rejected_hash=None, pending=new_client_id())
+        self.retry_adds.clear()
 
     def _resend_unanswered_adds(self) -> None:
         """Adds still pending from an earlier pass (killed, or the answer lost) go up
@@ -1459,6 +1537,9 @@ class _Pass:
 
     def _send(self, ops: list[PushOp]) -> dict[str, OpResult]:
         assert self.state is not None
+        adds = [op.ref for op in ops if op.kind == "add"]
+        self.resent = {ref for ref in adds if ref in self.client_ids_sent}
+        self.client_ids_sent.update(adds)
         result = self.remote.push(self.state, ops)
         self._pushed_state = result.state
         return {r.ref: r for r in result.results}
@@ -1614,7 +1695,9 @@ class _Pass:
         again until it changes (or ``sync --retry``), and told every pass (_tell_parked)
         until then. An Add stays without ServerId (a server copy that turns up after
         all is still bound to it by the matcher)."""
-        tx.update(row.id, pending=None, rejected_hash=item_hash, sent_hash=None, failure=why)
+        # sent_hash stays: a server that stored the Change before failing sends it
+        # back, and that echo is recognised as ours (and resolves the parking)
+        tx.update(row.id, pending=None, rejected_hash=item_hash, failure=why)
         self.parked_now.add(row.id)
         self._fail("remote", row.remote_ident, self._describe(item), f"{why}; {PARKED_HINT}")
 
@@ -1796,6 +1879,27 @@ class _Pass:
                 failure=None,
             )
             self._act("remote", "add", self._describe(item), row.local_ident)
+        elif result.status == "rejected" and row.pending in self.resent:
+            # A server that refuses a ClientId it saw before (Horde: "Duplicate
+            # addition", horde-notes §6) may hold the item from the lost answer: the
+            # next pull binds its copy; if none comes, the push after it sends the
+            # item as new (never before a pull: a new ClientId would make a second copy).
+            # needs_push without a ServerId marks it, persistently: _requeue_adds
+            self.adds_sent.discard(row.id)
+            tx.update(row.id, pending=None, needs_push=1)
+            what = f"the server refused the resent Add ({_why(result)}): it may hold the item"
+            if self.pulled:
+                # after this pass's pull: the next pass settles it, so it is told
+                self._fail(
+                    "remote",
+                    None,
+                    self._describe(item),
+                    f"{what}; the next sync finds its copy or sends it again",
+                )
+            else:
+                self._note(
+                    f"{self._describe(item)}: {what}; matched in the download, or sent again"
+                )
         elif result.status in ("rejected", "failed"):
             self._park(tx, row, item, item_hash, _why(result))
         # retry/conflict/not_found on an Add: stays pending, sent next pass

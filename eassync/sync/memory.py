@@ -271,10 +271,14 @@ class MemoryRemote:
     #: a push holding an Add or Change of such an item fails whole, nothing applied
     poison: Callable[[Item], bool] = lambda item: False
     poisoned_requests: int = 0
-    #: a push holding such an item is applied, then fails (HTTP 200, empty body) and
-    #: a resent Add is refused as a duplicate, Status 6 without ServerId (Horde,
-    #: horde-notes §5 and §6: the client never learns the ServerId)
+    #: a push holding such an item is applied, then fails (HTTP 200, empty body): the
+    #: client never learns the ServerIds (Horde, horde-notes §5)
     fail_after_apply: Callable[[Item], bool] = lambda item: False
+    #: like Horde (horde-notes §6): an Add whose ClientId was used before, under any
+    #: SyncKey, is refused (Status 6 "Duplicate addition", no ServerId), not answered
+    #: with the item it made
+    refuse_reused_client_ids: bool = False
+    used_client_ids: set[str] = field(default_factory=set)
     #: an Add of such an item is answered ok without a ServerId, and not stored
     add_without_id: Callable[[Item], bool] = lambda item: False
     adds_without_id: int = 0
@@ -394,10 +398,12 @@ class MemoryRemote:
         added: dict[str, str] = {}
         horde = any(op.item is not None and self.fail_after_apply(op.item) for op in ops)
         for op in ops:
+            if op.kind == "add" and self.refuse_reused_client_ids:
+                if op.ref in self.used_client_ids:
+                    results.append(OpResult(op.ref, "rejected", message="Duplicate addition"))
+                    continue
+                self.used_client_ids.add(op.ref)
             sid = resent.get(op.ref) if op.kind == "add" else None
-            if sid is not None and horde:
-                results.append(OpResult(op.ref, "rejected", message="Duplicate addition"))
-                continue
             if sid is not None and sid in self.items:
                 view[sid] = self.added_versions.get(sid, self.versions[sid])
                 result = OpResult(op.ref, "ok", sid)

@@ -747,6 +747,7 @@ def test_a_parked_add_the_server_stored_after_all_is_bound_and_no_longer_told(
     the failure is resolved (not told for ever), with no duplicate."""
     pair.local.user_add(card("h", "Horde"))
     pair.remote.fail_after_apply = lambda item: fields(item)["FN"] == "Horde"
+    pair.remote.refuse_reused_client_ids = True
     first = pair.sync()
     assert [f.name for f in first.failures] == ["Horde"]
     assert first.remote.added == 0
