@@ -84,15 +84,19 @@ def command(
         reporter.end_progress()
         if as_json or (ctx.verbosity < 0 and outcome.exit_code == 0):
             return
-        if outcome.error is not None:
-            click.echo(f"{outcome.pair}: error: {outcome.error}", err=True)
-            if outcome.error.hint:
-                click.echo(f"{outcome.pair}: hint: {outcome.error.hint}", err=True)
-            return
         for report in outcome.reports:
             summary = report.summary().removeprefix("(dry run) ")
             prefix = "(dry run) " if report.dry_run else ""
             click.echo(f"{prefix}{outcome.pair}/{summary}")
+        for failed in outcome.failed:
+            where = f"{outcome.pair}/{failed.collection}"
+            click.echo(f"{where}: error: {failed.error}", err=True)
+            if failed.error.hint:
+                click.echo(f"{where}: hint: {failed.error.hint}", err=True)
+        if outcome.error is not None:
+            click.echo(f"{outcome.pair}: error: {outcome.error}", err=True)
+            if outcome.error.hint:
+                click.echo(f"{outcome.pair}: hint: {outcome.error.hint}", err=True)
 
     outcomes = run_sync(
         config,
@@ -111,7 +115,13 @@ def command(
                 {
                     "pair": o.pair,
                     "error": str(o.error) if o.error else None,
+                    "hint": o.error.hint if o.error else None,
                     "collections": [r.to_dict() for r in o.reports],
+                    "failed_collections": [
+                        {"collection": f.collection, "error": str(f.error), "hint": f.error.hint}
+                        for f in o.failed
+                    ],
+                    "notes": o.notes,
                 }
                 for o in outcomes
             ],

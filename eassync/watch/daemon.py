@@ -463,6 +463,9 @@ class Daemon:
                 error = exc
                 break
             reports.extend(outcome.reports)
+            if outcome.failed:  # the pair's other collections went on; retry this one
+                error = outcome.failed[0].error
+                break
         self.syncs += 1
         if error is None:
             self._failures.pop(pair_name, None)
