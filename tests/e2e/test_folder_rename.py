@@ -140,3 +140,33 @@ def test_a_folder_deleted_on_the_server_keeps_the_local_items_and_says_what_to_d
         out = run_cli(config, "sync", check=True)
         assert "deleted on the server" not in out.stderr
         assert "contacts/Family" not in run_cli(config, "status", check=True).stdout
+
+
+def test_one_collection_that_stops_never_stops_the_others(tmp_path: Path) -> None:
+    """The delete guard stops one folder's pass; the next folder still syncs, and
+    ``status`` names the stopped one with the guard's words."""
+    with DevServer(data_dir=tmp_path / "server", users={USER: PASSWORD}) as srv:
+        added = _control(srv, {"op": "add", "user": USER, "name": "Work", "type": 14})
+        work = str(added["server_id"])
+        family = str(
+            _control(srv, {"op": "add", "user": USER, "name": "Family", "type": 14})["server_id"]
+        )
+        for i in range(8):
+            srv.store.add_item(USER, family, person(i, "Fam"))
+        config = _all_contacts(tmp_path, srv.url)
+        run_cli(config, "sync", check=True)
+
+        for card in (tmp_path / "contacts" / "Family").glob("*.vcf"):
+            card.unlink()
+        srv.store.add_item(USER, work, person(1, "Job"))
+        out = run_cli(config, "sync")
+
+        assert out.returncode == 1
+        assert "contacts/Family: error:" in out.stderr
+        assert "contacts/Work: local +1 ~0 -0, remote +0 ~0 -0" in out.stdout
+        assert len(server_names(srv.store, family)) == 8
+        status = json.loads(run_cli(config, "status", "--json").stdout)
+        by_name = {c["name"]: c for c in status["contacts"]["collections"]}
+        assert by_name["Family"]["result"] == "stopped"
+        assert "--force-delete" in by_name["Family"]["last_error"]
+        assert by_name["Work"]["result"] == "ok"
