@@ -17,6 +17,7 @@ from eassync.errors import (
     AuthError,
     ConfigError,
     EassyncError,
+    NotFoundError,
     RemoteWipeRequested,
     TLSError,
     TransportError,
@@ -145,7 +146,16 @@ def open_local(
         raise ConfigError(
             f"storage type {storage.type!r} is not available in this version yet"
         ) from exc
-    return open_dav_storage(storage, sel, handler, state_dir=state_dir)
+    if not dry_run:
+        return open_dav_storage(storage, sel, handler, state_dir=state_dir)
+    try:
+        return open_dav_storage(storage, sel, handler, state_dir=state_dir, dry_run=True)
+    except NotFoundError:
+        if storage.collection != "all":
+            raise  # a configured collection that does not exist: the real run fails too
+        from eassync.sync.memory import MemoryStorage
+
+        return MemoryStorage()  # a collection the first real pass will create
 
 
 def collection_matches(sel: Selection, wanted: str) -> bool:
