@@ -424,12 +424,22 @@ def _sync_one(
         attempts.collection_failed(key, exc)
         raise
     except EassyncError as exc:
+        _unprefix(exc, key)
         attempts.collection_failed(key, exc)
         outcome.failed.append(CollectionFailure(label, exc))
         return None
     attempts.done.add(key)
     outcome.reports.append(report)
     return report
+
+
+def _unprefix(exc: EassyncError, key: str) -> None:
+    """Drop the status key (a bare folder id) the engine puts before some messages:
+    the error is shown under the collection's name already."""
+    prefix = f"{key}: "
+    if exc.message.startswith(prefix):
+        exc.message = exc.message[len(prefix) :]
+        exc.args = (exc.message, *exc.args[1:])
 
 
 def _start_in_memory(status: Status, coll: OpenCollection) -> None:
