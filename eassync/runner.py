@@ -284,7 +284,8 @@ def known_subdirs(status: Status) -> dict[str, str]:
     }
 
 
-def _known_subdirs_of(config: Config, pair: Pair) -> dict[str, str]:
+def known_subdirs_of(config: Config, pair: Pair) -> dict[str, str]:
+    """:func:`known_subdirs` read from the pair's status file (never written)."""
     from eassync.sync.status import Status
 
     path = status_path(config, pair.name)
@@ -318,7 +319,7 @@ def open_pair(
         if lock:
             stack.enter_context(pair_lock(status_dir, pair.name))
         if known is None:
-            known = _known_subdirs_of(config, pair)
+            known = known_subdirs_of(config, pair)
         client = pool.client(pair.account)
         folders = pool.folders(pair.account)
         selections = select_folders(pair.name, pair.remote, folders, known)
