@@ -44,6 +44,7 @@ def command(ctx: object, account: str | None, as_json: bool) -> int:
     the server exposes them through FolderSync.
     """
     from eassync.accounts import ClientPool
+    from eassync.cli.text import printable
     from eassync.convert.fieldnames import readable_list
     from eassync.pairs import folder_kind, select_folders
 
@@ -102,7 +103,11 @@ def command(ctx: object, account: str | None, as_json: bool) -> int:
             mark = "*" if r["kind"] else " "
             used = f"  ← {', '.join(r['pairs'])}" if r["pairs"] else ""
             inside = f"  in {r['parent']}" if r["parent"] else ""
-            click.echo(f" {mark} {r['name']!s:30} {r['type_name']!s:20} id={r['id']}{inside}{used}")
+            click.echo(
+                printable(
+                    f" {mark} {r['name']!s:30} {r['type_name']!s:20} id={r['id']}{inside}{used}"
+                )
+            )
             if r["server_does_not_keep"]:
                 click.echo(
                     "     the server does not keep: "

@@ -171,17 +171,22 @@ def _failing(entry: Mapping[str, Any]) -> bool:
 
 
 def _items(title: str, items: list[dict[str, Any]], verbosity: int) -> None:
+    from eassync.cli.text import printable
+
     if not items:
         return
     click.echo(f"  {title}:")
     shown = items if verbosity >= 1 else items[:SHOWN_ITEMS]
     for item in shown:
-        click.echo(f"    {item.get('side', '?')} {item.get('name', '?')}: {item.get('reason', '')}")
+        side, name, reason = (item.get(k, "?") for k in ("side", "name", "reason"))
+        click.echo(printable(f"    {side} {name}: {reason}"))
     if len(items) > len(shown):
         click.echo(f"    … and {len(items) - len(shown)} more (-v lists them)")
 
 
 def _print_collection(pair: str, c: Mapping[str, Any], verbosity: int) -> None:
+    from eassync.cli.text import printable
+
     line = f"{pair}/{c['name']}: {c['items']} items, last sync {_ago(c['last_sync'])}"
     if c["result"] == "stopped":
         line += f"; last attempt {_ago(c['last_attempt'])} FAILED: {c['last_error']}"
@@ -189,13 +194,17 @@ def _print_collection(pair: str, c: Mapping[str, Any], verbosity: int) -> None:
         line += f", {len(c['failures'])} item(s) failed"
     elif c["result"] == "ok":
         line += ", ok"
-    click.echo(line)
+    click.echo(printable(line))
     if c["server_folder"] and c["label"] and c["server_folder"] != c["label"]:
-        click.echo(f"  server folder: {c['server_folder']!r} (renamed; the local name stays)")
+        click.echo(
+            printable(f"  server folder: {c['server_folder']!r} (renamed; the local name stays)")
+        )
     if c["deleted_on_server"]:
         click.echo(
-            f"  deleted on the server: its {c['items']} item(s) are kept in {c['local']} and "
-            "no longer synced; delete that folder to remove them"
+            printable(
+                f"  deleted on the server: its {c['items']} item(s) are kept in {c['local']} "
+                "and no longer synced; delete that folder to remove them"
+            )
         )
     last = "the last completed pass" if c["result"] == "stopped" else "the last pass"
     _items(f"failed in {last}", list(c["failures"]), verbosity)
@@ -206,9 +215,11 @@ def _print_collection(pair: str, c: Mapping[str, Any], verbosity: int) -> None:
     )
     if c["server_does_not_keep"]:
         click.echo(
-            "  the server does not keep: "
-            + ", ".join(c["server_does_not_keep"])
-            + " (local values are kept)"
+            printable(
+                "  the server does not keep: "
+                + ", ".join(c["server_does_not_keep"])
+                + " (local values are kept)"
+            )
         )
 
 
@@ -220,6 +231,8 @@ def command(ctx: Any, as_json: bool) -> int:
     failed and why, parked items, and the fields the server does not keep. Makes no
     network request and writes nothing. Exit 1 if the last attempt of a pair or
     collection failed or left items failing."""
+    from eassync.cli.text import printable
+
     config = ctx.load_config()
     doc = {name: pair_entry(config, name) for name in sorted(config.pairs)}
     failed = any(_failing(entry) for entry in doc.values())
@@ -233,7 +246,10 @@ def command(ctx: Any, as_json: bool) -> int:
             click.echo(line)
         if entry["last_error"] and not entry["collections"]:
             click.echo(
-                f"{name}: last attempt {_ago(entry['last_attempt'])} FAILED: {entry['last_error']}"
+                printable(
+                    f"{name}: last attempt {_ago(entry['last_attempt'])} "
+                    f"FAILED: {entry['last_error']}"
+                )
             )
         for c in entry["collections"]:
             _print_collection(name, c, ctx.verbosity)

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from eassync.cli.text import printable
 from eassync.sync.plan import Action, ConflictRecord, Failure
 
 
@@ -41,24 +42,29 @@ class CliReporter:
                 action.kind, action.kind
             )
             note = f" ({action.note})" if action.note else ""
-            click.echo(f"  {collection}: {verb} {action.side}: {action.name}{note}")
+            click.echo(printable(f"  {collection}: {verb} {action.side}: {action.name}{note}"))
 
     def failure(self, collection: str, failure: Failure) -> None:
         if not self.as_json:
             what = failure.name or failure.ident or "?"
-            click.echo(f"  {collection}: FAILED {failure.side} {what}: {failure.reason}", err=True)
+            click.echo(
+                printable(f"  {collection}: FAILED {failure.side} {what}: {failure.reason}"),
+                err=True,
+            )
 
     def conflict(self, collection: str, conflict: ConflictRecord) -> None:
         if not self.as_json and (conflict.unresolved or self.verbosity >= 1):
             click.echo(
-                f"  {collection}: conflict on {conflict.local_name!r} "
-                f"(local) / {conflict.remote_name!r} (server): {conflict.resolution}",
+                printable(
+                    f"  {collection}: conflict on {conflict.local_name!r} "
+                    f"(local) / {conflict.remote_name!r} (server): {conflict.resolution}"
+                ),
                 err=conflict.unresolved,
             )
 
     def note(self, collection: str, text: str) -> None:
         if not self.as_json and self.verbosity >= 0:
-            click.echo(f"  {collection}: {text}", err=True)
+            click.echo(printable(f"  {collection}: {text}"), err=True)
 
 
 @click.command()
@@ -87,12 +93,12 @@ def command(
         for report in outcome.reports:
             summary = report.summary().removeprefix("(dry run) ")
             prefix = "(dry run) " if report.dry_run else ""
-            click.echo(f"{prefix}{outcome.pair}/{summary}")
+            click.echo(printable(f"{prefix}{outcome.pair}/{summary}"))
         for failed in outcome.failed:
             where = f"{outcome.pair}/{failed.collection}"
-            click.echo(f"{where}: error: {failed.error}", err=True)
+            click.echo(printable(f"{where}: error: {failed.error}"), err=True)
             if failed.error.hint:
-                click.echo(f"{where}: hint: {failed.error.hint}", err=True)
+                click.echo(printable(f"{where}: hint: {failed.error.hint}"), err=True)
         if outcome.error is not None:
             click.echo(f"{outcome.pair}: error: {outcome.error}", err=True)
             if outcome.error.hint:

@@ -189,3 +189,29 @@ def test_fields_the_server_does_not_keep_are_shown_in_status_and_discover(
     assert f"the server does not keep: {readable}" in found
     (contacts,) = [f for f in found_json["dev"] if f["pairs"] == ["contacts"]]
     assert contacts["server_does_not_keep"] == ["anniversary", "second business phone", "spouse"]
+
+
+def test_names_from_the_server_cannot_drive_the_terminal(tmp_path: Path) -> None:
+    """A folder name and an item carrying terminal escapes (ESC, a bidi override)
+    reach ``status``, ``discover`` and ``sync`` output escaped."""
+    hostile = "Evil\x1b]0;owned\x07\x1b[2J\u202e"
+    with DevServer(data_dir=tmp_path / "server", users={USER: PASSWORD}) as srv:
+        folder = srv.store.add_folder(USER, hostile, 14)
+        srv.store.add_item(USER, folder, person(1, "Mal\x1b[31m"))
+        config = write_config(tmp_path, srv.url)
+        config.write_text(
+            config.read_text(encoding="utf-8").replace("{default: contacts}", "{all: contacts}"),
+            encoding="utf-8",
+        )
+        outputs = [
+            run_cli(config, "-v", "sync", "--dry-run"),
+            run_cli(config, "-v", "sync"),
+            run_cli(config, "status"),
+            run_cli(config, "discover"),
+        ]
+    for proc in outputs:
+        assert proc.returncode == 0, proc.stderr
+        for text in (proc.stdout, proc.stderr):
+            assert "\x1b" not in text
+            assert "\u202e" not in text
+    assert "Evil\\x1b]0;owned" in outputs[3].stdout
