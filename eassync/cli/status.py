@@ -126,6 +126,7 @@ def collection_entry(
 
 
 def pair_entry(config: Config, name: str) -> dict[str, Any]:
+    from eassync.errors import EassyncError
     from eassync.runner import status_path
     from eassync.sync.status import Status
 
@@ -141,7 +142,12 @@ def pair_entry(config: Config, name: str) -> dict[str, Any]:
     if not path.exists():
         return entry
     folders = server_folders(config, pair.account)
-    with Status.snapshot(path) as status:
+    try:
+        status = Status.snapshot(path)
+    except EassyncError as exc:  # one unreadable status file hides no other pair
+        entry["last_error"] = f"{exc} (what to do: {exc.hint})" if exc.hint else str(exc)
+        return entry
+    with status:
         entry["last_attempt"] = _float(status.meta("last_attempt"))
         entry["last_error"] = status.meta("last_error")
         entry["collections"] = [

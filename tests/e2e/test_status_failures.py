@@ -215,3 +215,14 @@ def test_names_from_the_server_cannot_drive_the_terminal(tmp_path: Path) -> None
             assert "\x1b" not in text
             assert "\u202e" not in text
     assert "Evil\\x1b]0;owned" in outputs[3].stdout
+
+
+def test_an_unreadable_status_file_is_told_with_what_to_do(tmp_path: Path) -> None:
+    with DevServer(data_dir=tmp_path / "server", users={USER: PASSWORD}) as srv:
+        pair = SyncedPair(tmp_path, srv)
+    path = load_config(pair.config).general.status_dir / "pairs" / "contacts.sqlite"
+    path.write_bytes(b"garbage" * 1000)
+    code, text, doc = _status(pair.config)
+    assert code == 1
+    assert "contacts: last attempt never FAILED: status file" in text
+    assert "eassync repair" in doc["contacts"]["last_error"]
