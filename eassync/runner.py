@@ -21,6 +21,7 @@ from eassync.errors import (
     RemoteWipeRequested,
     TLSError,
     TransportError,
+    UsageError,
 )
 from eassync.pairs import Selection, safe_name, select_folders
 
@@ -326,7 +327,10 @@ def open_pair(
         if collection is not None:
             selections = [s for s in selections if collection_matches(s, collection)]
             if not selections:
-                raise ConfigError(f"pair '{pair.name}' has no collection {collection!r}")
+                raise UsageError(
+                    f"pair '{pair.name}' has no collection {collection!r}",
+                    hint=f"`eassync status` lists the collections of {pair.name}",
+                )
         conflict = (
             {"command": list(pair.conflict_command)}
             if pair.conflict == "command" and pair.conflict_command
@@ -388,6 +392,8 @@ def sync_pair(
                     )
                     if report is not None and on_report:
                         on_report(report)
+        except UsageError:
+            raise  # a mistyped PAIR/COLLECTION says nothing about the pair
         except EassyncError as exc:
             attempts.pair_failed(exc)
             raise

@@ -250,7 +250,8 @@ def command(ctx: Any, as_json: bool) -> int:
         if not entry["collections"]:
             line = f"{name}: never synced ({pair.account} {pair.describe_remote()} ⇄ {pair.local})"
             click.echo(line)
-        if entry["last_error"] and not entry["collections"]:
+        told = {c["last_error"] for c in entry["collections"] if c["result"] == "stopped"}
+        if entry["last_error"] and entry["last_error"] not in told:
             click.echo(
                 printable(
                     f"{name}: last attempt {_ago(entry['last_attempt'])} "

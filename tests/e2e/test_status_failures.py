@@ -226,3 +226,28 @@ def test_an_unreadable_status_file_is_told_with_what_to_do(tmp_path: Path) -> No
     assert code == 1
     assert "contacts: last attempt never FAILED: status file" in text
     assert "eassync repair" in doc["contacts"]["last_error"]
+
+
+def test_a_folder_missing_on_the_server_is_told_but_a_mistyped_target_is_not(
+    tmp_path: Path,
+) -> None:
+    with DevServer(data_dir=tmp_path / "server", users={USER: PASSWORD}) as srv:
+        pair = SyncedPair(tmp_path, srv)
+        typo = run_cli(pair.config, "sync", "contacts/Nope")
+        assert typo.returncode == 2
+        assert "has no collection 'Nope'" in typo.stderr
+        code, text, _ = _status(pair.config)
+        assert code == 0, text  # a mistyped argument says nothing about the pair
+
+        pair.config.write_text(
+            pair.config.read_text(encoding="utf-8").replace(
+                "{default: contacts}", "{folder: Gone}"
+            ),
+            encoding="utf-8",
+        )
+        assert run_cli(pair.config, "sync").returncode == 1
+        code, text, doc = _status(pair.config)
+    assert code == 1
+    assert "FAILED: pair 'contacts': no contacts, calendar or tasks folder named 'Gone'" in text
+    assert "what to do: run `eassync discover`" in text
+    assert "folder named 'Gone'" in doc["contacts"]["last_error"]
