@@ -6,6 +6,7 @@ Everything here is wiring; the decisions are the engine's (``eassync.sync.engine
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from eassync.storage.trash import Trash
     from eassync.sync.plan import Reporter, SyncReport
     from eassync.sync.policy import ConflictPolicy
-    from eassync.sync.status import Status
+    from eassync.sync.status import Status, StatusTx
 
 log = logging.getLogger(__name__)
 
@@ -487,16 +488,14 @@ class _Attempts:
 
     def collection_failed(self, key: str, exc: EassyncError) -> None:
         self.done.add(key)
-        if self.record:
-            with self.status.transaction() as tx:
-                tx.record_attempt(key, describe_error(exc))
+        text = describe_error(exc)
+        self._record(lambda tx: tx.record_attempt(key, text))
 
     def pair_failed(self, exc: EassyncError) -> None:
         """The pair stopped: the collections it did not reach share the error."""
-        if not self.record:
-            return
         text = describe_error(exc)
-        with self.status.transaction() as tx:
+
+        def write(tx: StatusTx) -> None:
             tx.set_meta("last_attempt", repr(time.time()))
             tx.set_meta("last_error", text)
             for info in self.status.collections():
@@ -504,11 +503,25 @@ class _Attempts:
                     continue
                 tx.record_attempt(info.collection, text)
 
+        self._record(write)
+
     def pair_done(self) -> None:
-        if self.record:
+        def write(tx: StatusTx) -> None:
+            tx.set_meta("last_attempt", repr(time.time()))
+            tx.set_meta("last_error", None)
+
+        self._record(write)
+
+    def _record(self, write: Callable[[StatusTx], None]) -> None:
+        """Write the record in one transaction, unless a dry run. A status that
+        cannot be written (disk full) must not hide the failure being recorded."""
+        if not self.record:
+            return
+        try:
             with self.status.transaction() as tx:
-                tx.set_meta("last_attempt", repr(time.time()))
-                tx.set_meta("last_error", None)
+                write(tx)
+        except (sqlite3.Error, EassyncError) as exc:
+            log.warning("the status could not record this attempt: %s", exc)
 
     def _targeted(self, key: str, label: str | None) -> bool:
         return self.collection is None or self.collection in (key, label)
