@@ -574,15 +574,16 @@ def _vanished_folders(
                     forget_collection(status, info.collection)
                 continue
             text = (
-                f"the server folder {name!r} was deleted on the server; its "
-                f"{info.items} local item(s) are kept in {where} and no longer synced. "
+                f"the server folder synced with the local folder {name!r} was deleted on "
+                f"the server; its {info.items} local item(s) are kept in {where} and no "
+                "longer synced. "
                 "To remove them, delete that folder (eassync then forgets it); to keep "
                 "syncing them, move the files into a folder that is synced"
             )
         else:
             text = (
-                f"the server folder {name!r} was deleted on the server; its "
-                f"{info.items} item(s) are kept in the {storage.type} collection "
+                f"the server folder synced with the {storage.type} collection {name!r} was "
+                f"deleted on the server; its {info.items} item(s) are kept in the collection "
                 f"{name!r} and no longer synced; delete that collection if you no "
                 "longer want them"
             )
