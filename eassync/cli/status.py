@@ -98,7 +98,8 @@ def collection_entry(
     drops = dropped_fields(info.slots)
     parked = [
         {
-            "side": "local",
+            # what failed is the write to the server; the name is the local item's
+            "side": "remote",
             "name": row.local_ident or row.uid or "?",
             "reason": row.failure or "the server refused the item",
         }

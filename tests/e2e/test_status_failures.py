@@ -148,11 +148,11 @@ def test_parked_items_are_listed_with_their_reason(tmp_path: Path) -> None:
             )
     _code, text, doc = _status(pair.config)
     assert "parked (not sent again until they change):" in text
-    assert "local local-03.vcf: the server refused the item (Status 6: conversion error)" in text
+    assert "remote local-03.vcf: the server refused the item (Status 6: conversion error)" in text
     (coll,) = doc["contacts"]["collections"]
     assert coll["parked"] == [
         {
-            "side": "local",
+            "side": "remote",
             "name": "local-03.vcf",
             "reason": "the server refused the item (Status 6: conversion error)",
         }
