@@ -251,3 +251,32 @@ def test_a_folder_missing_on_the_server_is_told_but_a_mistyped_target_is_not(
     assert "FAILED: pair 'contacts': no contacts, calendar or tasks folder named 'Gone'" in text
     assert "what to do: run `eassync discover`" in text
     assert "folder named 'Gone'" in doc["contacts"]["last_error"]
+
+
+def test_every_pair_of_an_account_whose_login_failed_tells_it(tmp_path: Path) -> None:
+    """The account is not tried again for its second pair in the run (it would fail
+    the same way), yet that pair's status records the failed attempt too."""
+    with DevServer(data_dir=tmp_path / "server", users={USER: PASSWORD}) as srv:
+        config = tmp_path / "config.yaml"
+        config.write_text(
+            f"""\
+accounts:
+  dev:
+    url: {srv.url}
+    username: {USER}
+    password: {{env: EASSYNC_TEST_PASSWORD}}
+storages:
+  contacts: {{type: vdir, path: {tmp_path / "contacts"}, fileext: .vcf}}
+  tasks: {{type: vdir, path: {tmp_path / "tasks"}, fileext: .ics}}
+pairs:
+  contacts: {{account: dev, remote: {{default: contacts}}, local: contacts}}
+  tasks: {{account: dev, remote: {{default: tasks}}, local: tasks}}
+""",
+            encoding="utf-8",
+        )
+        _wrong_password(config, "sync")
+        code, text, doc = _status(config)
+    assert code == 1
+    for pair in ("contacts", "tasks"):
+        assert doc[pair]["last_error"].startswith("wrong username or password"), pair
+        assert f"{pair}: never synced" in text
