@@ -62,8 +62,11 @@ def oauth_account(config: Config, account: Account) -> OAuthAccount:
     )
 
 
-def discovered_url(config: Config, account: Account, auth: Auth, *, fresh: bool = False) -> str:
-    """The ActiveSync URL found by Autodiscover: from the cache unless ``fresh``."""
+def discovered_url(
+    config: Config, account: Account, auth: Auth, *, fresh: bool = False, persist: bool = True
+) -> str:
+    """The ActiveSync URL found by Autodiscover: from the cache unless ``fresh``;
+    remembered unless not ``persist`` (a dry run)."""
     from eassync.eas.autodiscover import Autodiscover, DiscoveryCache
 
     email = account.email
@@ -83,6 +86,8 @@ def discovered_url(config: Config, account: Account, auth: Auth, *, fresh: bool 
         verify=account.verify,
         timeout=min(account.timeout, 30.0),
     ).discover()
+    if not persist:
+        return found.url
     previous = cache.load(email)
     cache.save(email, found.url)
     if previous != found.url:
@@ -105,9 +110,14 @@ def _forget_endpoint(config: Config, account: Account) -> None:
 
 
 def open_client(
-    config: Config, account: Account, *, fresh_discovery: bool = False, auth: Auth | None = None
+    config: Config,
+    account: Account,
+    *,
+    fresh_discovery: bool = False,
+    auth: Auth | None = None,
+    persist: bool = True,
 ) -> EasClient:
-    """An EasClient for ``account``."""
+    """An EasClient for ``account``; ``persist=False`` writes no account state."""
     from eassync.eas.client import AccountSettings, EasClient
 
     login = account.login
@@ -117,7 +127,7 @@ def open_client(
     if account.url:
         url = account.url
     elif account.autodiscover:
-        url = discovered_url(config, account, auth, fresh=fresh_discovery)
+        url = discovered_url(config, account, auth, fresh=fresh_discovery, persist=persist)
     else:
         raise ConfigError(f"{_where(account)}: no url", hint="set url, or autodiscover: true")
     settings = AccountSettings(
@@ -131,6 +141,7 @@ def open_client(
         device_type=account.device_type,
         timeout=account.timeout,
         provision_first=account.provision_first,
+        persist=persist,
     )
     return EasClient(settings)
 
@@ -146,8 +157,10 @@ def _has_cached_url(config: Config, account: Account) -> bool:
 class ClientPool:
     """Opens each account's client once per run and closes them all at the end."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, persist: bool = True) -> None:
         self.config = config
+        #: False: no account state or autodiscover cache is written (a dry run)
+        self.persist = persist
         self._clients: dict[str, EasClient] = {}
         self._auth: dict[str, Auth] = {}
         self._synced_folders: set[str] = set()
@@ -158,7 +171,7 @@ class ClientPool:
             auth = self._auth.get(account_name) or make_auth(self.config, account)
             self._auth[account_name] = auth
             from_cache = _has_cached_url(self.config, account)
-            client = open_client(self.config, account, auth=auth)
+            client = open_client(self.config, account, auth=auth, persist=self.persist)
             if from_cache:
                 client = self._checked(account, client, auth)
             self._clients[account_name] = client
@@ -179,7 +192,9 @@ class ClientPool:
                 exc,
             )
             client.close()
-            client = open_client(self.config, account, fresh_discovery=True, auth=auth)
+            client = open_client(
+                self.config, account, fresh_discovery=True, auth=auth, persist=self.persist
+            )
             client.folder_sync()
         self._synced_folders.add(account.name)
         return client

@@ -41,9 +41,21 @@ class Selection:
 
 
 def select_folders(
-    pair_name: str, remote: Mapping[str, Any], folders: Sequence[Folder]
+    pair_name: str,
+    remote: Mapping[str, Any],
+    folders: Sequence[Folder],
+    known: Mapping[str, str] | None = None,
 ) -> list[Selection]:
-    """Resolve a pair's remote selector against the folders FolderSync returned."""
+    """Resolve a pair's remote selector against the folders FolderSync returned.
+
+    ``known``: ServerId → local subfolder of the folders an ``{all: KIND}`` pair
+    synced before (from its status). A folder's identity is its ServerId, not its
+    name (MS-ASCMD 2.2.3.179: a rename is a FolderSync Update of the same ServerId),
+    so a folder renamed on the server keeps its local subfolder: the user's khal or
+    khard config names that path, and a new name would make a new, empty subfolder
+    whose emptiness reads as "every item deleted". Known subfolders stay reserved
+    while their folder is gone from the server (its local items are kept), so a new
+    folder never takes over a subfolder holding another folder's items."""
     if "default" in remote:
         kind = remote["default"]
         wanted = DEFAULT_FOLDER_TYPE[kind]
@@ -84,12 +96,14 @@ def select_folders(
     if "all" in remote:
         kind = remote["all"]
         chosen = [f for f in folders if folder_kind(f) == kind]
-        used: set[str] = set()
+        kept = {sid: name for sid, name in (known or {}).items() if is_safe_dirname(name)}
+        used = {name.lower() for name in kept.values()}
         out = []
         for f in sorted(
             chosen, key=lambda f: (f.type != DEFAULT_FOLDER_TYPE[kind], f.display_name)
         ):
-            out.append(Selection(f, kind, unique_dirname(f.display_name or f.server_id, used)))
+            subdir = kept.get(f.server_id) or unique_dirname(f.display_name or f.server_id, used)
+            out.append(Selection(f, kind, subdir))
         return out
     raise ConfigError(f"pair '{pair_name}': remote needs one of default, folder, folder_id, all")
 
@@ -114,6 +128,17 @@ def safe_name(name: str, *, max_len: int = 80) -> str:
     text = _UNSAFE.sub("_", text).strip("._")
     text = text.replace("..", "_")[:max_len]
     return text or "_"
+
+
+def is_safe_dirname(name: str) -> bool:
+    """Whether ``name`` (read back from the status) is a plain folder name, as
+    :func:`unique_dirname` makes them: no separator, no leading dot, no ``..``."""
+    return (
+        0 < len(name) <= 100
+        and not name.startswith(".")
+        and ".." not in name
+        and not any(c in name for c in "/\\\0")
+    )
 
 
 def unique_dirname(name: str, used: set[str]) -> str:

@@ -352,6 +352,7 @@ def _run(
     pair_name: str,
     action: Callable[[_Collection], None],
 ) -> TestdataOutcome:
+    from eassync.runner import known_subdirs_of
     from eassync.storage.lock import pair_lock
 
     pair = config.pair(pair_name)
@@ -362,7 +363,9 @@ def _run(
     ):
         client.folder_sync()
         outcome = TestdataOutcome(pair.name, client.device_id)
-        for sel in select_folders(pair.name, pair.remote, client.folders()):
+        # the subfolders the pair's syncs use (a folder renamed on the server keeps its own)
+        known = known_subdirs_of(config, pair)
+        for sel in select_folders(pair.name, pair.remote, client.folders(), known):
             collection = _Collection(config, pair, client, sel)
             action(collection)
             outcome.collections.append(collection.result)

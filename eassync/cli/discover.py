@@ -44,6 +44,8 @@ def command(ctx: object, account: str | None, as_json: bool) -> int:
     the server exposes them through FolderSync.
     """
     from eassync.accounts import ClientPool
+    from eassync.cli.text import printable
+    from eassync.convert.fieldnames import readable_list
     from eassync.pairs import folder_kind, select_folders
 
     config = ctx.load_config()  # type: ignore[attr-defined]
@@ -59,11 +61,15 @@ def command(ctx: object, account: str | None, as_json: bool) -> int:
             folders = pool.folders(name)
             urls[name] = pool.client(name).url  # the discovered or redirected URL
             users: dict[str, list[str]] = {}
+            drops: dict[str, set[str]] = {}
             for pair in config.pairs.values():
                 if pair.account != name:
                     continue
+                subdirs, slots = _learnt(config, pair)
+                for sid, dropped in slots.items():
+                    drops.setdefault(sid, set()).update(dropped)
                 try:
-                    for sel in select_folders(pair.name, pair.remote, folders):
+                    for sel in select_folders(pair.name, pair.remote, folders, subdirs):
                         users.setdefault(sel.folder.server_id, []).append(pair.name)
                 except Exception as exc:  # a pair that matches nothing is worth saying
                     click.echo(f"note: {exc}", err=True)
@@ -82,6 +88,9 @@ def command(ctx: object, account: str | None, as_json: bool) -> int:
                         "parent": parent.display_name if parent else None,
                         "id": f.server_id,
                         "pairs": users.get(f.server_id, []),
+                        # learnt by syncing (eassync.sync.slots): fields it drops
+                        "server_does_not_keep": readable_list(drops.get(f.server_id, ())),
+                        "server_does_not_keep_fields": sorted(drops.get(f.server_id, ())),
                     }
                 )
             out[name] = rows
@@ -94,9 +103,43 @@ def command(ctx: object, account: str | None, as_json: bool) -> int:
             mark = "*" if r["kind"] else " "
             used = f"  ← {', '.join(r['pairs'])}" if r["pairs"] else ""
             inside = f"  in {r['parent']}" if r["parent"] else ""
-            click.echo(f" {mark} {r['name']!s:30} {r['type_name']!s:20} id={r['id']}{inside}{used}")
+            click.echo(
+                printable(
+                    f" {mark} {r['name']!s:30} {r['type_name']!s:20} id={r['id']}{inside}{used}"
+                )
+            )
+            if r["server_does_not_keep"]:
+                click.echo(
+                    "     the server does not keep: "
+                    + ", ".join(r["server_does_not_keep"])
+                    + " (local values are kept)"
+                )
         click.echo(
             "  (* = contacts, calendar or tasks: can be synced. EAS shows only the folders "
             "the server lists; shared folders appear only if the server exposes them.)"
         )
     return 0
+
+
+def _learnt(config: Any, pair: Any) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """From the pair's status (read, never written): the local subfolders of the
+    folders it synced, and per folder the fields the server is known to drop."""
+    from eassync.cli.status import dropped_fields
+    from eassync.errors import EassyncError
+    from eassync.runner import known_subdirs, status_path
+    from eassync.sync.status import Status
+
+    path = status_path(config, pair.name)
+    if not path.exists():
+        return {}, {}
+    try:
+        with Status.snapshot(path) as status:
+            slots = {
+                info.collection: dropped_fields(info.slots)
+                for info in status.collections()
+                if info.slots
+            }
+            return known_subdirs(status), slots
+    except EassyncError as exc:
+        click.echo(f"note: pair {pair.name}: {exc}", err=True)
+        return {}, {}

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from eassync.cli.text import printable
 from eassync.sync.plan import Action, ConflictRecord, Failure
 
 
@@ -41,24 +42,29 @@ class CliReporter:
                 action.kind, action.kind
             )
             note = f" ({action.note})" if action.note else ""
-            click.echo(f"  {collection}: {verb} {action.side}: {action.name}{note}")
+            click.echo(printable(f"  {collection}: {verb} {action.side}: {action.name}{note}"))
 
     def failure(self, collection: str, failure: Failure) -> None:
         if not self.as_json:
             what = failure.name or failure.ident or "?"
-            click.echo(f"  {collection}: FAILED {failure.side} {what}: {failure.reason}", err=True)
+            click.echo(
+                printable(f"  {collection}: FAILED {failure.side} {what}: {failure.reason}"),
+                err=True,
+            )
 
     def conflict(self, collection: str, conflict: ConflictRecord) -> None:
         if not self.as_json and (conflict.unresolved or self.verbosity >= 1):
             click.echo(
-                f"  {collection}: conflict on {conflict.local_name!r} "
-                f"(local) / {conflict.remote_name!r} (server): {conflict.resolution}",
+                printable(
+                    f"  {collection}: conflict on {conflict.local_name!r} "
+                    f"(local) / {conflict.remote_name!r} (server): {conflict.resolution}"
+                ),
                 err=conflict.unresolved,
             )
 
     def note(self, collection: str, text: str) -> None:
         if not self.as_json and self.verbosity >= 0:
-            click.echo(f"  {collection}: {text}", err=True)
+            click.echo(printable(f"  {collection}: {text}"), err=True)
 
 
 @click.command()
@@ -94,26 +100,28 @@ def command(
         reporter.end_progress()
         if as_json or (ctx.verbosity < 0 and outcome.exit_code == 0):
             return
+        for report in outcome.reports:
+            summary = report.summary().removeprefix("(dry run) ")
+            prefix = "(dry run) " if report.dry_run else ""
+            click.echo(printable(f"{prefix}{outcome.pair}/{summary}"))
+        for failed in outcome.failed:
+            where = f"{outcome.pair}/{failed.collection}"
+            click.echo(printable(f"{where}: error: {failed.error}"), err=True)
+            if failed.error.hint:
+                click.echo(printable(f"{where}: hint: {failed.error.hint}"), err=True)
         if outcome.error is not None:
             click.echo(f"{outcome.pair}: error: {outcome.error}", err=True)
             if outcome.error.hint:
                 click.echo(f"{outcome.pair}: hint: {outcome.error.hint}", err=True)
-            return
-        for report in outcome.reports:
-            summary = report.summary().removeprefix("(dry run) ")
-            prefix = "(dry run) " if report.dry_run else ""
-            click.echo(f"{prefix}{outcome.pair}/{summary}", err=report.error is not None)
-            if report.hint:
-                click.echo(f"{outcome.pair}/{report.collection}: hint: {report.hint}", err=True)
 
     outcomes = run_sync(
         config,
         targets,
         dry_run=dry_run,
         force_delete=force_delete,
+        retry_parked=retry,
         reporter=reporter,
         on_outcome=print_outcome,
-        retry_parked=retry,
     )
     code = max((o.exit_code for o in outcomes), default=0)
     if as_json:
@@ -124,7 +132,13 @@ def command(
                 {
                     "pair": o.pair,
                     "error": str(o.error) if o.error else None,
+                    "hint": o.error.hint if o.error else None,
                     "collections": [r.to_dict() for r in o.reports],
+                    "failed_collections": [
+                        {"collection": f.collection, "error": str(f.error), "hint": f.error.hint}
+                        for f in o.failed
+                    ],
+                    "notes": o.notes,
                 }
                 for o in outcomes
             ],

@@ -103,6 +103,9 @@ class AccountSettings:
     #: provision before the first command even if the server never asks (Kerio, §8)
     provision_first: bool = False
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: False: the account state (DeviceId, policy key, folder map) is read but never
+    #: written (``sync --dry-run`` writes nothing anywhere)
+    persist: bool = True
     friendly_name: str | None = None
 
 
@@ -164,7 +167,7 @@ class EasClient:
             )
         self.settings = settings
         self._state_file = AccountStateFile(settings.state_dir, settings.name)
-        self._state: AccountState = self._state_file.load()
+        self._state: AccountState = self._state_file.load(create=settings.persist)
         auth = settings.auth
         if auth is None:
             if settings.password is None:
@@ -232,7 +235,8 @@ class EasClient:
         return self._state.policy_key
 
     def _save(self) -> None:
-        self._state_file.save(self._state)
+        if self.settings.persist:
+            self._state_file.save(self._state)
 
     # --- version negotiation (§2.4) ---
 

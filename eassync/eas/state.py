@@ -97,8 +97,9 @@ class AccountStateFile:
         self.account = account
         self.path = Path(state_dir) / "accounts" / f"{safe_file_stem(account)}.json"
 
-    def load(self) -> AccountState:
-        """The stored state, or a fresh one (new DeviceId) saved at once.
+    def load(self, *, create: bool = True) -> AccountState:
+        """The stored state, or a fresh one (new DeviceId) saved at once unless not
+        ``create`` (a dry run, which writes nothing).
 
         Saving at once makes the DeviceId stable even if the first run fails: a new
         DeviceId per attempt would register phantom devices on the server.
@@ -107,7 +108,8 @@ class AccountStateFile:
             raw = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             state = AccountState()
-            self.save(state)
+            if create:
+                self.save(state)
             return state
         try:
             return AccountState.from_json(json.loads(raw))

@@ -810,10 +810,12 @@ def open_dav_storage(
     handler: ContentHandler,
     *,
     state_dir: Path | None = None,
+    dry_run: bool = False,
 ) -> DavStorage:
     """The DAV collection of one selected EAS folder (called by ``runner.open_local``).
     Discovered collection URLs are remembered under ``state_dir`` (the config's
-    status dir; default: the XDG state dir)."""
+    status dir; default: the XDG state dir). A dry run creates no collection and
+    remembers nothing (NotFoundError if the collection does not exist yet)."""
     del handler  # the DAV side stores items as they are; conversion is the engine's
     dav_type = storage_cfg.type
     if dav_type not in ("caldav", "carddav"):
@@ -836,14 +838,20 @@ def open_dav_storage(
     collection = storage_cfg.collection
     if not collection:
         return DavStorage(session, storage_cfg.url, dav_type, component=component)
-    create = collection == "all"
-    name = (sel.subdir or sel.folder.display_name or sel.folder.server_id) if create else collection
+    per_folder = collection == "all"
+    create = per_folder and not dry_run
+    name = (
+        (sel.subdir or sel.folder.display_name or sel.folder.server_id)
+        if per_folder
+        else collection
+    )
     base_url = storage_cfg.url
     key = " ".join([dav_type, base_url, storage_cfg.username or "", component or "", name])
 
     def discover() -> str:
         found = resolve_collection(session, base_url, dav_type, name, component, create=create)
-        remember_collection(key, found, state_dir)
+        if not dry_run:
+            remember_collection(key, found, state_dir)
         return found
 
     # Discovery costs two to four requests; remembered, a no-op run is one request.

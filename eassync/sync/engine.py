@@ -764,9 +764,8 @@ class _Pass:
             return
         if deletes > self.min_delete_guard and deletes > self.max_delete_ratio * self.total_rows:
             raise SafetyStop(
-                f"{self.label or self.collection}: this pass would delete {deletes} of "
-                f"{self.total_rows} items {where}, because {because}; stopped before "
-                "deleting anything",
+                f"this pass would delete {deletes} of {self.total_rows} items {where}, "
+                f"because {because}; stopped before deleting anything",
                 hint=f"{check}; if the deletions are wanted, rerun with --force-delete",
             )
 

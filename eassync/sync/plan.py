@@ -81,22 +81,13 @@ class SyncReport:
     resynced: bool = False
     #: a dry run saw only the first batch of server changes (see engine docstring)
     incomplete: bool = False
-    #: the pass over this collection stopped early: why, what to do, and the exit
-    #: code of that error (the other collections went on)
-    error: str | None = None
-    hint: str | None = None
-    error_exit: int = 1
 
     @property
     def ok(self) -> bool:
-        if self.error is not None:
-            return False
         return not self.failures and not any(c.unresolved for c in self.conflicts)
 
     @property
     def exit_code(self) -> int:
-        if self.error is not None:
-            return self.error_exit
         return 0 if self.ok else 1
 
     def summary(self) -> str:
@@ -115,8 +106,6 @@ class SyncReport:
             text += ", resynced"
         if self.incomplete:
             text += ", plan incomplete"
-        if self.error is not None:
-            text += f"; stopped: {self.error}"
         return text
 
     def to_dict(self) -> dict[str, Any]:

@@ -220,6 +220,23 @@ def _row(r: tuple[Any, ...]) -> StatusRow:
     return StatusRow(*values)
 
 
+def _copy_read_only(path: Path, target: sqlite3.Connection) -> None:
+    """Copy the database at ``path`` into ``target`` without writing next to it.
+
+    A read-only connection to a WAL database creates ``-wal`` and ``-shm`` files
+    and leaves them behind; ``immutable=1`` reads the main file alone, which is the
+    whole database when no ``-wal`` exists (the last writer checkpointed it). A
+    ``-wal`` that exists (a pass running, or killed) holds committed rows: then the
+    companions are there already and an ordinary read-only connection reads them."""
+    wal = Path(str(path) + "-wal")
+    mode = "ro" if wal.exists() else "ro&immutable=1"
+    source = sqlite3.connect(f"{path.resolve().as_uri()}?mode={mode}", uri=True)
+    try:
+        source.backup(target)
+    finally:
+        source.close()
+
+
 def _create_private_file(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
@@ -236,17 +253,25 @@ class Status:
     """
 
     def __init__(
-        self, path: str | Path, *, before_commit: Callable[[], None] | None = None
+        self,
+        path: str | Path,
+        *,
+        before_commit: Callable[[], None] | None = None,
+        _memory: sqlite3.Connection | None = None,
     ) -> None:
         self.path = Path(path)
         self.before_commit = before_commit
-        _create_private_file(self.path)
+        if _memory is None:
+            _create_private_file(self.path)
         try:
-            self._db = sqlite3.connect(str(self.path), isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # durability matters more than speed: the row of an acknowledged Add
-            # must survive a power cut (synchronous=FULL is the WAL-safe setting)
-            self._db.execute("PRAGMA synchronous=FULL")
+            if _memory is not None:
+                self._db = _memory
+            else:
+                self._db = sqlite3.connect(str(self.path), isolation_level=None)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                # durability matters more than speed: the row of an acknowledged Add
+                # must survive a power cut (synchronous=FULL is the WAL-safe setting)
+                self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
         except sqlite3.DatabaseError as exc:
@@ -254,7 +279,7 @@ class Status:
                 f"status file {self.path} is not usable: {exc}",
                 hint="move it away and run `eassync repair` to rebuild it from both sides",
             ) from exc
-        for suffix in ("-wal", "-shm"):
+        for suffix in ("-wal", "-shm") if _memory is None else ():
             companion = Path(str(self.path) + suffix)
             if companion.exists():
                 os.chmod(companion, 0o600)
@@ -263,6 +288,25 @@ class Status:
         #: matcher's lookups are skipped there (3 queries per downloaded item on a
         #: first sync). Emptied by every write that may make such a row, and on rollback.
         self._none_waiting: set[str] = set()
+
+    @classmethod
+    def snapshot(cls, path: str | Path) -> Status:
+        """An in-memory copy of the status file at ``path`` (empty if there is none),
+        migrated in memory. For a dry run (its plan commits nothing, but a dry run
+        must not even create, migrate or leave ``-wal``/``-shm`` files) and for
+        readers (``eassync status``, ``discover``). Writes go to the copy only."""
+        path = Path(path)
+        memory = sqlite3.connect(":memory:", isolation_level=None)
+        try:
+            if path.exists():
+                _copy_read_only(path, memory)
+        except sqlite3.DatabaseError as exc:
+            memory.close()
+            raise StorageError(
+                f"status file {path} is not usable: {exc}",
+                hint="move it away and run `eassync repair` to rebuild it from both sides",
+            ) from exc
+        return cls(path, _memory=memory)
 
     # --- lifecycle --------------------------------------------------------------------
 

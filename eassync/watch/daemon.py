@@ -463,6 +463,9 @@ class Daemon:
                 error = exc
                 break
             reports.extend(outcome.reports)
+            if outcome.failed:  # the pair's other collections went on; retry this one
+                error = outcome.failed[0].error
+                break
         self.syncs += 1
         if error is None:
             self._failures.pop(pair_name, None)
@@ -512,12 +515,15 @@ class Daemon:
 
     def _selections(self, pair: Pair) -> list[Selection]:
         from eassync.pairs import select_folders
+        from eassync.runner import known_subdirs_of
 
         rt = self._rt
         assert rt is not None
         if pair.name not in rt.selections:
             folders = rt.pool.folders(pair.account)
-            rt.selections[pair.name] = select_folders(pair.name, pair.remote, folders)
+            # the subfolders the syncs use (a folder renamed on the server keeps its own)
+            known = known_subdirs_of(rt.config, pair)
+            rt.selections[pair.name] = select_folders(pair.name, pair.remote, folders, known)
         return rt.selections[pair.name]
 
     def _pairs_of_account(self, account: str) -> list[str]:

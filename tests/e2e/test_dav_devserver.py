@@ -266,6 +266,40 @@ def test_collection_all_discovers_home_and_creates_one_book_per_folder(
         assert len(again) == len(after)
 
 
+def test_a_dry_run_with_collection_all_creates_no_book_and_plans_every_item(
+    tmp_path: Path, radicale: DavServer
+) -> None:
+    with DevServer(data_dir=tmp_path / "server", users={USER: PASSWORD}) as srv:
+        friends_id = srv.store.add_folder(USER, f"Friends {uuid.uuid4().hex[:6]}", 14)
+        srv.store.add_item(USER, friends_id, person(2, "Friend"))
+        config = dav_config(
+            tmp_path,
+            srv.url,
+            radicale,
+            f"""\
+            dav:
+              type: carddav
+              url: {radicale.base_url}
+              username: {radicale.username}
+              password: {{env: EASSYNC_TEST_PASSWORD}}
+              collection: all
+            """,
+            """\
+            contacts:
+              account: dev
+              remote: {all: contacts}
+              local: dav
+            """,
+        )
+        session = radicale.session("carddav")
+        before = {c.url for c in list_collections(session, radicale.homes["carddav"], "carddav")}
+        plan = run_cli(config, "sync", "--dry-run", check=True)
+        after = {c.url for c in list_collections(session, radicale.homes["carddav"], "carddav")}
+        assert after == before
+        assert "add local: Example, Friend00002" in plan.stdout
+        assert not (tmp_path / "state").exists()
+
+
 def test_an_item_changed_on_the_dav_server_during_the_run_is_no_lost_update(
     tmp_path: Path, radicale: DavServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

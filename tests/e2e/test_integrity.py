@@ -248,7 +248,7 @@ def test_one_folder_stopped_by_the_delete_guard_does_not_stop_the_others(
     assert "Traceback" not in proc.stderr
     assert "--force-delete" in proc.stderr  # the guard's hint, for its folder
     # by the folder's name, the side that changed, in a whole sentence
-    assert "Contacts: this pass would delete 8 of 8 items in" in proc.stderr
+    assert "/Contacts: error: this pass would delete 8 of 8 items in" in proc.stderr
     assert "because the server deleted them (Contacts)" in proc.stderr
     assert f"({first_id})" not in proc.stderr
     # the other folder went on

@@ -1,0 +1,100 @@
+"""``sync --dry-run`` writes nothing anywhere and plans faithfully, through the real CLI.
+
+On a never-synced pair it lists the server's items as local adds (the SyncKey 0
+exchange and the first batch, kept in memory) and leaves no vdir folder, no status
+file, no state dir and no account state behind, so ``status`` still says "never
+synced" and the real first sync does what the plan said. On a synced pair the status
+file is not touched (not even migrated, no ``-wal``/``-shm`` left).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from eassync.config import load_config
+from eassync.devserver import DevServer
+
+from .helpers import PASSWORD, USER, SyncedPair, person, run_cli, write_config, write_local_card
+
+
+def _user_home() -> Path:
+    """The fake home of the test (tests/conftest.py): every XDG dir lives in it."""
+    return Path(os.environ["XDG_CONFIG_HOME"]).parent
+
+
+def _tree(*roots: Path) -> dict[str, tuple[int, int]]:
+    """Every file and folder under ``roots`` but the devserver's own data: path →
+    (size, mtime_ns) (0 for folders)."""
+    out: dict[str, tuple[int, int]] = {}
+    for root in roots:
+        for dirpath, dirnames, filenames in os.walk(root):
+            if dirpath == str(root):
+                dirnames[:] = [d for d in dirnames if d != "server"]
+            for name in dirnames:
+                out[os.path.join(dirpath, name)] = (0, 0)
+            for name in filenames:
+                st = os.stat(os.path.join(dirpath, name))
+                out[os.path.join(dirpath, name)] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+def test_dry_run_of_a_never_synced_pair_plans_the_first_sync_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    with DevServer(data_dir=tmp_path / "server", users={USER: PASSWORD}) as srv:
+        folder = srv.store.default_folder(USER, 9)
+        for i in range(6):
+            srv.store.add_item(USER, folder, person(i))
+        config = write_config(work, srv.url)
+        state_dir = load_config(config).general.status_dir
+        before = _tree(work, _user_home())
+
+        plan = run_cli(config, "sync", "--dry-run", check=True)
+
+        assert _tree(work, _user_home()) == before
+        assert not state_dir.exists()
+        assert not (work / "contacts").exists()
+        assert "(dry run) contacts/Contacts: local +6 ~0 -0, remote +0 ~0 -0" in plan.stdout
+        for i in range(6):
+            assert f"Contacts: add local: Example, Person{i:05d}" in plan.stdout, plan.stdout
+        assert "never synced" in run_cli(config, "status", check=True).stdout
+
+        real = run_cli(config, "sync", check=True)
+        assert "contacts/Contacts: local +6 ~0 -0, remote +0 ~0 -0" in real.stdout
+        assert len(list((work / "contacts").glob("*.vcf"))) == 6
+
+
+def test_dry_run_of_a_synced_pair_leaves_every_file_as_it_was(tmp_path: Path) -> None:
+    with DevServer(data_dir=tmp_path / "server", users={USER: PASSWORD}) as srv:
+        pair = SyncedPair(tmp_path, srv)
+        srv.store.add_item(USER, pair.folder_id, person(77, "New"))
+        write_local_card(pair.local, "fresh", "Fresh")
+        before = _tree(tmp_path, _user_home())
+
+        plan = run_cli(pair.config, "sync", "--dry-run", check=True)
+
+        assert _tree(tmp_path, _user_home()) == before
+        assert "Contacts: add local: Example, New00077" in plan.stdout
+        assert "Contacts: add remote: Fresh Local" in plan.stdout  # by name, as a real run
+        assert "(dry run) contacts/Contacts: local +1 ~0 -0, remote +1 ~0 -0" in plan.stdout
+        real = run_cli(pair.config, "sync", check=True)
+        assert "contacts/Contacts: local +1 ~0 -0, remote +1 ~0 -0" in real.stdout
+
+
+def test_dry_run_of_a_new_folder_under_all_creates_no_subfolder(tmp_path: Path) -> None:
+    with DevServer(data_dir=tmp_path / "server", users={USER: PASSWORD}) as srv:
+        family = srv.store.add_folder(USER, "Family", 14)
+        srv.store.add_item(USER, family, person(1, "Fam"))
+        config = write_config(tmp_path, srv.url)
+        config.write_text(
+            config.read_text().replace("{default: contacts}", "{all: contacts}"),
+            encoding="utf-8",
+        )
+        (tmp_path / "contacts").mkdir()
+        before = _tree(tmp_path, _user_home())
+        plan = run_cli(config, "sync", "--dry-run", check=True)
+        assert _tree(tmp_path, _user_home()) == before
+        assert "Family: add local: Example, Fam00001" in plan.stdout
