@@ -32,7 +32,13 @@ from eassync.errors import (
     PreconditionFailed,
     StorageError,
 )
-from eassync.storage.atomic import TMP_SUFFIX, create_exclusive, remove_durable, write_atomic
+from eassync.storage.atomic import (
+    TMP_SUFFIX,
+    create_exclusive,
+    is_temp_name,
+    remove_durable,
+    write_atomic,
+)
 from eassync.storage.base import Changes, Item
 
 log = logging.getLogger(__name__)
@@ -248,7 +254,7 @@ class VdirStorage:
             for entry in entries:
                 name = entry.name
                 if name.startswith("."):
-                    if name.endswith(TMP_SUFFIX):
+                    if is_temp_name(name):  # ours only: never another program's *.tmp
                         self._clean_stale_temp(entry, now)
                     continue
                 if not name.endswith(self.fileext) or name.endswith(TMP_SUFFIX):
