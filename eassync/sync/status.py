@@ -16,6 +16,7 @@ item hashes of a user's address book); the folder is created 0700.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import time
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from eassync.errors import StorageError
+
+log = logging.getLogger(__name__)
 
 #: The schema, as a list of migrations: entry i brings schema_version i to i+1.
 MIGRATIONS: list[str] = [
@@ -298,19 +301,48 @@ class Status:
         """All writes of the block commit together, or not at all."""
         if self._in_tx:
             raise RuntimeError("status transactions do not nest")
-        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise self._write_error(exc) from exc
         self._in_tx = True
         try:
             yield StatusTx(self._db, self._none_waiting)
             if self.before_commit is not None:
                 self.before_commit()
             self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
+        except BaseException as exc:
             self._none_waiting.clear()  # learnt from rows the rollback took back
+            self._rollback()
+            # the disk, not a bug (an IntegrityError stays what it is)
+            if isinstance(exc, sqlite3.OperationalError):
+                raise self._write_error(exc) from exc
             raise
         finally:
             self._in_tx = False
+
+    def _rollback(self) -> None:
+        """Undo the open transaction, if SQLite has not already: on SQLITE_FULL (and
+        IOERR, NOMEM) it rolls back by itself, and a ROLLBACK then fails with "no
+        transaction is active", which used to hide the real cause (issue 14 item 14)."""
+        if not self._db.in_transaction:
+            return
+        try:
+            self._db.execute("ROLLBACK")
+        except sqlite3.Error as exc:  # the error that brought us here is the one to report
+            log.warning("status file %s: rollback failed: %s", self.path, exc)
+
+    def _write_error(self, exc: sqlite3.Error) -> StorageError:
+        if getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL":
+            return StorageError(
+                f"status file {self.path}: the disk is full ({exc}); nothing of this "
+                "step was recorded",
+                hint="free some space and run again: the sync goes on where it stopped",
+            )
+        return StorageError(
+            f"status file {self.path}: cannot write ({exc}); nothing of this step was recorded",
+            hint="check the disk and the file's permissions, then run again",
+        )
 
     # --- row lookups ------------------------------------------------------------------
 
