@@ -344,6 +344,11 @@ class Status:
             hint="check the disk and the file's permissions, then run again",
         )
 
+    # --- server items that failed (eassync.storage.eas.FailedItems) -------------------
+
+    def failed_items(self, collection: str) -> FailedRemoteItems:
+        return FailedRemoteItems(self, collection)
+
     # --- row lookups ------------------------------------------------------------------
 
     def _one(self, where: str, params: tuple[Any, ...]) -> StatusRow | None:
@@ -536,10 +541,17 @@ class StatusTx:
     def delete(self, row_id: int) -> None:
         self._db.execute("DELETE FROM items WHERE id = ?", (row_id,))
 
+    def set_meta(self, key: str, value: str | None) -> None:
+        if value is None:
+            self._db.execute("DELETE FROM meta WHERE key = ?", (key,))
+        else:
+            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
     def delete_collection(self, collection: str) -> None:
         """Forget the collection's rows and state; what was learnt of the server
         (``slots``) stays: it describes the server, not the correlation."""
         self._db.execute("DELETE FROM items WHERE collection = ?", (collection,))
+        self._db.execute("DELETE FROM meta WHERE key = ?", (f"failed_remote:{collection}",))
         self._db.execute(
             "DELETE FROM collections WHERE collection = ? AND slots IS NULL", (collection,)
         )
@@ -583,3 +595,31 @@ class StatusTx:
         self.set_collection(
             collection, last_sync=time.time(), last_counts=dict(counts), last_error=error
         )
+
+
+class FailedRemoteItems:
+    """A collection's server items that could not be stored (ServerId → last error),
+    kept in the ``meta`` table (no schema change) so that every pass reports them
+    until they convert, change or go away."""
+
+    def __init__(self, status: Status, collection: str) -> None:
+        self.status = status
+        self.key = f"failed_remote:{collection}"
+
+    def load(self) -> dict[str, str]:
+        found = self.status._db.execute(
+            "SELECT value FROM meta WHERE key = ?", (self.key,)
+        ).fetchone()
+        if not found:
+            return {}
+        try:
+            data = json.loads(found[0])
+        except ValueError:
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        return {str(k): str(v) for k, v in data.items()}
+
+    def save(self, failed: dict[str, str]) -> None:
+        with self.status.transaction() as tx:
+            tx.set_meta(self.key, json.dumps(failed) if failed else None)
