@@ -97,6 +97,7 @@ class EasRemoteCollection:
         #: set by the runner (not in a dry run): failed items are reported every pass
         self.failed: FailedItems | None = None
         self._refused: set[str] = set()
+        self._saved: list[tuple[str, str]] = []  # the failed items as stored
 
     @property
     def version(self) -> str:
@@ -106,6 +107,7 @@ class EasRemoteCollection:
         from eassync.eas.client import CollectionRequest
 
         remembered = self.failed.load() if self.failed is not None else {}
+        self._saved = list(remembered.items())
         if state is None:
             state = self._prime()
             yield RemoteBatch(changes=(), state=state)
@@ -171,7 +173,6 @@ class EasRemoteCollection:
     def _remember(self, remembered: dict[str, str], changes: Sequence[RemoteChange]) -> None:
         if self.failed is None:
             return
-        before = dict(remembered)
         for change in changes:
             key = change.ident
             if key in self._refused or key.startswith(REFUSED):
@@ -184,8 +185,9 @@ class EasRemoteCollection:
             dropped = next(iter(remembered))
             log.warning("%s: too many failed items; forgetting %s", self.location, dropped)
             del remembered[dropped]
-        if list(remembered.items()) != list(before.items()):
+        if list(remembered.items()) != self._saved:
             self.failed.save(dict(remembered))
+            self._saved = list(remembered.items())
 
     def _prime(self) -> str:
         """Sync with SyncKey 0: options and the Supported list are sent once here."""

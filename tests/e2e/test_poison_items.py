@@ -5,6 +5,8 @@ named, the exit code is 1, no traceback, and the next pass reports it again.
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,6 +31,16 @@ def event(uid: str, subject: str, *extra: Element) -> Element:
         E(C + "UID", value=uid),
         *extra,
     )
+
+
+def remembered_failures(device: Path) -> dict[str, str]:
+    """The server items the pair status remembers as failed (all collections)."""
+    out: dict[str, str] = {}
+    for path in (device / "state").rglob("*.sqlite"):
+        with sqlite3.connect(path) as db:
+            for (value,) in db.execute("SELECT value FROM meta WHERE key LIKE 'failed_remote:%'"):
+                out.update(json.loads(value))
+    return out
 
 
 POISONS = {
@@ -106,6 +118,7 @@ def test_an_item_fixed_on_the_server_is_stored_and_no_longer_reported(tmp_path: 
         assert set(by_uid(calendar_dir(tmp_path / "device"))) == {"good-1", "bad-1"}
         quiet = run_device(config, "sync")
         assert "failed" not in quiet.stdout + quiet.stderr
+        assert remembered_failures(tmp_path / "device") == {}
 
 
 def test_an_item_deleted_on_the_server_is_no_longer_reported(tmp_path: Path) -> None:
@@ -116,8 +129,10 @@ def test_an_item_deleted_on_the_server_is_no_longer_reported(tmp_path: Path) -> 
         )
         config = write_cal_config(tmp_path / "device", srv.url)
         assert run_device(config, "sync", check=False).returncode == 1
+        assert len(remembered_failures(tmp_path / "device")) == 1
         srv.store.delete_item(USER, folder, bad)
         run_device(config, "sync")
+        assert remembered_failures(tmp_path / "device") == {}
         quiet = run_device(config, "sync")
         assert "Poisonous" not in quiet.stdout + quiet.stderr
 
