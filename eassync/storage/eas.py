@@ -335,6 +335,15 @@ class EasRemoteCollection:
                     # the ServerId: the engine recognises the item on the next pull.
                     results[op.ref] = OpResult(op.ref, "retry", message="no answer to Add")
                     continue
+                if r.status == 1 and r.server_id and not usable_server_id(r.server_id):
+                    # never a key of ours (item 9): the item stays local, unlinked
+                    results[op.ref] = OpResult(
+                        op.ref,
+                        "rejected",
+                        message="the server answered this Add with an unusable ServerId "
+                        f"{shown_id(r.server_id)}",
+                    )
+                    continue
                 status = _ITEM_STATUS.get(r.status, "rejected")
                 results[op.ref] = OpResult(
                     op.ref, status, ident=r.server_id, message=_status_text(r.status)

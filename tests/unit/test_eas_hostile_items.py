@@ -79,3 +79,46 @@ def test_failed_items_come_back_each_pass_with_bounded_fetches(tmp_path: Path) -
         assert sorted(c.ident for c in third if c.error) == sorted(ids[2:])
         assert set(status.failed_items(calendar.server_id).load()) == set(ids[2:])
         client.close()
+
+
+def test_an_add_answered_with_a_control_character_server_id_is_rejected(
+    tmp_path: Path,
+) -> None:
+    """A hostile server answers our Add with a ServerId carrying ESC: it never becomes a
+    key of ours (issue 14 item 9); the item is rejected, named by the escaped id."""
+    from eassync.storage.base import Item, PushOp
+
+    with DevServer(data_dir=tmp_path / "server", users={USER: PASSWORD}) as srv:
+        real_add = srv.store.add_item
+
+        def hostile_add(*args: object, **kwargs: object) -> str:
+            server_id = real_add(*args, **kwargs)  # type: ignore[arg-type]
+            with srv.store.transaction() as db:
+                db.execute(
+                    "UPDATE items SET server_id = ? WHERE server_id = ?",
+                    (server_id + "\x1b[31m", server_id),
+                )
+            return server_id + "\x1b[31m"
+
+        srv.store.add_item = hostile_add  # type: ignore[method-assign]
+        client = EasClient(
+            AccountSettings(
+                name="dev",
+                url=srv.url,
+                username=USER,
+                password=PASSWORD,
+                state_dir=tmp_path / "state",
+            )
+        )
+        calendar = next(f for f in client.folder_sync() if f.type == 8)
+        handler = CalendarHandler()
+        remote = EasRemoteCollection(client, calendar, handler)
+        (batch,) = list(remote.pull(None))[:1]
+        item = handler.from_eas(event("Mine"), "14.1")
+        result = remote.push(batch.state, [PushOp("add", "c1", Item(item.raw, "mine"))])
+        (op,) = result.results
+        assert op.status == "rejected"
+        assert op.ident is None
+        assert "\x1b" not in op.message
+        assert "\\x1b[31m" in op.message
+        client.close()
