@@ -219,7 +219,8 @@ class EasRemoteCollection:
         changes: list[RemoteChange] = []
         refetched: set[str] = set()
         for cmd in commands:
-            if getattr(cmd, "instance_id", None) and cmd.kind in ("change", "delete"):
+            instance = getattr(cmd, "instance_id", None) and usable_server_id(cmd.server_id)
+            if instance and cmd.kind in ("change", "delete"):
                 if cmd.server_id not in refetched:
                     refetched.add(cmd.server_id)
                     changes.append(self._refetch_series(cmd.server_id))
@@ -269,11 +270,17 @@ class EasRemoteCollection:
             item = self.handler.from_eas(data, self.version)
             if self.enrich is not None:
                 item = self.enrich(item)
+        except ConversionError as exc:
+            error: Exception = exc
+        except EassyncError:
+            raise  # fetching an attachment failed (network, login): the pass's, as before
         except Exception as exc:  # one item's failure, whatever it is
             log.debug("%s: cannot convert %r", self.location, server_id, exc_info=True)
-            name = item_name(data) or shown_id(server_id)
-            return RemoteChange(kind=kind, ident=server_id, error=f"{name}: {exc}")
-        return RemoteChange(kind=kind, ident=server_id, item=item)
+            error = exc
+        else:
+            return RemoteChange(kind=kind, ident=server_id, item=item)
+        name = item_name(data) or shown_id(server_id)
+        return RemoteChange(kind=kind, ident=server_id, error=f"{name}: {error}")
 
     def push(self, state: str, ops: Sequence[PushOp]) -> PushResult:
         from eassync.eas.client import ClientCommand, CollectionRequest

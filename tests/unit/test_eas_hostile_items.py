@@ -122,3 +122,33 @@ def test_an_add_answered_with_a_control_character_server_id_is_rejected(
         assert "\x1b" not in op.message
         assert "\\x1b[31m" in op.message
         client.close()
+
+
+def test_an_occurrence_change_with_a_control_character_server_id_is_refused_unfetched(
+    tmp_path: Path,
+) -> None:
+    """A 16.x occurrence change is normally refetched as its series: not under a
+    ServerId eassync refuses (it would be sent back to the server as is)."""
+    from eassync.eas.commands import ServerCommand
+
+    with DevServer(data_dir=tmp_path / "server", users={USER: PASSWORD}) as srv:
+        client = EasClient(
+            AccountSettings(
+                name="dev",
+                url=srv.url,
+                username=USER,
+                password=PASSWORD,
+                protocol_version="16.1",
+                state_dir=tmp_path / "state",
+            )
+        )
+        calendar = next(f for f in client.folder_sync() if f.type == 8)
+        remote = EasRemoteCollection(client, calendar, CalendarHandler())
+        (change,) = remote._remote_changes(
+            [ServerCommand("change", "8:1\x07", None, instance_id="20261209T090000Z")]
+        )
+        assert change.item is None
+        assert change.error is not None
+        assert "unusable ServerId '8:1\\x07'" in change.error
+        assert remote.requests == 0
+        client.close()
