@@ -543,7 +543,7 @@ class CalendarHandler:
         elif end < start:
             event.end = start
         self._read_common(data, event, version)
-        event.uid = data.text(C + "UID") or data.text(C + "ClientUid")
+        event.uid = _one_line(data.text(C + "UID")) or _one_line(data.text(C + "ClientUid"))
         event.dtstamp = parse_eas_time(data.text(C + "DtStamp"))
         node = data.find(C + "Recurrence")
         if node is not None:
@@ -1025,8 +1025,9 @@ def _clean(text: str | None) -> str | None:
 
 
 def _one_line(text: str | None) -> str | None:
-    """An address or a name for a property parameter: control characters (CR, LF, NUL
-    from a hostile server) dropped; icalendar refuses them in a CAL-ADDRESS."""
+    """A one-line server value (an address, a name, a UID): control characters (CR,
+    LF, NUL from a hostile server) dropped, blanks around stripped. icalendar refuses
+    them in a CAL-ADDRESS, and a UID written with them reads back as another UID."""
     if text is None:
         return None
     return _clean("".join(c for c in text if unicodedata.category(c) != "Cc"))

@@ -132,12 +132,22 @@ def inspect_text(text: str) -> str | None:
         elif not stack:
             raise ValueError(f"line {number}: property {prop or '(empty)'} outside an object")
         elif prop == "UID" and uid is None and _is_item_level(stack):
-            uid = value.strip() or None
+            uid = _unescaped(value.strip()) or None
     if not seen_object:
         raise ValueError("no BEGIN:VCARD or BEGIN:VCALENDAR")
     if stack:
         raise ValueError(f"END:{stack[-1]} missing at the end")
     return uid
+
+
+_TEXT_ESCAPE = re.compile(r"\\([\\;,nN])")
+
+
+def _unescaped(value: str) -> str:
+    """A TEXT value as written (RFC 5545 3.3.11, RFC 6350 3.4): ``\\;`` is ``;`` and so
+    on, so that the UID read here is the UID the converters wrote (a server UID with a
+    ``;`` or ``,`` read escaped was another UID)."""
+    return _TEXT_ESCAPE.sub(lambda m: "\n" if m.group(1) in "nN" else m.group(1), value)
 
 
 def _is_item_level(stack: list[str]) -> bool:

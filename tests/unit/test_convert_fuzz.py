@@ -31,6 +31,7 @@ from eassync.eas.codepages import tags_of_page
 from eassync.eas.element import Element
 from eassync.errors import ConversionError
 from eassync.storage.base import Item
+from eassync.storage.vdir import inspect_text
 from eassync.sync.slots import SlotKnowledge
 
 DATA = Path(__file__).parent.parent / "data"
@@ -241,6 +242,8 @@ def _reads_back(handler: ContentHandler, item: Item, version: str) -> None:
     operation the engine does on a local file succeeds on it, without even a
     ConversionError."""
     assert item.raw.endswith(b"\r\n") or item.raw.endswith(b"\n")
+    # the vdir's own reading (UTF-8, one object, its UID) accepts it as written
+    assert inspect_text(item.raw.decode("utf-8")) == item.uid
     handler.fingerprint(item)
     handler.to_eas(item, version)
     projected = handler.project(item, version)

@@ -465,3 +465,19 @@ def test_get_of_vanished_file_is_not_found(ics: VdirStorage, folder: Path) -> No
     (folder / ident).unlink()
     with pytest.raises(NotFoundError):
         ics.get(ident)
+
+
+@pytest.mark.parametrize(
+    ("written", "uid"),
+    [("a\\;b", "a;b"), ("a\\,b", "a,b"), ("a\\\\b", "a\\b"), ("a\\nb", "a\nb"), ("plain", "plain")],
+)
+def test_the_uid_read_is_the_uid_written(ics: VdirStorage, folder: Path, written: str, uid: str):
+    """A TEXT value is escaped on the way out (icalendar writes ``UID:a\\;b``); read
+    escaped it was another UID than the converter's (found by the converter fuzz)."""
+    (folder / "x.ics").write_text(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\n"
+        f"UID:{written}\r\nDTSTART:20260101T000000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+        encoding="utf-8",
+    )
+    item, _ = ics.get("x.ics")
+    assert item.uid == uid
