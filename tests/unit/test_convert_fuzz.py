@@ -37,7 +37,7 @@ from eassync.sync.slots import SlotKnowledge
 DATA = Path(__file__).parent.parent / "data"
 VERSIONS = ("12.1", "14.1", "16.1")
 #: more for a long hunt: EASSYNC_FUZZ_EXAMPLES=5000
-EXAMPLES = int(os.environ.get("EASSYNC_FUZZ_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("EASSYNC_FUZZ_EXAMPLES", "100"))
 SETTINGS = settings(
     max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
