@@ -249,6 +249,8 @@ class PairSession:
         def put_in_trash(ident: str, item: Item) -> None:
             trash.put(pair.name, key, ident, item)
 
+        # server items that failed to convert are reported every pass (issue 14)
+        coll.remote.failed = None if dry_run else status.failed_items(key)
         started = time.monotonic()
         report = sync_collection(
             coll.local,

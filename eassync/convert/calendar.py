@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import unicodedata
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -53,6 +54,7 @@ from icalendar.cal import Component
 from eassync.convert import ical
 from eassync.convert import recurrence as rec_mod
 from eassync.convert import timezone as tz_mod
+from eassync.convert.base import item_failures
 from eassync.convert.recurrence import Recurrence, at_least, compact_utc, parse_eas_time
 from eassync.eas.element import E, Element
 from eassync.errors import ConversionError
@@ -188,6 +190,7 @@ def _is_utc(tz: tzinfo | None) -> bool:
 # --- VEVENT → Event -------------------------------------------------------------------------
 
 
+@item_failures
 class CalendarHandler:
     kind = "calendar"
     eas_class = "Calendar"
@@ -252,7 +255,7 @@ class CalendarHandler:
             if isinstance(end, datetime):
                 end = end.date()
             if not isinstance(end, date):
-                end = start + (duration if isinstance(duration, timedelta) else timedelta(days=1))
+                end = ical.shifted(start, duration) or start + timedelta(days=1)
             if end <= start:
                 end = start + timedelta(days=1)
             tz: tzinfo | None = None
@@ -265,10 +268,8 @@ class CalendarHandler:
             if isinstance(end, datetime):
                 if end.tzinfo is None:
                     end = end.replace(tzinfo=self.zone)
-            elif isinstance(duration, timedelta):
-                end = start + duration
             else:
-                end = start
+                end = ical.shifted(start, duration) or start
             if end < start:
                 end = start
         event = Event(all_day=all_day, start=start, end=end, tz=tz)
@@ -341,11 +342,10 @@ class CalendarHandler:
             is_leap_month=number("X-EAS-ISLEAPMONTH", parsed.is_leap_month),
         )
         exdates: list[datetime | date] = []
-        for prop in _as_list(comp.get("EXDATE")):
-            for value in getattr(prop, "dts", []):
-                instant = self._norm_instant(value.dt, event.all_day)
-                if instant is not None and instant not in exdates:
-                    exdates.append(instant)
+        for value in ical.date_values(comp, "EXDATE"):
+            instant = self._norm_instant(value, event.all_day)
+            if instant is not None and instant not in exdates:
+                exdates.append(instant)
         event.exdates = tuple(exdates)
 
     def _reminder(self, comp: Component, event: Event) -> int | None:
@@ -543,7 +543,7 @@ class CalendarHandler:
         elif end < start:
             event.end = start
         self._read_common(data, event, version)
-        event.uid = data.text(C + "UID") or data.text(C + "ClientUid")
+        event.uid = _one_line(data.text(C + "UID")) or _one_line(data.text(C + "ClientUid"))
         event.dtstamp = parse_eas_time(data.text(C + "DtStamp"))
         node = data.find(C + "Recurrence")
         if node is not None:
@@ -568,11 +568,10 @@ class CalendarHandler:
         event.busy = _bounded(data.int(C + "BusyStatus"), 0, 4)
         event.sensitivity = _bounded(data.int(C + "Sensitivity"), 0, 3)
         event.categories = ical.read_categories(data, "Calendar")
-        reminder = data.int(C + "Reminder")
-        event.reminder = reminder if reminder is not None and reminder >= 0 else None
-        email = _clean(data.text(C + "OrganizerEmail"))
+        event.reminder = reminder_in_range(data.int(C + "Reminder"), event.start)
+        email = _one_line(data.text(C + "OrganizerEmail"))
         if email:
-            event.organizer = (email, _clean(data.text(C + "OrganizerName")))
+            event.organizer = (email, _one_line(data.text(C + "OrganizerName")))
         event.attendees = tuple(_read_attendees(data))
         meeting = data.int(C + "MeetingStatus")
         event.meeting_status = (meeting & 7) if meeting is not None else 0
@@ -636,8 +635,7 @@ class CalendarHandler:
         if C + "BusyStatus" in present:
             ov.busy = _bounded(exc.int(C + "BusyStatus"), 0, 4)
         if C + "Reminder" in present:
-            reminder = exc.int(C + "Reminder")
-            ov.reminder = reminder if reminder is not None and reminder >= 0 else None
+            ov.reminder = reminder_in_range(exc.int(C + "Reminder"), ov.start)
         if C + "MeetingStatus" in present:
             ov.meeting_status = (exc.int(C + "MeetingStatus") or 0) & 7
         if C + "Attendees" in present:
@@ -968,14 +966,36 @@ def alarm_minutes(
 
     if isinstance(value, timedelta):
         related = str(trigger.params.get("RELATED", "START")).upper()
-        anchor = end if related == "END" else start
-        before = aware(start) - (aware(anchor) + value)
+        # durations, not instants: TRIGGER:-P99999999W is a valid duration whose
+        # instant lies before year 1 (OverflowError, issue 14)
+        offset = aware(end) - aware(start) if related == "END" else timedelta(0)
+        before = -(offset + value)
     elif isinstance(value, datetime):
         before = aware(start) - aware(value)
     else:
         return None
     minutes = int(before.total_seconds() // 60)
-    return minutes if minutes >= 0 else None
+    return reminder_in_range(minutes, start)
+
+
+def reminder_in_range(minutes: int | None, start: datetime | date) -> int | None:
+    """A reminder (minutes before ``start``) that a calendar can place: None for one
+    after the start; at most the minutes since 0002-01-01 and at most 2^31-1 (Exchange
+    keeps it as a 32-bit PidLidReminderDelta). A larger one (a Reminder of 2^32
+    minutes, a TRIGGER of -P99999999W) is clamped: it already means "as early as
+    possible", and its instant would fall before year 1, where no reader can go."""
+    if minutes is None or minutes < 0:
+        return None
+    first = datetime(2, 1, 1, tzinfo=UTC)
+    moment = start if isinstance(start, datetime) else datetime.combine(start, time(0))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    earliest = int((moment - first).total_seconds() // 60)
+    return max(0, min(minutes, earliest, MAX_REMINDER))
+
+
+#: the largest Reminder: Exchange stores it as a signed 32-bit PidLidReminderDelta
+MAX_REMINDER = 2**31 - 1
 
 
 def reminder_alarm(minutes: int) -> icalendar.Alarm:
@@ -1002,6 +1022,15 @@ def _clean(text: str | None) -> str | None:
         return None
     text = text.strip()
     return text or None
+
+
+def _one_line(text: str | None) -> str | None:
+    """A one-line server value (an address, a name, a UID): control characters (CR,
+    LF, NUL from a hostile server) dropped, blanks around stripped. icalendar refuses
+    them in a CAL-ADDRESS, and a UID written with them reads back as another UID."""
+    if text is None:
+        return None
+    return _clean("".join(c for c in text if unicodedata.category(c) != "Cc"))
 
 
 def _bounded(value: int | None, low: int, high: int) -> int | None:
@@ -1069,10 +1098,10 @@ def _attendees(comp: Component) -> list[Attendee]:
 def _read_attendees(data: Element) -> list[Attendee]:
     out: list[Attendee] = []
     for node in data.findall(C + "Attendees/" + C + "Attendee"):
-        email = _clean(node.text(C + "Email"))
+        email = _one_line(node.text(C + "Email"))
         if not email:
             continue
-        name = _clean(node.text(C + "Name"))
+        name = _one_line(node.text(C + "Name"))
         status = node.int(C + "AttendeeStatus")
         kind = node.int(C + "AttendeeType")
         out.append(

@@ -54,6 +54,7 @@ from dataclasses import dataclass, field, replace
 from typing import Generic, TypeVar
 
 from eassync.convert import normalize, vcard
+from eassync.convert.base import item_failures
 from eassync.convert.vcard import (
     Card,
     Property,
@@ -1133,6 +1134,7 @@ def _uid(card: Card) -> str | None:
     return card.first_text("UID")
 
 
+@item_failures
 class ContactsHandler:
     kind = "contacts"
     eas_class = "Contacts"

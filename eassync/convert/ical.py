@@ -18,6 +18,7 @@ import icalendar
 from icalendar.cal import Component
 
 from eassync.convert import normalize
+from eassync.convert.recurrence import MAX_YEAR, MIN_YEAR
 from eassync.convert.timezone import RuleZone, SystemTime, TimeZoneInfo
 from eassync.eas.element import E, Element
 from eassync.errors import ConversionError
@@ -88,12 +89,46 @@ def text(comp: Component, name: str) -> str | None:
 
 
 def decoded(comp: Component, name: str) -> Any:
+    """The value of a property; None if absent or unreadable. A date or time outside
+    the years EAS dates may have (``MIN_YEAR``..``MAX_YEAR``) is unreadable too: a
+    shift to UTC or by the event's length would leave Python's range (OverflowError)."""
     if comp.get(name) is None:
         return None
     try:
-        return comp.decoded(name)
+        value = comp.decoded(name)
     except (ValueError, KeyError, TypeError):
         return None
+    if isinstance(value, date) and not in_range(value):
+        return None
+    return value
+
+
+def shifted(value: Any, duration: Any) -> Any:
+    """``value + duration`` (DTSTART + DURATION), or None when there is no duration or
+    the sum leaves the years a calendar can hold (DURATION:-P99999999W)."""
+    if not isinstance(duration, timedelta) or not isinstance(value, date):
+        return None
+    try:
+        moved = value + duration
+    except OverflowError:
+        return None
+    return moved if in_range(moved) else None
+
+
+def in_range(value: date) -> bool:
+    return MIN_YEAR <= value.year <= MAX_YEAR
+
+
+def date_values(comp: Component, name: str) -> list[date]:
+    """Every readable date or date-time of a list property (EXDATE), in range."""
+    out: list[date] = []
+    for prop in comp.get(name) if isinstance(comp.get(name), list) else [comp.get(name)]:
+        try:
+            values = [v.dt for v in getattr(prop, "dts", [])]
+        except (ValueError, TypeError):  # icalendar's BrokenCalendarProperty is a ValueError
+            continue
+        out += [v for v in values if isinstance(v, date) and in_range(v)]
+    return out
 
 
 def categories(comp: Component) -> tuple[str, ...]:
@@ -184,9 +219,15 @@ def _component_lines(comp: Component, path: str) -> Iterator[str]:
         counts[sub.name] = index + 1
         key = str(index)
         if sub.get("RECURRENCE-ID") is not None:
-            rid = sub["RECURRENCE-ID"].to_ical()
-            key = "R" + (rid.decode() if isinstance(rid, bytes) else rid)
+            found: Any = sub["RECURRENCE-ID"]  # a list where a file repeats the property
+            rids = found if isinstance(found, list) else [found]
+            key = "R" + ",".join(_ical_text(r) for r in rids)
         yield from _component_lines(sub, f"{path}/{sub.name}[{key}]")
+
+
+def _ical_text(prop: Any) -> str:
+    text = prop.to_ical()
+    return text.decode() if isinstance(text, bytes) else str(text)
 
 
 def fingerprint(item: Item) -> str:

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, TypedDict
 
 from eassync.eas.element import E, Element
+from eassync.errors import ConversionError
 
 DAILY, WEEKLY, MONTHLY, MONTHLY_NTH, YEARLY, YEARLY_NTH = 0, 1, 2, 3, 5, 6
 DAYS = ("SU", "MO", "TU", "WE", "TH", "FR", "SA")  # bit i = 1 << i (MS-ASCAL DayOfWeek)
@@ -263,7 +264,11 @@ def compact_utc(value: datetime | date) -> str:
     if not isinstance(value, datetime):
         return f"{value.year:04d}{value.month:02d}{value.day:02d}T000000Z"
     value = value.astimezone(UTC) if value.tzinfo else value
-    return value.strftime("%Y%m%dT%H%M%SZ")
+    # not strftime: glibc's %Y writes year 1 as "1", which no parser reads back
+    return (
+        f"{value.year:04d}{value.month:02d}{value.day:02d}"
+        f"T{value.hour:02d}{value.minute:02d}{value.second:02d}Z"
+    )
 
 
 def eas_datetime(value: datetime | date) -> str:
@@ -271,20 +276,31 @@ def eas_datetime(value: datetime | date) -> str:
     if not isinstance(value, datetime):
         value = datetime.combine(value, time(0))
     value = value.astimezone(UTC) if value.tzinfo else value
-    return value.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
+        f"T{value.hour:02d}:{value.minute:02d}:{value.second:02d}.000Z"
+    )
+
+
+#: Years a server's date may have. Outside them a time-zone shift or an event's length
+#: leaves Python's datetime range (OverflowError): such a date is unreadable, like any
+#: other garbage (the "none" dates servers use, 1601-01-01 and 4501-01-01, are inside).
+MIN_YEAR, MAX_YEAR = 2, 9997
 
 
 def parse_eas_time(text: str | None) -> datetime | None:
-    """Compact DateTime or dateTime → aware UTC datetime; None if absent/unreadable."""
+    """Compact DateTime or dateTime → aware UTC datetime; None if absent/unreadable
+    (or outside MIN_YEAR..MAX_YEAR)."""
     if not text:
         return None
     raw = text.strip().rstrip("Zz").replace("-", "").replace(":", "")
     raw = raw.split(".", 1)[0]
     for fmt in ("%Y%m%dT%H%M%S", "%Y%m%dT%H%M", "%Y%m%d"):
         try:
-            return datetime.strptime(raw, fmt).replace(tzinfo=UTC)
+            value = datetime.strptime(raw, fmt).replace(tzinfo=UTC)
         except ValueError:
             continue
+        return value if MIN_YEAR <= value.year <= MAX_YEAR else None
     return None
 
 
@@ -338,27 +354,59 @@ def calendar_element(rec: Recurrence, version: str) -> Element:
     return node
 
 
+#: MS-ASCAL 2.2.2.25/.35/.13/.14/.47/.31: the ranges of the Recurrence fields. A value
+#: outside them has no faithful local form: clamped it would move occurrences, dropped
+#: it would lose the series on the next local edit. The item is refused instead (the
+#: server's copy stays as it is) with a message naming the field.
+RECURRENCE_RANGES = {
+    "Interval": (0, 999),
+    "Occurrences": (0, 999),
+    "DayOfWeek": (0, 127),
+    "DayOfMonth": (0, 31),
+    "WeekOfMonth": (0, 5),
+    "MonthOfYear": (0, 12),
+}
+
+
 def read_element(node: Element, page: str) -> Recurrence | None:
     """A Recurrence element (Calendar or Tasks page) → Recurrence with a UTC-datetime
-    Until (callers turn it into a date for all-day items); None if Type is unreadable."""
+    Until (callers turn it into a date for all-day items); None if Type is unreadable.
+    Raises ConversionError for a field outside its range (RECURRENCE_RANGES); 0 reads
+    as absent (servers send it for fields the Type does not use)."""
     kind = node.int(f"{page}:Type")
     if kind not in (DAILY, WEEKLY, MONTHLY, MONTHLY_NTH, YEARLY, YEARLY_NTH):
         return None
-    interval = node.int(f"{page}:Interval") or 1
-    occurrences = node.int(f"{page}:Occurrences")
+    ranged: dict[str, int | None] = {}
+    for name, (low, high) in RECURRENCE_RANGES.items():
+        value = node.int(f"{page}:{name}")
+        if value is not None and not low <= value <= high:
+            raise ConversionError(
+                f"the server's recurrence has {name} {value}, outside {low}–{high} "
+                "(MS-ASCAL); the item is not stored",
+                hint="correct the series on the server (or in Outlook)",
+            )
+        ranged[name] = value or None
+    # informational fields: an impossible value is dropped, not worth an item
+    first_day = _within(node.int(f"{page}:FirstDayOfWeek"), 0, 6)
+    calendar_type = _within(node.int(f"{page}:CalendarType"), 0, 23)
+    leap = _within(node.int(f"{page}:IsLeapMonth"), 0, 1)
     return Recurrence(
         type=kind,
-        interval=max(1, interval),
-        occurrences=occurrences if occurrences and occurrences > 0 else None,
+        interval=ranged["Interval"] or 1,
+        occurrences=ranged["Occurrences"],
         until=parse_eas_time(node.text(f"{page}:Until")),
-        day_of_week=node.int(f"{page}:DayOfWeek"),
-        day_of_month=node.int(f"{page}:DayOfMonth"),
-        week_of_month=node.int(f"{page}:WeekOfMonth"),
-        month_of_year=node.int(f"{page}:MonthOfYear"),
-        first_day_of_week=node.int(f"{page}:FirstDayOfWeek"),
-        calendar_type=node.int(f"{page}:CalendarType"),
-        is_leap_month=node.int(f"{page}:IsLeapMonth"),
+        day_of_week=ranged["DayOfWeek"],
+        day_of_month=ranged["DayOfMonth"],
+        week_of_month=ranged["WeekOfMonth"],
+        month_of_year=ranged["MonthOfYear"],
+        first_day_of_week=first_day,
+        calendar_type=calendar_type,
+        is_leap_month=leap,
     )
+
+
+def _within(value: int | None, low: int, high: int) -> int | None:
+    return value if value is not None and low <= value <= high else None
 
 
 def _at_least(version: str, minimum: str) -> bool:

@@ -119,7 +119,8 @@ CALENDAR: tuple[Row, ...] = (
         ("Calendar:Reminder",),
         LIMITED,
         "The first VALARM only, as minutes before the start (absolute and end-related"
-        " triggers converted). Further alarms and alarms after the start stay local.",
+        " triggers converted). Further alarms and alarms after the start stay local."
+        " A reminder before the year 2 (or over 2^31−1 minutes) is clamped to that.",
         ("BEGIN:VALARM", "ACTION:DISPLAY", "DESCRIPTION:x", "TRIGGER:-PT15M", "END:VALARM"),
     ),
     Row(
@@ -128,7 +129,9 @@ CALENDAR: tuple[Row, ...] = (
         SUPPORTED,
         "INTERVAL, COUNT, UNTIL, WKST (≥14.1); BYDAY lists with BYSETPOS n, last day"
         " (BYMONTHDAY=-1). Compared by expanding occurrences in the tests. SOGo 5.8 moves"
-        " monthly day-N rules to the 1st and reads weekday-list BYSETPOS rules wrong.",
+        " monthly day-N rules to the 1st and reads weekday-list BYSETPOS rules wrong."
+        " A server rule with a field outside MS-ASCAL's range (Interval or Occurrences"
+        " over 999, DayOfWeek over 127 …) is refused: the event is reported every pass.",
         ("RRULE:FREQ=MONTHLY;BYDAY=2TU;COUNT=12",),
     ),
     Row(

@@ -30,7 +30,8 @@ from icalendar.cal import Component
 from eassync.convert import ical
 from eassync.convert import recurrence as rec_mod
 from eassync.convert import timezone as tz_mod
-from eassync.convert.recurrence import Recurrence, eas_datetime, parse_eas_time
+from eassync.convert.base import item_failures
+from eassync.convert.recurrence import Recurrence, compact_utc, eas_datetime, parse_eas_time
 from eassync.eas.element import E, Element
 from eassync.errors import ConversionError
 from eassync.storage.base import Item
@@ -96,10 +97,11 @@ def _key(value: datetime | date | None) -> str | None:
     if value is None:
         return None
     if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+        return compact_utc(value)
     return value.isoformat()
 
 
+@item_failures
 class TasksHandler:
     kind = "tasks"
     eas_class = "Tasks"
@@ -137,8 +139,8 @@ class TasksHandler:
         task.start = self._aware(ical.decoded(comp, "DTSTART"))
         task.due = self._aware(ical.decoded(comp, "DUE"))
         duration = ical.decoded(comp, "DURATION")
-        if task.due is None and task.start is not None and isinstance(duration, timedelta):
-            task.due = task.start + duration
+        if task.due is None and task.start is not None:
+            task.due = ical.shifted(task.start, duration)
         status = (ical.text(comp, "STATUS") or "").upper()
         completed = self._aware(ical.decoded(comp, "COMPLETED"))
         task.complete = status == "COMPLETED" or (status == "" and completed is not None)
@@ -187,7 +189,10 @@ class TasksHandler:
                 return None
             if not isinstance(anchor, datetime):
                 anchor = datetime.combine(anchor, time(0), tzinfo=self.zone)
-            return anchor + value
+            try:
+                return anchor + value
+            except OverflowError:  # TRIGGER:-P99999999W: no instant to send; kept locally
+                return None
         return None
 
     # --- Task → EAS -------------------------------------------------------------------------

@@ -67,6 +67,8 @@ class SystemTime:
     def valid(self) -> bool:
         if not 1 <= self.month <= 12 or self.hour > 23 or self.minute > 59 or self.second > 59:
             return False
+        if not 0 <= self.day_of_week <= 6 or self.millisecond > 999:  # any SYSTEMTIME
+            return False
         if self.year == 0:
             return 0 <= self.day_of_week <= 6 and 1 <= self.day <= 5
         return 1 <= self.day <= _calendar.monthrange(self.year, self.month)[1]

@@ -435,10 +435,42 @@ def _command_response(node: Element) -> CommandResponse | None:
         client_id=node.text("AirSync:ClientId"),
         server_id=node.text("AirSync:ServerId"),
         # Status is required; a server that leaves it out reported nothing wrong.
-        status=node.int("AirSync:Status", 1) or 1,
+        # One that is not a number fails this item only (INVALID_STATUS).
+        status=_item_status(node),
         data=node.find("AirSync:ApplicationData"),
         instance_id=node.text("AirSyncBase:InstanceId"),
     )
+
+
+#: CommandResponse.status of a Status that is not a number
+INVALID_STATUS = -1
+
+
+def sync_status(node: Element, where: str) -> int:
+    """The Status child of a Sync or Collection element: 1 when absent (SOGo leaves it
+    out on success); a number as given, 0 included: only 1 is success (MS-ASCMD
+    2.2.3.177.16), and reading 0 as 1 would commit a SyncKey for changes that never
+    happened. Raises ProtocolError when it is not a number (issue 14 item 10)."""
+    text = (node.text("AirSync:Status") or "").strip()
+    if not text:
+        return 1
+    if not _is_number(text):
+        raise ProtocolError(
+            f"the server sent a {where} Status that is not a status number: {text[:20]!r}",
+            hint="the server answered outside the protocol; nothing was stored",
+        )
+    return int(text)
+
+
+def _item_status(node: Element) -> int:
+    text = (node.text("AirSync:Status") or "").strip()
+    if not text:
+        return 1
+    return int(text) if _is_number(text) else INVALID_STATUS
+
+
+def _is_number(text: str) -> bool:
+    return text.isascii() and text.isdigit()  # not "²" or "١": isdigit, yet no int
 
 
 def parse_sync(root: Element) -> SyncResponse:
@@ -457,7 +489,7 @@ def parse_sync(root: Element) -> SyncResponse:
             CollectionResponse(
                 collection_id=node.text("AirSync:CollectionId", "") or "",
                 sync_key=node.text("AirSync:SyncKey", "") or "",
-                status=node.int("AirSync:Status", 1) or 1,
+                status=sync_status(node, "collection"),
                 # present (even empty, SOGo Q16) means true
                 more_available=node.find("AirSync:MoreAvailable") is not None,
                 commands=commands,
@@ -465,7 +497,7 @@ def parse_sync(root: Element) -> SyncResponse:
             )
         )
     return SyncResponse(
-        status=root.int("AirSync:Status"),
+        status=sync_status(root, "Sync") if (root.text("AirSync:Status") or "").strip() else None,
         limit=root.int("AirSync:Limit"),
         collections=collections,
     )

@@ -25,6 +25,7 @@ import contextvars
 import errno
 import os
 import random
+import re
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -89,13 +90,24 @@ def _syncfs_function() -> Callable[[int], None] | None:
     return _syncfs
 
 
+#: The names of our temp files, and only of ours: ``.<target>.eassync-<12 hex>.tmp``.
+#: Stale ones are deleted (vdir), so the pattern must never match another program's
+#: hidden ``*.tmp`` file (issue 14 item 12).
+TEMP_NAME = re.compile(r"\.(?P<target>.+)\.eassync-[0-9a-f]{12}" + re.escape(TMP_SUFFIX))
+
+
 def temp_name_for(path: str) -> str:
     """A fresh hidden temp path next to ``path``: dot-prefixed (so tools that read the
-    folder ignore it) and ending in ``.tmp``. The random part only has to make a clash
-    unlikely (O_EXCL refuses a clash; the caller draws again): the process's
-    ``random`` is enough, a getrandom(2) per file cost ~4 % of a download."""
+    folder ignore it), ending in ``.tmp`` and matching :data:`TEMP_NAME`. The random part
+    only has to make a clash unlikely (O_EXCL refuses a clash; the caller draws again):
+    the process's ``random`` is enough, a getrandom(2) per file cost ~4 % of a download."""
     folder, name = os.path.split(path)
-    return os.path.join(folder, f".{name}.{random.getrandbits(48):012x}{TMP_SUFFIX}")
+    return os.path.join(folder, f".{name}.eassync-{random.getrandbits(48):012x}{TMP_SUFFIX}")
+
+
+def is_temp_name(name: str) -> bool:
+    """Whether a file name is one of eassync's temp files (:func:`temp_name_for`)."""
+    return TEMP_NAME.fullmatch(name) is not None
 
 
 def fsync_dir(directory: str | os.PathLike[str]) -> None:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import math
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from eassync.errors import ConversionError
+from eassync.eas.commands import INVALID_STATUS
+from eassync.errors import ConversionError, EassyncError
 from eassync.storage.base import (
     Item,
     OpResult,
@@ -38,6 +40,25 @@ SOGO_EMPTY_FOLDER_KEY = "-1"
 
 #: server copies fetched per push to learn which fields the server holds
 READ_BACKS = 2
+
+#: server items that failed to convert, remembered so that every pass reports them
+#: again until they are stored (the server sends an item once: after its batch's
+#: SyncKey is committed, a skipped item would otherwise be forgotten): at most this many
+#: remembered per folder, and at most REFETCHES fetched again per pass
+MAX_REMEMBERED = 1000
+REFETCHES = 25
+#: the key of a remembered item whose ServerId was refused (shown escaped): never fetched
+REFUSED = "refused:"
+
+
+class FailedItems(Protocol):
+    """Where a folder's failed server items are kept between passes (the pair status):
+    ServerId → the last error message."""
+
+    def load(self) -> dict[str, str]: ...
+
+    def save(self, failed: dict[str, str]) -> None: ...
+
 
 # Item status codes inside Sync Responses (MS-ASCMD 2.2.3.177.16; brief §5.7).
 _ITEM_STATUS: dict[int, OpStatus] = {
@@ -75,6 +96,10 @@ class EasRemoteCollection:
         self.location = folder.display_name or f"folder {folder.server_id}"
         self.requests = 0
         self._read_back_failed = False
+        #: set by the runner (not in a dry run): failed items are reported every pass
+        self.failed: FailedItems | None = None
+        self._refused: set[str] = set()
+        self._saved: list[tuple[str, str]] = []  # the failed items as stored
 
     @property
     def version(self) -> str:
@@ -83,9 +108,14 @@ class EasRemoteCollection:
     def pull(self, state: str | None) -> Iterator[RemoteBatch]:
         from eassync.eas.client import CollectionRequest
 
+        remembered = self.failed.load() if self.failed is not None else {}
+        self._saved = list(remembered.items())
         if state is None:
             state = self._prime()
             yield RemoteBatch(changes=(), state=state)
+            again: list[RemoteChange] = []  # a full download brings them anyway
+        else:
+            again = self._again(remembered)
         bound = PullBound(self.location, self.max_batch, self._estimate)
         more = True
         while more:
@@ -102,12 +132,17 @@ class EasRemoteCollection:
                     )
                 ]
             )
-            changes = self._remote_changes(resp.commands)
+            fresh = self._remote_changes(resp.commands)
+            mentioned = {change.ident for change in fresh}  # the server's word is newer
+            changes = [c for c in again if c.ident not in mentioned] + fresh
+            again = []
             more = resp.more_available
             # what came is committed (yielded) before a hostile round count stops us
             bound.received(len(resp.commands), state, resp.sync_key)
             state = resp.sync_key
             yield RemoteBatch(changes=changes, state=state, more_available=more)
+            # here the engine has committed the batch: remember what failed in it
+            self._remember(remembered, changes)
             if more:
                 bound.check()
 
@@ -125,6 +160,57 @@ class EasRemoteCollection:
             log.info("%s: no item estimate (%s)", self.location, exc)
             return None
         return found.get(self.folder.server_id)
+
+    def _again(self, remembered: dict[str, str]) -> list[RemoteChange]:
+        """The items that failed in earlier passes, fetched again (at most REFETCHES,
+        the longest-waiting first; the rest reported with their last error): stored
+        now if they convert, reported again if not, forgotten if gone."""
+        from eassync.eas.element import Element
+        from eassync.errors import NotFoundError
+
+        changes: list[RemoteChange] = []
+        for number, (server_id, message) in enumerate(list(remembered.items())):
+            if server_id.startswith(REFUSED):  # cannot be fetched: reported as it was
+                shown = server_id.removeprefix(REFUSED)
+                self._refused.add(shown)
+                changes.append(RemoteChange(kind="change", ident=shown, error=message))
+                continue
+            if number >= REFETCHES:
+                changes.append(RemoteChange(kind="change", ident=server_id, error=message))
+                continue
+            try:
+                self.requests += 1
+                properties = self.client.fetch_item(self.folder.server_id, server_id)
+            except NotFoundError:
+                del remembered[server_id]  # deleted on the server meanwhile
+                continue
+            except EassyncError as exc:
+                log.info("%s: cannot fetch %s again (%s)", self.location, server_id, exc)
+                changes.append(RemoteChange(kind="change", ident=server_id, error=message))
+                continue
+            data = Element("AirSync:ApplicationData", list(properties.children))
+            changes.append(self._convert("change", server_id, data))
+            remembered.pop(server_id)  # back at the end of the queue if it fails again
+        return changes
+
+    def _remember(self, remembered: dict[str, str], changes: Sequence[RemoteChange]) -> None:
+        if self.failed is None:
+            return
+        for change in changes:
+            key = change.ident
+            if key in self._refused or key.startswith(REFUSED):
+                key = REFUSED + key.removeprefix(REFUSED)  # not fetchable by that name
+            if change.error is not None and change.kind in ("add", "change"):
+                remembered[key] = change.error
+            else:
+                remembered.pop(key, None)
+        while len(remembered) > MAX_REMEMBERED:
+            dropped = next(iter(remembered))
+            log.warning("%s: too many failed items; forgetting %s", self.location, dropped)
+            del remembered[dropped]
+        if list(remembered.items()) != self._saved:
+            self.failed.save(dict(remembered))
+            self._saved = list(remembered.items())
 
     def _prime(self) -> str:
         """Sync with SyncKey 0: options and the Supported list are sent once here."""
@@ -156,7 +242,8 @@ class EasRemoteCollection:
         changes: list[RemoteChange] = []
         refetched: set[str] = set()
         for cmd in commands:
-            if getattr(cmd, "instance_id", None) and cmd.kind in ("change", "delete"):
+            instance = getattr(cmd, "instance_id", None) and usable_server_id(cmd.server_id)
+            if instance and cmd.kind in ("change", "delete"):
                 if cmd.server_id not in refetched:
                     refetched.add(cmd.server_id)
                     changes.append(self._refetch_series(cmd.server_id))
@@ -180,6 +267,19 @@ class EasRemoteCollection:
 
     def _remote_change(self, cmd: Any) -> RemoteChange:
         kind, server_id, data = cmd.kind, cmd.server_id, cmd.data
+        if not usable_server_id(server_id):
+            # refused on arrival: as a status key, a file name or in a message it
+            # would block the pass or forge output (issue 14 item 9)
+            if kind in ("delete", "softdelete"):  # of an item we refused: nothing to do
+                return RemoteChange(kind=kind, ident=REFUSED + shown_id(server_id))
+            name = item_name(data) or shown_id(server_id)
+            self._refused.add(shown_id(server_id))
+            return RemoteChange(
+                kind=kind,
+                ident=shown_id(server_id),
+                error=f"{name}: the server sent this item with an unusable ServerId "
+                f"{shown_id(server_id)} (control characters); it is skipped",
+            )
         if kind in ("delete", "softdelete"):
             return RemoteChange(kind=kind, ident=server_id)
         if data is None:
@@ -187,13 +287,23 @@ class EasRemoteCollection:
         return self._convert(kind, server_id, data)
 
     def _convert(self, kind: Any, server_id: str, data: Any) -> RemoteChange:
+        """One server item → a local one. Whatever goes wrong is this item's failure,
+        named by its subject (issue 14 item 8): never the pass's."""
         try:
             item = self.handler.from_eas(data, self.version)
+            if self.enrich is not None:
+                item = self.enrich(item)
         except ConversionError as exc:
-            return RemoteChange(kind=kind, ident=server_id, error=str(exc))
-        if self.enrich is not None:
-            item = self.enrich(item)
-        return RemoteChange(kind=kind, ident=server_id, item=item)
+            error: Exception = exc
+        except EassyncError:
+            raise  # fetching an attachment failed (network, login): the pass's, as before
+        except Exception as exc:  # one item's failure, whatever it is
+            log.debug("%s: cannot convert %r", self.location, server_id, exc_info=True)
+            error = exc
+        else:
+            return RemoteChange(kind=kind, ident=server_id, item=item)
+        name = item_name(data) or shown_id(server_id)
+        return RemoteChange(kind=kind, ident=server_id, error=f"{name}: {error}")
 
     def push(self, state: str, ops: Sequence[PushOp]) -> PushResult:
         from eassync.eas.client import ClientCommand, CollectionRequest
@@ -214,6 +324,13 @@ class EasRemoteCollection:
                 data = self.handler.to_eas(op.item, self.version)
             except ConversionError as exc:
                 results[op.ref] = OpResult(op.ref, "rejected", message=str(exc))
+                continue
+            except EassyncError:
+                raise
+            except Exception as exc:  # this item's failure, not the push's
+                log.debug("%s: cannot convert %s", self.location, op.ref, exc_info=True)
+                message = f"cannot convert this item ({type(exc).__name__}: {exc})"
+                results[op.ref] = OpResult(op.ref, "rejected", message=message)
                 continue
             if op.kind == "add":
                 commands.append(ClientCommand("add", op.ref, None, data))
@@ -247,6 +364,15 @@ class EasRemoteCollection:
                     # A server must answer every Add; without an answer we cannot know
                     # the ServerId: the engine recognises the item on the next pull.
                     results[op.ref] = OpResult(op.ref, "retry", message="no answer to Add")
+                    continue
+                if r.status == 1 and r.server_id and not usable_server_id(r.server_id):
+                    # never a key of ours (item 9): the item stays local, unlinked
+                    results[op.ref] = OpResult(
+                        op.ref,
+                        "rejected",
+                        message="the server answered this Add with an unusable ServerId "
+                        f"{shown_id(r.server_id)}",
+                    )
                     continue
                 status = _ITEM_STATUS.get(r.status, "rejected")
                 results[op.ref] = OpResult(
@@ -438,4 +564,42 @@ def _status_text(status: int) -> str:
         8: "the item no longer exists on the server (Status 8)",
         9: "the server could not complete the operation (Status 9, e.g. mailbox full)",
         183: "some exceptions of the series were not saved (Status 183)",
-    }.get(status, f"Status {status}")
+        INVALID_STATUS: "the server answered with a Status that is not a number",
+    }.get(status, f"the server answered Status {status}")
+
+
+def usable_server_id(server_id: str) -> bool:
+    """A ServerId eassync can keep: not empty, no control characters (NUL, ESC, CR/LF
+    and the C1 range) and no line or paragraph separators."""
+    return bool(server_id) and not any(
+        unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in server_id
+    )
+
+
+def shown_id(server_id: str) -> str:
+    """A ServerId (or any server text) for messages: quoted, control characters escaped."""
+    return "'" + "".join(map(_shown_char, server_id)) + "'"
+
+
+def _shown_char(c: str) -> str:
+    if unicodedata.category(c) not in ("Cc", "Zl", "Zp"):
+        return c
+    return f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}"
+
+
+#: the fields that name an item in messages, by content type, first found wins
+_NAME_TAGS = ("Calendar:Subject", "Tasks:Subject", "Contacts:FileAs")
+
+
+def item_name(data: Any) -> str | None:
+    """A short name of a server item for messages (subject, file-as, first and last
+    name), control characters escaped; None if it has none."""
+    if data is None:
+        return None
+    for tag in _NAME_TAGS:
+        text = data.text(tag)
+        if text and text.strip():
+            return shown_id(text.strip()[:80])
+    names = [data.text(t) for t in ("Contacts:FirstName", "Contacts:LastName")]
+    joined = " ".join(n.strip() for n in names if n and n.strip())
+    return shown_id(joined[:80]) if joined else None

@@ -32,7 +32,13 @@ from eassync.errors import (
     PreconditionFailed,
     StorageError,
 )
-from eassync.storage.atomic import TMP_SUFFIX, create_exclusive, remove_durable, write_atomic
+from eassync.storage.atomic import (
+    TMP_SUFFIX,
+    create_exclusive,
+    is_temp_name,
+    remove_durable,
+    write_atomic,
+)
 from eassync.storage.base import Changes, Item
 
 log = logging.getLogger(__name__)
@@ -126,12 +132,22 @@ def inspect_text(text: str) -> str | None:
         elif not stack:
             raise ValueError(f"line {number}: property {prop or '(empty)'} outside an object")
         elif prop == "UID" and uid is None and _is_item_level(stack):
-            uid = value.strip() or None
+            uid = _unescaped(value.strip()) or None
     if not seen_object:
         raise ValueError("no BEGIN:VCARD or BEGIN:VCALENDAR")
     if stack:
         raise ValueError(f"END:{stack[-1]} missing at the end")
     return uid
+
+
+_TEXT_ESCAPE = re.compile(r"\\([\\;,nN])")
+
+
+def _unescaped(value: str) -> str:
+    """A TEXT value as written (RFC 5545 3.3.11, RFC 6350 3.4): ``\\;`` is ``;`` and so
+    on, so that the UID read here is the UID the converters wrote (a server UID with a
+    ``;`` or ``,`` read escaped was another UID)."""
+    return _TEXT_ESCAPE.sub(lambda m: "\n" if m.group(1) in "nN" else m.group(1), value)
 
 
 def _is_item_level(stack: list[str]) -> bool:
@@ -250,7 +266,7 @@ class VdirStorage:
             for entry in entries:
                 name = entry.name
                 if name.startswith("."):
-                    if name.endswith(TMP_SUFFIX):
+                    if is_temp_name(name):  # ours only: never another program's *.tmp
                         self._clean_stale_temp(entry, now)
                     continue
                 if not name.endswith(self.fileext) or name.endswith(TMP_SUFFIX):

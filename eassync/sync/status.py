@@ -16,6 +16,7 @@ item hashes of a user's address book); the folder is created 0700.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import time
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from eassync.errors import StorageError
+
+log = logging.getLogger(__name__)
 
 #: The schema, as a list of migrations: entry i brings schema_version i to i+1.
 MIGRATIONS: list[str] = [
@@ -360,19 +363,53 @@ class Status:
         """All writes of the block commit together, or not at all."""
         if self._in_tx:
             raise RuntimeError("status transactions do not nest")
-        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise self._write_error(exc) from exc
         self._in_tx = True
         try:
             yield StatusTx(self._db, self._none_waiting)
             if self.before_commit is not None:
                 self.before_commit()
             self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
+        except BaseException as exc:
             self._none_waiting.clear()  # learnt from rows the rollback took back
+            self._rollback()
+            # the disk, not a bug (an IntegrityError stays what it is)
+            if isinstance(exc, sqlite3.OperationalError):
+                raise self._write_error(exc) from exc
             raise
         finally:
             self._in_tx = False
+
+    def _rollback(self) -> None:
+        """Undo the open transaction, if SQLite has not already: on SQLITE_FULL (and
+        IOERR, NOMEM) it rolls back by itself, and a ROLLBACK then fails with "no
+        transaction is active", which used to hide the real cause (issue 14 item 14)."""
+        if not self._db.in_transaction:
+            return
+        try:
+            self._db.execute("ROLLBACK")
+        except sqlite3.Error as exc:  # the error that brought us here is the one to report
+            log.warning("status file %s: rollback failed: %s", self.path, exc)
+
+    def _write_error(self, exc: sqlite3.Error) -> StorageError:
+        if getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL":
+            return StorageError(
+                f"status file {self.path}: the disk is full ({exc}); nothing of this "
+                "step was recorded",
+                hint="free some space and run again: the sync goes on where it stopped",
+            )
+        return StorageError(
+            f"status file {self.path}: cannot write ({exc}); nothing of this step was recorded",
+            hint="check the disk and the file's permissions, then run again",
+        )
+
+    # --- server items that failed (eassync.storage.eas.FailedItems) -------------------
+
+    def failed_items(self, collection: str) -> FailedRemoteItems:
+        return FailedRemoteItems(self, collection)
 
     # --- row lookups ------------------------------------------------------------------
 
@@ -583,6 +620,7 @@ class StatusTx:
         """Forget the collection's rows and state; what was learnt of the server
         (``slots``) stays: it describes the server, not the correlation."""
         self._db.execute("DELETE FROM items WHERE collection = ?", (collection,))
+        self._db.execute("DELETE FROM meta WHERE key = ?", (f"failed_remote:{collection}",))
         self._db.execute(
             "DELETE FROM collections WHERE collection = ? AND slots IS NULL", (collection,)
         )
@@ -651,3 +689,31 @@ class StatusTx:
             self._db.execute("DELETE FROM meta WHERE key = ?", (key,))
         else:
             self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+
+class FailedRemoteItems:
+    """A collection's server items that could not be stored (ServerId → last error),
+    kept in the ``meta`` table (no schema change) so that every pass reports them
+    until they convert, change or go away."""
+
+    def __init__(self, status: Status, collection: str) -> None:
+        self.status = status
+        self.key = f"failed_remote:{collection}"
+
+    def load(self) -> dict[str, str]:
+        found = self.status._db.execute(
+            "SELECT value FROM meta WHERE key = ?", (self.key,)
+        ).fetchone()
+        if not found:
+            return {}
+        try:
+            data = json.loads(found[0])
+        except ValueError:
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        return {str(k): str(v) for k, v in data.items()}
+
+    def save(self, failed: dict[str, str]) -> None:
+        with self.status.transaction() as tx:
+            tx.set_meta(self.key, json.dumps(failed) if failed else None)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eassync.eas import commands as c
 from eassync.eas import wbxml
@@ -539,3 +543,76 @@ def test_built_requests_survive_a_wbxml_round_trip():
         [c.CollectionRequest("col", "5", commands=[c.ClientCommand.add("c1", data)])], "16.1"
     )
     assert wbxml.decode(wbxml.encode(req)) == req
+
+
+# --- Sync Status outside the spec (issue 14 item 10) -------------------------------------
+
+
+def _sync_answer(collection_status: str | None, item_status: str | None = "1") -> bytes:
+    """The WBXML bytes of a Sync answer with the given Status texts (None: absent)."""
+    collection = [
+        E("AirSync:SyncKey", value="2"),
+        E("AirSync:CollectionId", value="9"),
+    ]
+    if collection_status is not None:
+        collection.append(E("AirSync:Status", value=collection_status))
+    response = [E("AirSync:ClientId", value="c1"), E("AirSync:ServerId", value="9:1")]
+    if item_status is not None:
+        response.append(E("AirSync:Status", value=item_status))
+    collection.append(E("AirSync:Responses", E("AirSync:Add", *response)))
+    return wbxml.encode(
+        E("AirSync:Sync", E("AirSync:Collections", E("AirSync:Collection", *collection)))
+    )
+
+
+@pytest.mark.parametrize("text", ["0", "00", "2", "17", "999"])
+def test_sync_collection_status_other_than_1_is_kept_as_sent(text):
+    """0 used to read as 1 (``int(...) or 1``): a broken server's answer committed."""
+    (coll,) = c.parse_sync(wbxml.decode(_sync_answer(text))).collections
+    assert coll.status == int(text)
+    assert coll.status != 1
+
+
+@pytest.mark.parametrize("text", ["abc", "1x", "-1", "+1", "1.0", "\x01"])
+def test_sync_collection_status_that_is_no_number_is_a_protocol_error(text):
+    with pytest.raises(ProtocolError, match="Status"):
+        c.parse_sync(wbxml.decode(_sync_answer(text)))
+
+
+@pytest.mark.parametrize("text", ["abc", "0x1", "-1"])
+def test_sync_top_level_status_that_is_no_number_is_a_protocol_error(text):
+    """Read as absent (success) before."""
+    root = E("AirSync:Sync", E("AirSync:Status", value=text))
+    with pytest.raises(ProtocolError, match="Status"):
+        c.parse_sync(wbxml.decode(wbxml.encode(root)))
+
+
+def test_sync_status_absent_or_empty_is_success_as_before():
+    for answer in (_sync_answer(None, None), _sync_answer("", "")):
+        (coll,) = c.parse_sync(wbxml.decode(answer)).collections
+        assert coll.status == 1
+        assert coll.responses[0].status == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("0", 0), ("abc", c.INVALID_STATUS), ("-1", c.INVALID_STATUS)]
+)
+def test_item_response_status_outside_the_spec_is_not_success(text, expected):
+    (coll,) = c.parse_sync(wbxml.decode(_sync_answer("1", text))).collections
+    assert coll.responses[0].status == expected
+
+
+@given(st.text(max_size=6))
+@settings(max_examples=200, deadline=None)
+def test_only_a_status_of_1_reads_as_success(text):
+    """Whatever a server writes in Status, success is exactly "1" (or nothing)."""
+    number = re.fullmatch("[0-9]+", text.strip())
+    try:
+        (coll,) = c.parse_sync(wbxml.decode(_sync_answer(text, text))).collections
+    except ProtocolError:
+        assert text.strip()
+        assert not number
+        return
+    success = not text.strip() or (number is not None and int(text.strip()) == 1)
+    assert (coll.status == 1) == success
+    assert (coll.responses[0].status == 1) == success

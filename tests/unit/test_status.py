@@ -317,3 +317,61 @@ def test_attempts_failures_and_pair_facts_are_kept(tmp_path: Path) -> None:
         with status.transaction() as tx:
             tx.set_meta("last_error", None)
         assert status.meta("last_error") is None
+
+
+def _fill(status: Status, batch: int, rows: int = 200) -> None:
+    with status.transaction() as tx:
+        for i in range(rows):
+            tx.insert(
+                "c",
+                uid=f"uid-{batch}-{i}-" + "u" * 200,
+                local_ident=f"l{batch}-{i}",
+                remote_ident=f"r{batch}-{i}",
+                local_hash="x" * 64,
+            )
+        tx.set_remote_state("c", f"key-{batch}")
+
+
+def test_a_full_disk_is_reported_as_such_and_nothing_commits_half_way(tmp_path: Path) -> None:
+    """SQLite rolls back by itself on SQLITE_FULL; our ROLLBACK then failed with "cannot
+    rollback - no transaction is active", hiding the cause (issue 14 item 14).
+    ``max_page_count`` makes the database full as a full disk would."""
+    path = tmp_path / "pair.db"
+    with Status(path) as status:
+        _fill(status, 0)
+        pages = status._db.execute("PRAGMA page_count").fetchone()[0]
+        status._db.execute(f"PRAGMA max_page_count = {pages + 20}")
+        done = 1
+        caught: StorageError | None = None
+        for batch in range(1, 100):
+            try:
+                _fill(status, batch)
+            except StorageError as exc:
+                caught = exc
+                break
+            done += 1
+        assert caught is not None, "the database never filled up"
+        assert "disk is full" in str(caught)
+        assert "no transaction is active" not in str(caught)
+        assert caught.hint
+        assert "free some space" in caught.hint
+        # whole batches only, with the SyncKey of the last whole one
+        assert status.count("c") == 200 * done
+        assert status.collection("c").remote_state == f"key-{done - 1}"
+
+        # space freed: the same process goes on, the failed batch commits whole
+        status._db.execute("PRAGMA max_page_count = 1073741823")
+        _fill(status, done)
+        assert status.count("c") == 200 * (done + 1)
+    with Status(path) as again:  # and a later run reads it all
+        assert again.count("c") == 200 * (done + 1)
+        assert again.collection("c").remote_state == f"key-{done}"
+
+
+def test_a_full_disk_at_begin_is_reported_as_such(tmp_path: Path) -> None:
+    with Status(tmp_path / "pair.db") as status:
+        _fill(status, 0)
+        status._db.execute("PRAGMA max_page_count = 1")  # lower than the file: full
+        with pytest.raises(StorageError, match=r"disk is full|cannot write"):
+            _fill(status, 1)
+        assert status.count("c") == 200

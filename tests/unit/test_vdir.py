@@ -70,8 +70,8 @@ def test_leftover_temp_files_are_invisible(ics: VdirStorage, folder: Path) -> No
 
 
 def test_stale_temp_files_are_removed_and_fresh_ones_kept(ics: VdirStorage, folder: Path) -> None:
-    stale = folder / ".a.ics.000000000000.tmp"
-    fresh = folder / ".b.ics.111111111111.tmp"
+    stale = folder / ".a.ics.eassync-000000000000.tmp"
+    fresh = folder / ".b.ics.eassync-111111111111.tmp"
     stale.write_bytes(b"half")
     fresh.write_bytes(b"half")
     old = time.time() - STALE_TMP_AGE - 60
@@ -81,8 +81,43 @@ def test_stale_temp_files_are_removed_and_fresh_ones_kept(ics: VdirStorage, fold
     assert fresh.exists()  # may belong to a sync running right now
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        ".backup.tmp",
+        ".a.ics.tmp",
+        ".a.ics.000000000000.tmp",
+        ".a.ics.eassync-00000000000.tmp",
+        ".a.ics.eassync-0000000000000.tmp",
+        ".a.ics.eassync-00000000000G.tmp",
+        ".a.ics.eassync-000000000000.tmp.tmp",
+        ".eassync-000000000000.tmp",
+        ".a.ics.EASSYNC-000000000000.tmp",
+    ],
+)
+def test_hidden_tmp_files_of_other_programs_are_never_deleted(
+    ics: VdirStorage, folder: Path, name: str
+) -> None:
+    """Only eassync's own temp names are cleaned up, however old (issue 14 item 12)."""
+    other = folder / name
+    other.write_bytes(b"someone else's work")
+    old = time.time() - 30 * 24 * 3600
+    os.utime(other, (old, old))
+    list(ics.list())
+    assert other.read_bytes() == b"someone else's work"
+
+
+def test_temp_files_eassync_writes_are_the_ones_it_cleans_up(
+    ics: VdirStorage, folder: Path
+) -> None:
+    from eassync.storage.atomic import is_temp_name, temp_name_for
+
+    for target in ("a.ics", "x.y.ics", ".hidden.ics", "ü €.ics"):
+        assert is_temp_name(os.path.basename(temp_name_for(str(folder / target))))
+
+
 def test_read_only_storage_leaves_stale_temp_files(folder: Path) -> None:
-    stale = folder / ".a.ics.000000000000.tmp"
+    stale = folder / ".a.ics.eassync-000000000000.tmp"
     stale.write_bytes(b"half")
     old = time.time() - STALE_TMP_AGE - 60
     os.utime(stale, (old, old))
@@ -462,3 +497,19 @@ def test_get_of_vanished_file_is_not_found(ics: VdirStorage, folder: Path) -> No
     (folder / ident).unlink()
     with pytest.raises(NotFoundError):
         ics.get(ident)
+
+
+@pytest.mark.parametrize(
+    ("written", "uid"),
+    [("a\\;b", "a;b"), ("a\\,b", "a,b"), ("a\\\\b", "a\\b"), ("a\\nb", "a\nb"), ("plain", "plain")],
+)
+def test_the_uid_read_is_the_uid_written(ics: VdirStorage, folder: Path, written: str, uid: str):
+    """A TEXT value is escaped on the way out (icalendar writes ``UID:a\\;b``); read
+    escaped it was another UID than the converter's (found by the converter fuzz)."""
+    (folder / "x.ics").write_text(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\n"
+        f"UID:{written}\r\nDTSTART:20260101T000000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+        encoding="utf-8",
+    )
+    item, _ = ics.get("x.ics")
+    assert item.uid == uid
