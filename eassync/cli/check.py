@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from eassync.cli.output import echo, echo_block
 from eassync.config import Account, Config, Pair, StorageConfig
 from eassync.errors import ConfigError, EassyncError
 from eassync.net.origin import plain_http_warning
@@ -136,10 +137,10 @@ def _verify_text(verify: bool | str, url: str | None = None) -> str:
 
 
 def _print_text(info: dict[str, Any], secrets: dict[str, str]) -> None:
-    echo = click.echo
     echo(f"config: {info['config']} (valid)")
     echo(f"status dir: {info['status_dir']}")
-    echo(f"\naccounts ({len(info['accounts'])}):")
+    echo()
+    echo(f"accounts ({len(info['accounts'])}):")
     for name, acc in info["accounts"].items():
         where = "autodiscover from " + str(acc["email"]) if acc["autodiscover"] else acc["url"]
         echo(f"  {name}: {where}")
@@ -153,7 +154,8 @@ def _print_text(info: dict[str, Any], secrets: dict[str, str]) -> None:
         for warning in acc["warnings"]:
             echo(f"    WARNING: {warning}")
         _print_password(acc["password"], secrets.get(f"accounts.{name}.password"))
-    echo(f"\nstorages ({len(info['storages'])}):")
+    echo()
+    echo(f"storages ({len(info['storages'])}):")
     for name, st in info["storages"].items():
         if st["type"] == "vdir":
             ext = f" (*{st['fileext']})" if st["fileext"] else ""
@@ -167,7 +169,8 @@ def _print_text(info: dict[str, Any], secrets: dict[str, str]) -> None:
             for warning in st["warnings"]:
                 echo(f"    WARNING: {warning}")
             _print_password(st["password"], secrets.get(f"storages.{name}.password"))
-    echo(f"\npairs ({len(info['pairs'])}):")
+    echo()
+    echo(f"pairs ({len(info['pairs'])}):")
     for name, pair in info["pairs"].items():
         remote = "{" + ", ".join(f"{k}: {v}" for k, v in pair["remote"].items()) + "}"
         conflict = pair["conflict"]
@@ -182,7 +185,7 @@ def _print_password(info: dict[str, Any] | None, result: str | None) -> None:
     if info is None:
         return
     status = f" — resolves: {result}" if result else ""
-    click.echo(f"    password: {info['detail']}{status}")
+    echo(f"    password: {info['detail']}{status}")
 
 
 @click.command("check")
@@ -207,7 +210,7 @@ def command(obj: Any, as_json: bool, resolve: bool) -> int:
     if as_json:
         if resolve:
             info["secrets"] = secrets
-        click.echo(json.dumps(info, indent=2, sort_keys=False))
+        echo_block(json.dumps(info, indent=2, sort_keys=False))
     else:
         _print_text(info, secrets)
     if problems:

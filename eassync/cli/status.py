@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from eassync.cli.output import echo, echo_block
+
 
 def _ago(ts: float | None) -> str:
     if ts is None:
@@ -52,15 +54,13 @@ def command(ctx: Any, as_json: bool) -> int:
                 ],
             }
     if as_json:
-        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        echo_block(json.dumps(doc, indent=2, ensure_ascii=False))
         return 0
     failed = False
     for name, entry in doc.items():
         pair = config.pairs[name]
         if not entry["synced"]:
-            click.echo(
-                f"{name}: never synced ({pair.account} {pair.describe_remote()} ⇄ {pair.local})"
-            )
+            echo(f"{name}: never synced ({pair.account} {pair.describe_remote()} ⇄ {pair.local})")
             continue
         for c in entry["collections"]:
             where = c["label"] or c["collection"]
@@ -68,5 +68,5 @@ def command(ctx: Any, as_json: bool) -> int:
             if c["last_error"]:
                 failed = True
                 line += f", last error: {c['last_error']}"
-            click.echo(line)
+            echo(line)
     return 1 if failed else 0

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from eassync.cli.output import echo, echo_block, progress
 from eassync.sync.plan import Action, ConflictRecord, Failure
 
 
@@ -25,11 +26,12 @@ class CliReporter:
     def _tick(self) -> None:
         self._count += 1
         if self.progress and self._count % 100 == 0:
-            click.echo(f"\r  … {self._count} items", nl=False, err=True)
+            progress(f"  … {self._count} items")
 
     def end_progress(self) -> None:
         if self.progress and self._count >= 100:
-            click.echo("\r" + " " * 30 + "\r", nl=False, err=True)
+            progress(" " * 30)
+            progress("")
         self._count = 0
 
     def action(self, collection: str, action: Action) -> None:
@@ -41,16 +43,16 @@ class CliReporter:
                 action.kind, action.kind
             )
             note = f" ({action.note})" if action.note else ""
-            click.echo(f"  {collection}: {verb} {action.side}: {action.name}{note}")
+            echo(f"  {collection}: {verb} {action.side}: {action.name}{note}")
 
     def failure(self, collection: str, failure: Failure) -> None:
         if not self.as_json:
             what = failure.name or failure.ident or "?"
-            click.echo(f"  {collection}: FAILED {failure.side} {what}: {failure.reason}", err=True)
+            echo(f"  {collection}: FAILED {failure.side} {what}: {failure.reason}", err=True)
 
     def conflict(self, collection: str, conflict: ConflictRecord) -> None:
         if not self.as_json and (conflict.unresolved or self.verbosity >= 1):
-            click.echo(
+            echo(
                 f"  {collection}: conflict on {conflict.local_name!r} "
                 f"(local) / {conflict.remote_name!r} (server): {conflict.resolution}",
                 err=conflict.unresolved,
@@ -58,7 +60,7 @@ class CliReporter:
 
     def note(self, collection: str, text: str) -> None:
         if not self.as_json and self.verbosity >= 0:
-            click.echo(f"  {collection}: {text}", err=True)
+            echo(f"  {collection}: {text}", err=True)
 
 
 @click.command()
@@ -85,14 +87,14 @@ def command(
         if as_json or (ctx.verbosity < 0 and outcome.exit_code == 0):
             return
         if outcome.error is not None:
-            click.echo(f"{outcome.pair}: error: {outcome.error}", err=True)
+            echo(f"{outcome.pair}: error: {outcome.error}", err=True)
             if outcome.error.hint:
-                click.echo(f"{outcome.pair}: hint: {outcome.error.hint}", err=True)
+                echo(f"{outcome.pair}: hint: {outcome.error.hint}", err=True)
             return
         for report in outcome.reports:
             summary = report.summary().removeprefix("(dry run) ")
             prefix = "(dry run) " if report.dry_run else ""
-            click.echo(f"{prefix}{outcome.pair}/{summary}")
+            echo(f"{prefix}{outcome.pair}/{summary}")
 
     outcomes = run_sync(
         config,
@@ -116,5 +118,5 @@ def command(
                 for o in outcomes
             ],
         }
-        click.echo(json.dumps(doc, indent=2, ensure_ascii=False, default=str))
+        echo_block(json.dumps(doc, indent=2, ensure_ascii=False, default=str))
     return code
