@@ -31,8 +31,9 @@ def _escape(match: re.Match[str]) -> str:
     if char in _NAMED:
         return _NAMED[char]
     code = ord(char)
-    # \xNN for C0/DEL as Python writes them; \uNNNN above, which JSON reads back too
-    return f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}"
+    # \xNN for C0 as Python writes them; \uNNNN from DEL up, which JSON reads back
+    # too (json.dumps escapes C0 itself, but leaves DEL, C1 and the rest raw)
+    return f"\\x{code:02x}" if code < 0x20 else f"\\u{code:04x}"
 
 
 def safe_text(text: object, *, newlines: bool = False) -> str:
