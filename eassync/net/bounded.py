@@ -180,6 +180,15 @@ class _Watched:
         if deadline is not None:
             deadline.attach(self.sock)
 
+    def _new_conn(self) -> socket.socket:
+        # the plain TCP socket, before the TLS handshake: a server that dribbles its
+        # handshake is cut off too
+        sock: socket.socket = super()._new_conn()  # type: ignore[misc]
+        deadline = _CURRENT.get()
+        if deadline is not None:
+            deadline.attach(sock)
+        return sock
+
     def connect(self) -> None:
         super().connect()  # type: ignore[misc]
         self._attach()

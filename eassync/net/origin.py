@@ -56,6 +56,8 @@ def http_url_problem(url: str) -> str | None:
         return f"the scheme is {scheme or 'missing'}, not https"
     if origin_of(url) is None:
         return "it names no host (or a bad port)"
+    if "@" in urlsplit(url).netloc:
+        return "it carries a user name or password"
     return None
 
 

@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import requests
@@ -86,6 +86,20 @@ def _is_reset(exc: requests.exceptions.ConnectionError) -> bool:
         marker in text
         for marker in ("Connection aborted", "RemoteDisconnected", "ConnectionResetError")
     )
+
+
+class _DigestAuth(HTTPDigestAuth):
+    """Digest auth that never reads the body of the 401 it answers: requests' own
+    handler reads it whole (``r.content``), past max_response_size, so a gzip bomb
+    in a 401 grew the process to 2 GB. The connection is dropped instead."""
+
+    def handle_401(self, r: requests.Response, **kwargs: Any) -> requests.Response:
+        challenge = r.headers.get("www-authenticate", "").lower()
+        if r.status_code == 401 and "digest" in challenge:
+            r.raw.close()  # the unread body goes with its connection
+            r._content = b""
+            r._content_consumed = True  # type: ignore[attr-defined]
+        return super().handle_401(r, **kwargs)  # type: ignore[no-untyped-call, no-any-return]
 
 
 def _default_port(scheme: str) -> int:
@@ -241,7 +255,7 @@ class DavSession:
                 and "digest" in response.headers.get("WWW-Authenticate", "").lower()
             ):
                 # the server wants Digest (RFC 7616): switch once and for all
-                self.session.auth = HTTPDigestAuth(self.username, self.password or "")
+                self.session.auth = _DigestAuth(self.username, self.password or "")
                 continue
             if response.status_code in (301, 302, 307, 308) and method in ("PROPFIND",):
                 location = response.headers.get("Location")

@@ -7,6 +7,8 @@ answers?".
   ``X-MS-Location``), a :class:`Dribble` (bytes one at a time, slowly), a
   :class:`Bomb` (a small gzip answer that inflates to gigabytes), an :func:`html_page`,
   or any callable ``Seen -> Reply``. Every request is kept in ``server.seen``.
+- :class:`DribblingRelay`: a TCP relay that passes a server's bytes on one at a time,
+  below TLS, so even the handshake dribbles.
 - :class:`CredentialTrap`: a HostileServer on the *second* loopback address,
   127.0.0.2, standing for "some other host". It answers 401 with a Basic challenge
   to every request (tempting a client to log in) and records what arrives; a test
@@ -28,6 +30,7 @@ from tests.hostile.server import (
     Bomb,
     CredentialTrap,
     Dribble,
+    DribblingRelay,
     HostileServer,
     Reply,
     Seen,
@@ -41,6 +44,7 @@ __all__ = [
     "Bomb",
     "CredentialTrap",
     "Dribble",
+    "DribblingRelay",
     "HostileServer",
     "Reply",
     "Seen",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import ssl
 import struct
 import threading
@@ -107,7 +109,7 @@ class Dribble(Reply):
 
 
 @cache
-def _bomb(size: int, coding: str) -> bytes:
+def compressed_zeros(size: int, coding: str) -> bytes:
     """``size`` zeros, compressed, built in milliseconds: once zlib's window is all
     zeros, each further MiB compresses to the same bytes (after a full flush), so
     the stream is the first MiB, that block repeated, and the rest."""
@@ -143,7 +145,7 @@ class Bomb(Reply):
     content_type: str = "application/octet-stream"
 
     def send(self, handler: BaseHTTPRequestHandler) -> None:
-        body = _bomb(self.size, self.coding)
+        body = compressed_zeros(self.size, self.coding)
         Answer(
             self.status,
             {"Content-Type": self.content_type, "Content-Encoding": self.coding},
@@ -313,6 +315,79 @@ class CredentialTrap(HostileServer):
     @property
     def credentials(self) -> list[Seen]:
         return [s for s in self.requests() if s.credentials]
+
+
+class DribblingRelay:
+    """A TCP relay on 127.0.0.1 in front of ``upstream`` (host, port) that passes the
+    client's bytes on at once but the server's ``step`` bytes every ``interval``
+    seconds: a slow link, or a hostile middlebox, below TLS (the handshake dribbles
+    too). ``url(path)`` uses ``scheme`` so certificates still match 127.0.0.1."""
+
+    def __init__(
+        self,
+        upstream: tuple[str, int],
+        *,
+        scheme: str = "https",
+        interval: float = 0.05,
+        step: int = 1,
+    ) -> None:
+        self.upstream = upstream
+        self.scheme = scheme
+        self.interval = interval
+        self.step = step
+        self.stopping = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def port(self) -> int:
+        return int(self._listener.getsockname()[1])
+
+    def url(self, path: str = "/") -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
+
+    def _spawn(self, target: Callable[..., None], *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _accept(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.upstream)
+            self._spawn(self._pipe, client, server, 0.0)
+            self._spawn(self._pipe, server, client, self.interval)
+
+    def _pipe(self, src: socket.socket, dst: socket.socket, interval: float) -> None:
+        try:
+            while not self.stopping.is_set():
+                data = src.recv(65536)
+                if not data:
+                    break
+                if not interval:
+                    dst.sendall(data)
+                    continue
+                for start in range(0, len(data), self.step):
+                    if self.stopping.wait(interval):
+                        return
+                    dst.sendall(data[start : start + self.step])
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> DribblingRelay:
+        self._spawn(self._accept)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
+        self._listener.close()
 
 
 def wait_until(predicate: Callable[[], bool], seconds: float = 5.0) -> bool:

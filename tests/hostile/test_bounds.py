@@ -19,6 +19,7 @@ from eassync.errors import ProtocolError, RequestTimeout, ResponseTooLarge
 from eassync.net import bounded
 from eassync.storage.dav import DavSession, DavStorage
 from tests.hostile import Answer, Bomb, Dribble, HostileServer, html_page
+from tests.hostile.server import compressed_zeros
 
 # On the code before the fix these hang (a dribble of 10,000 bytes at 0.2 s each);
 # the marker turns that into a failure instead of a stuck suite.
@@ -188,3 +189,75 @@ def test_bounded_inflation_gives_back_exactly_what_was_compressed(data, coding, 
     out = list(bounded._decode(iter(pieces), bounded._decoders(header)))
     assert b"".join(out) == data
     assert all(len(chunk) <= bounded.CHUNK for chunk in out)
+
+
+def test_deadline_covers_a_tls_handshake_that_dribbles(tmp_path):
+    """Below TLS, a relay passes the server's bytes one at a time: the handshake
+    alone would take far longer than the deadline."""
+    from tests.hostile import DribblingRelay
+    from tests.servers.certs import make_certs
+
+    certs = make_certs(tmp_path / "certs")
+    with (
+        HostileServer(certs=certs) as server,
+        DribblingRelay(("127.0.0.1", server.port), interval=0.05) as relay,
+    ):
+        server.on(Answer(207, {"Content-Type": "application/xml"}, b"<x/>"))
+        session = DavSession(timeout=1.0, verify=str(certs.ca), base_url=relay.url("/book/"))
+        with pytest.raises(RequestTimeout, match="no complete answer within 1 s"):
+            list(DavStorage(session, relay.url("/book/"), "carddav").list())
+
+
+def test_dav_digest_challenge_carrying_a_bomb_is_not_inflated(srv):
+    """requests' Digest handler reads a 401's body whole; ours drops it unread (on the
+    code before, this answer grew the process to 2.1 GB)."""
+    digest = {"WWW-Authenticate": 'Digest realm="x", nonce="abc", qop="auth"'}
+    srv.on(Answer(401, digest), times=1)  # the switch from Basic to Digest
+
+    def bomb_401(_seen):
+        return Answer(
+            401, {**digest, "Content-Encoding": "gzip"}, compressed_zeros(1 << 30, "gzip")
+        )
+
+    srv.on(bomb_401)
+    session = DavSession(username="a", password="b", max_response_size=4 * MiB)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ResponseTooLarge):
+            list(DavStorage(session, srv.url("/book/"), "carddav").list())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * 4 * MiB
+
+
+def test_dav_digest_login_still_works_with_the_body_dropped(srv):
+    """The 401s' bodies are dropped unread; the Digest exchange itself goes on."""
+    import hashlib
+    import re
+
+    realm, nonce = "dav", "n0nce"
+    challenge = {"WWW-Authenticate": f'Digest realm="{realm}", nonce="{nonce}", qop="auth"'}
+    listing = (
+        b'<?xml version="1.0"?><D:multistatus xmlns:D="DAV:"><D:response><D:href>/book/x.vcf'
+        b'</D:href><D:propstat><D:prop><D:getetag>"1"</D:getetag><D:resourcetype/></D:prop>'
+        b"<D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response></D:multistatus>"
+    )
+
+    def md5(text: str) -> str:
+        return hashlib.md5(text.encode()).hexdigest()
+
+    def digest_server(seen):
+        header = seen.headers.get("authorization", "")
+        fields = dict(re.findall(r'(\w+)="?([^",]+)"?', header))
+        if header.startswith("Digest ") and fields.get("username") == "alice":
+            ha1 = md5(f"alice:{realm}:secret")
+            ha2 = md5(f"{seen.method}:{fields['uri']}")
+            expected = md5(f"{ha1}:{nonce}:{fields['nc']}:{fields['cnonce']}:auth:{ha2}")
+            if fields.get("response") == expected:
+                return Answer(207, {"Content-Type": "application/xml"}, listing)
+        return Answer(401, challenge, b"<html>" + b"x" * 5000 + b"</html>")
+
+    srv.on(digest_server)
+    session = DavSession(username="alice", password="secret")
+    assert dict(DavStorage(session, srv.url("/book/"), "carddav").list()) == {"/book/x.vcf": '"1"'}

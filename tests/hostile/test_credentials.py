@@ -302,3 +302,50 @@ def test_remembered_collection_on_another_origin_is_forgotten(tmp_path, trap):
         assert storage.url == book
     assert trap.requests() == []
     assert json.loads((tmp_path / "dav-collections.json").read_text())[key] == book
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=40),
+        st.sampled_from(
+            [
+                "//127.0.0.2/x",
+                "http://127.0.0.1:1@127.0.0.2/x",
+                "http://127.0.0.1.127.0.0.2/",
+                "http:/x",
+                "https://127.0.0.1/x",
+                "\\\\127.0.0.2\\x",
+                "http://[::ffff:127.0.0.2]/",
+            ]
+        ),
+    )
+)
+def test_any_redirect_location_stays_on_the_origin_or_is_refused(location):
+    """Whatever a Location header says, urljoin'd as DavSession does, the login
+    either stays on http://127.0.0.1:8080 or the URL is refused."""
+    from urllib.parse import urljoin
+
+    from eassync.errors import ProtocolError
+
+    base = "http://127.0.0.1:8080/dav/"
+    session = DavSession(username=USER, password=PASSWORD, base_url=base)
+    try:
+        target = urljoin(base, location)
+    except ValueError:
+        return  # requests would refuse it too, before sending anything
+    try:
+        session.check_url(target)
+    except (ServerError, ProtocolError):
+        return
+    assert origin_of(target) == origin_of(base)
+
+
+def test_451_target_with_credentials_in_it_is_refused():
+    problem = redirect_problem(
+        "https://mail.example.com/eas",
+        "https://user:pw@mail2.example.com/eas",
+        domains=["example.com"],
+    )
+    assert problem is not None
+    assert "user name or password" in problem
