@@ -261,3 +261,35 @@ def test_dav_digest_login_still_works_with_the_body_dropped(srv):
     srv.on(digest_server)
     session = DavSession(username="alice", password="secret")
     assert dict(DavStorage(session, srv.url("/book/"), "carddav").list()) == {"/book/x.vcf": '"1"'}
+
+
+def test_autodiscover_answer_bomb_is_one_failed_candidate(tmp_path):
+    """Autodiscover answers are small: capped at 1 MiB, a bomb fails its candidate."""
+    from eassync.eas.auth import BasicAuth
+    from eassync.eas.autodiscover import Autodiscover, AutodiscoverError
+    from tests.servers.autodiscover import loopback_session
+    from tests.servers.certs import make_certs
+
+    certs = make_certs(tmp_path / "certs", ["example.test", "autodiscover.example.test"])
+    with HostileServer(certs=certs) as server:
+        server.on(Bomb(1 << 30, "gzip", content_type="text/xml"))
+        routes = {
+            f"https://{h}": server.port for h in ("example.test", "autodiscover.example.test")
+        }
+        finder = Autodiscover(
+            "alice@example.test",
+            auth=BasicAuth("alice@example.test", "secret"),
+            verify=str(certs.ca),
+            timeout=5,
+            session=loopback_session(routes),
+            srv_lookup=lambda _name: [],
+        )
+        tracemalloc.start()
+        try:
+            with pytest.raises(AutodiscoverError):
+                finder.discover()
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert sum("larger than 1 MiB" in a.outcome for a in finder.attempts) == 2
+    assert peak < 12 * MiB
