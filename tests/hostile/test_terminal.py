@@ -1,19 +1,23 @@
 """Issue 14 item 11: server strings never drive the terminal nor forge output lines.
 
-A folder and a contact named with an OSC title sequence, BEL, CR LF and a fake line
-go through the real CLI (discover, sync -v with INFO logs); nothing raw comes out.
+A folder, a contact and an event subject named with an OSC title sequence, BEL, CR LF
+and a fake line go through the real CLI (discover, sync -v with INFO logs); nothing raw
+comes out.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import textwrap
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from eassync.demo_data import contact
 from eassync.devserver import DevServer
+from eassync.eas.element import E, Element
 from tests.e2e.helpers import PASSWORD, USER, run_cli
 
 pytestmark = pytest.mark.timeout(120)
@@ -39,16 +43,35 @@ def _config(folder: Path, url: str) -> Path:
               contacts:
                 type: vdir
                 path: {folder / "contacts"}
+              calendar:
+                type: vdir
+                path: {folder / "calendar"}
             pairs:
               contacts:
                 account: dev
                 remote: {{all: contacts}}
                 local: contacts
+              calendar:
+                account: dev
+                remote: {{default: calendar}}
+                local: calendar
             """
         ),
         encoding="utf-8",
     )
     return config
+
+
+def event(subject: str) -> Element:
+    """An hour tomorrow (inside any calendar window) called ``subject``."""
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+    return E(
+        "AirSync:ApplicationData",
+        E("Calendar:AllDayEvent", value="0"),
+        E("Calendar:StartTime", value=start.strftime("%Y%m%dT%H%M%SZ")),
+        E("Calendar:EndTime", value=(start + timedelta(hours=1)).strftime("%Y%m%dT%H%M%SZ")),
+        E("Calendar:Subject", value=subject),
+    )
 
 
 def _assert_clean(text: str) -> None:
@@ -60,21 +83,22 @@ def test_hostile_folder_and_item_names_are_escaped_in_output_and_logs(tmp_path: 
     with DevServer(data_dir=tmp_path / "server", users={USER: PASSWORD}) as srv:
         folder = srv.store.add_folder(USER, HOSTILE, 14)
         srv.store.add_item(USER, folder, contact({"FirstName": HOSTILE, "FileAs": HOSTILE}))
+        srv.store.add_item(USER, srv.store.default_folder(USER, 8), event(HOSTILE))
         config = _config(tmp_path, srv.url)
 
         shown = run_cli(config, "discover")
         assert shown.returncode == 0, shown.stderr
-        _clean = shown.stdout + shown.stderr
-        _assert_clean(_clean)
+        _assert_clean(shown.stdout + shown.stderr)
         assert "Contacts\\x1b]0;owned\\x07\\r\\nfake: error line" in shown.stdout  # shown, escaped
 
         synced = run_cli(config, "-v", "sync")
         _assert_clean(synced.stdout + synced.stderr)
-        assert "fake: error line" in synced.stdout + synced.stderr  # the names were printed
+        assert synced.returncode == 0, synced.stderr
+        printed = synced.stdout + synced.stderr
+        assert printed.count("fake: error line") >= 3  # folder, contact and subject shown
+        assert "calendar/Calendar: local +1" in synced.stdout
 
         as_json = run_cli(config, "discover", "--json")
         _assert_clean(as_json.stdout)
-        import json
-
         names = {r["name"] for r in json.loads(as_json.stdout)["dev"]}
         assert HOSTILE in names  # JSON escapes are JSON: the value reads back exactly
