@@ -451,7 +451,9 @@ class EasClient:
         state = self._state
         if state.url is None:
             return None
-        if state.url_from != self.settings.url:
+        if state.url_from is None:
+            why = "kept by an older eassync, which did not record for which url"
+        elif state.url_from != self.settings.url:
             why = "the configured url changed since"
         else:
             why = self._redirect_problem(self.settings.url, state.url) or ""

@@ -319,7 +319,7 @@ def send(
     *,
     limits: Limits,
     what: str,
-    read_timeout: float | None = None,
+    connect_timeout: float | None = None,
     headers: dict[str, str] | None = None,
     **kwargs: Any,
 ) -> requests.Response:
@@ -330,11 +330,17 @@ def send(
     coding we cannot undo, a broken gzip stream) or what ``requests`` raises.
     """
     all_headers = {"Accept-Encoding": ACCEPT_ENCODING, **(headers or {})}
-    per_read = min(read_timeout or limits.timeout, limits.timeout)
+    # each wait (connect, every read) is bounded on its own too: the socket timeouts
+    connect = min(connect_timeout or limits.timeout, limits.timeout)
     with Deadline(limits.timeout) as deadline:
         try:
             response = session.request(
-                method, url, headers=all_headers, timeout=per_read, stream=True, **kwargs
+                method,
+                url,
+                headers=all_headers,
+                timeout=(connect, limits.timeout),
+                stream=True,
+                **kwargs,
             )
         except (requests.exceptions.RequestException, OSError) as exc:
             if deadline.passed():

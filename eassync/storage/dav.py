@@ -220,7 +220,7 @@ class DavSession:
                     url,
                     limits=self.limits,
                     what=f"{self.label} {_redact(url)}: {method}",
-                    read_timeout=self.limits.timeout,
+                    connect_timeout=CONNECT_TIMEOUT,
                     data=body,
                     headers=all_headers,
                     # per request: requests lets REQUESTS_CA_BUNDLE override session.verify
