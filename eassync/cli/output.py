@@ -69,10 +69,17 @@ def progress(text: str) -> None:
 class SafeFormatter(logging.Formatter):
     """Log lines with control characters escaped, so a server string in a log message
     can neither drive the terminal nor start a line of its own. DEBUG records (the
-    -vv protocol dumps) keep their line breaks, indented under their first line."""
+    -vv protocol dumps) keep their line breaks, indented under their first line; a
+    traceback keeps its lines (its text is escaped all the same)."""
 
-    def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
-        if record.levelno > logging.DEBUG and not record.exc_info:
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        text = super().formatMessage(record)
+        if record.levelno > logging.DEBUG:
             return safe_text(text)
         return safe_text(text, newlines=True).replace("\n", "\n    ")
+
+    def formatException(self, ei: Any) -> str:
+        return safe_text(super().formatException(ei), newlines=True)
+
+    def formatStack(self, stack_info: str) -> str:
+        return safe_text(super().formatStack(stack_info), newlines=True)

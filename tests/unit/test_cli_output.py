@@ -53,6 +53,24 @@ def test_log_lines_escape_server_strings_in_arguments_and_messages():
         assert "fake: error line" in line
 
 
+def test_a_logged_exception_keeps_its_traceback_lines_but_not_the_message_breaks():
+    formatter = SafeFormatter("%(levelname)s: %(message)s")
+    try:
+        raise ValueError("boom\x1b[2J")
+    except ValueError:
+        import sys
+
+        info = sys.exc_info()
+    record = logging.LogRecord(
+        "x", logging.ERROR, __file__, 1, "sync of %s failed", ("A\r\nfake: line",), info
+    )
+    text = formatter.format(record)
+    first, *rest = text.split("\n")
+    assert first == "ERROR: sync of A\\r\\nfake: line failed"
+    assert rest[0] == "Traceback (most recent call last):"
+    assert not DANGEROUS.search(text.replace("\n", ""))
+
+
 def test_debug_dumps_keep_their_lines_but_indented():
     formatter = SafeFormatter("%(levelname)s: %(message)s")
     record = logging.LogRecord(
