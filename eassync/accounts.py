@@ -142,8 +142,49 @@ def open_client(
         timeout=account.timeout,
         provision_first=account.provision_first,
         persist=persist,
+        max_response_size=account.max_response_size,
+        redirect_domains=account_domains(account),
+        redirect_trust=account.autodiscover_trust,
     )
     return EasClient(settings)
+
+
+def account_domains(account: Account) -> tuple[str, ...]:
+    """The account's own domain(s): of ``email``, and of ``username`` when it is an
+    address. An HTTP 451 may move the mailbox within them (and the configured host)."""
+    found = []
+    for address in (account.email, account.username):
+        if address and "@" in address:
+            found.append(address.rsplit("@", 1)[1].lower())
+    return tuple(dict.fromkeys(found))
+
+
+def effective_url(config: Config, account: Account) -> tuple[str | None, str]:
+    """The URL the next run of ``account`` will use, and where it comes from
+    ("config", "autodiscover", "stored redirect …"). Reads the state files, creates
+    nothing, contacts no server (``eassync check``)."""
+    from eassync.eas.client import redirect_domains
+    from eassync.eas.state import AccountStateFile
+    from eassync.net.origin import redirect_problem
+
+    if account.url:
+        base, source = account.url, "config"
+    elif account.autodiscover and account.email:
+        from eassync.eas.autodiscover import DiscoveryCache
+
+        cached = DiscoveryCache(config.general.status_dir, account.name).load(account.email)
+        if cached is None:
+            return None, "autodiscover (not run yet)"
+        base, source = cached, "autodiscover"
+    else:
+        return None, "none"
+    state = AccountStateFile(config.general.status_dir, account.name).peek()
+    if state is None or state.url is None or state.url_from != base:
+        return base, source
+    domains = redirect_domains(base, account_domains(account))
+    if redirect_problem(base, state.url, domains=domains, trusted_hosts=account.autodiscover_trust):
+        return base, source  # the client drops that redirect on its next run
+    return state.url, f"stored redirect (the server moved the mailbox from {base}, HTTP 451)"
 
 
 def _has_cached_url(config: Config, account: Account) -> bool:

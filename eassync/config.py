@@ -64,6 +64,8 @@ class Account:
     autodiscover_trust: tuple[str, ...]
     client_id: str | None
     tenant: str | None
+    #: bytes one answer may hold, decompressed
+    max_response_size: int = 64 * 1024 * 1024
     #: "FILE:LINE:COL: accounts.NAME", for messages
     where: str = field(default="", repr=False, compare=False)
 
@@ -88,6 +90,11 @@ class StorageConfig:
     verify: bool | str = True
     #: dav: a collection name, ``all`` (one per remote folder), or None (url is it)
     collection: str | None = None
+    #: dav: other hosts ("host" or "host:port") redirects and discovered URLs may lead to
+    trust: tuple[str, ...] = ()
+    #: dav: seconds for one whole request; bytes one answer may hold, decompressed
+    timeout: float = 120.0
+    max_response_size: int = 64 * 1024 * 1024
     where: str = field(default="", repr=False, compare=False)
 
     def fileext_for(self, kind: str) -> str:
@@ -229,8 +236,6 @@ def _cross_check(data: dict[str, Any], pos: Positions) -> list[str]:
         for key in ("client_id", "tenant"):
             if key in acc and auth != "oauth2":
                 problem(("accounts", name, key), "only applies to auth: oauth2")
-        if "autodiscover_trust" in acc and acc.get("autodiscover") is not True:
-            problem(("accounts", name, "autodiscover_trust"), "only applies to autodiscover: true")
         if "url" in acc and acc.get("autodiscover") is True:
             problem(("accounts", name, "url"), "give either url or autodiscover: true, not both")
 
@@ -404,6 +409,7 @@ def _build(data: dict[str, Any], pos: Positions, file: Path) -> Config:
             autodiscover_trust=tuple(acc["autodiscover_trust"]),
             client_id=acc.get("client_id"),
             tenant=acc.get("tenant"),
+            max_response_size=int(acc["max_response_size"]),
             where=where,
         )
 
@@ -433,6 +439,9 @@ def _build(data: dict[str, Any], pos: Positions, file: Path) -> Config:
                 password=_secret(dav.get("password"), pos.where(("storages", name, "password"))),
                 verify=_verify(dav["verify"], base),
                 collection=dav.get("collection"),
+                trust=tuple(dav["trust"]),
+                timeout=float(dav["timeout"]),
+                max_response_size=int(dav["max_response_size"]),
                 where=where,
             )
 

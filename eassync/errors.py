@@ -65,6 +65,11 @@ class TransportError(TransientError):
     """Connection refused, reset, timed out, TLS handshake failed, HTTP 5xx after retries."""
 
 
+class RequestTimeout(TransportError):
+    """A request did not finish, from connecting to the answer's last byte, within its
+    deadline (the ``timeout`` setting): a server that answers too slowly, or dribbles."""
+
+
 class ThrottledError(TransientError):
     """The server asked us to slow down (HTTP 503 + Retry-After, Status 110/111) for too long."""
 
@@ -79,6 +84,10 @@ class AuthError(EassyncError):
 
 class TLSError(EassyncError):
     """Certificate verification failed. Never downgraded silently."""
+
+
+class ResponseTooLarge(EassyncError):
+    """An answer is larger, once decompressed, than ``max_response_size`` allows."""
 
 
 class ServerError(EassyncError):

@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from eassync import __version__
+from eassync.cli.output import SafeFormatter, echo
 
 #: command name → (module, one-line help shown by ``eassync --help``)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -94,7 +95,10 @@ def cli(ctx: click.Context, config_path: str | None, verbose: int, quiet: bool) 
 
 def setup_logging(verbosity: int) -> None:
     level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
-    logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    # server strings reach log messages: escaped there, whoever logs them
+    handler.setFormatter(SafeFormatter("%(levelname)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     # requests/urllib3 would print URLs with credentials in debug mode; keep them quiet.
     logging.getLogger("urllib3").setLevel(logging.WARNING)
 
@@ -104,12 +108,12 @@ def report_error(exc: BaseException) -> int:
     from eassync.errors import ConfigError, EassyncError
 
     if isinstance(exc, EassyncError):
-        click.echo(f"error: {exc}", err=True)
+        echo(f"error: {exc}", err=True)
         if isinstance(exc, ConfigError):
             for problem in exc.problems:
-                click.echo(f"  {problem}", err=True)
+                echo(f"  {problem}", err=True)
         if exc.hint:
-            click.echo(f"hint: {exc.hint}", err=True)
+            echo(f"hint: {exc.hint}", err=True)
         return exc.exit_code
     raise exc
 
@@ -123,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         rv = cli.main(args=argv, prog_name="eassync", standalone_mode=False)
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+        echo("aborted", err=True)
         sys.exit(EXIT_FAILED)
     except click.ClickException as exc:
         exc.show()

@@ -11,8 +11,10 @@ from typing import Any
 
 import click
 
+from eassync.cli.output import echo, echo_block
 from eassync.config import Account, Config, Pair, StorageConfig
 from eassync.errors import ConfigError, EassyncError
+from eassync.net.origin import plain_http_warning
 from eassync.secrets import Secret
 
 
@@ -35,6 +37,8 @@ def account_info(acc: Account) -> dict[str, Any]:
         "device_type": acc.device_type,
         "timeout": acc.timeout,
         "provision_first": acc.provision_first,
+        "autodiscover_trust": list(acc.autodiscover_trust),
+        "max_response_size": acc.max_response_size,
     }
 
 
@@ -48,6 +52,9 @@ def storage_info(st: StorageConfig) -> dict[str, Any]:
         "username": st.username,
         "verify": st.verify,
         "password": _secret_info(st.password),
+        "trust": list(st.trust),
+        "timeout": st.timeout,
+        "max_response_size": st.max_response_size,
     }
 
 
@@ -66,12 +73,34 @@ def pair_info(pair: Pair) -> dict[str, Any]:
 
 
 def describe(config: Config) -> dict[str, Any]:
-    """What the config declares, as plain data (the ``--json`` output)."""
+    """What the config declares, as plain data (the ``--json`` output), with the URL
+    each account will really use (a stored redirect, autodiscover) and warnings."""
+    from eassync.accounts import effective_url
+
+    accounts = {}
+    for name, acc in config.accounts.items():
+        info = account_info(acc)
+        url, source = effective_url(config, acc)
+        info["effective_url"], info["url_source"] = url, source
+        warning = plain_http_warning(url or "", f"account {name}")
+        info["warnings"] = [warning] if warning else []
+        accounts[name] = info
+    storages = {}
+    for name, st in config.storages.items():
+        info = storage_info(st)
+        if st.type != "vdir":
+            warning = (
+                plain_http_warning(st.url or "", f"storage {name}")
+                if st.username is not None
+                else None
+            )
+            info["warnings"] = [warning] if warning else []
+        storages[name] = info
     return {
         "config": str(config.path),
         "status_dir": str(config.general.status_dir),
-        "accounts": {n: account_info(a) for n, a in config.accounts.items()},
-        "storages": {n: storage_info(s) for n, s in config.storages.items()},
+        "accounts": accounts,
+        "storages": storages,
         "pairs": {n: pair_info(p) for n, p in config.pairs.items()},
     }
 
@@ -97,7 +126,9 @@ def check_secrets(config: Config) -> tuple[dict[str, str], list[str]]:
     return results, problems
 
 
-def _verify_text(verify: bool | str) -> str:
+def _verify_text(verify: bool | str, url: str | None = None) -> str:
+    if url is not None and url.lower().startswith("http://"):
+        return "no (plain http: no TLS at all)"
     if verify is True:
         return "yes"
     if verify is False:
@@ -106,19 +137,25 @@ def _verify_text(verify: bool | str) -> str:
 
 
 def _print_text(info: dict[str, Any], secrets: dict[str, str]) -> None:
-    echo = click.echo
     echo(f"config: {info['config']} (valid)")
     echo(f"status dir: {info['status_dir']}")
-    echo(f"\naccounts ({len(info['accounts'])}):")
+    echo()
+    echo(f"accounts ({len(info['accounts'])}):")
     for name, acc in info["accounts"].items():
         where = "autodiscover from " + str(acc["email"]) if acc["autodiscover"] else acc["url"]
         echo(f"  {name}: {where}")
+        effective = acc["effective_url"] or "not known yet"
+        echo(f"    effective url: {effective} (from {acc['url_source']})")
+        verify = _verify_text(acc["verify"], acc["effective_url"])
         echo(
             f"    user {acc['username']}, auth {acc['auth']}, "
-            f"protocol {acc['protocol_version']}, verify TLS: {_verify_text(acc['verify'])}"
+            f"protocol {acc['protocol_version']}, verify TLS: {verify}"
         )
+        for warning in acc["warnings"]:
+            echo(f"    WARNING: {warning}")
         _print_password(acc["password"], secrets.get(f"accounts.{name}.password"))
-    echo(f"\nstorages ({len(info['storages'])}):")
+    echo()
+    echo(f"storages ({len(info['storages'])}):")
     for name, st in info["storages"].items():
         if st["type"] == "vdir":
             ext = f" (*{st['fileext']})" if st["fileext"] else ""
@@ -127,10 +164,13 @@ def _print_text(info: dict[str, Any], secrets: dict[str, str]) -> None:
             coll = f", collection {st['collection']}" if st["collection"] else ""
             user = f", user {st['username']}" if st["username"] else ""
             echo(f"  {name}: {st['type']} {st['url']}{coll}{user}")
-            if st["verify"] is not True:
-                echo(f"    verify TLS: {_verify_text(st['verify'])}")
+            if st["verify"] is not True or st["url"].lower().startswith("http://"):
+                echo(f"    verify TLS: {_verify_text(st['verify'], st['url'])}")
+            for warning in st["warnings"]:
+                echo(f"    WARNING: {warning}")
             _print_password(st["password"], secrets.get(f"storages.{name}.password"))
-    echo(f"\npairs ({len(info['pairs'])}):")
+    echo()
+    echo(f"pairs ({len(info['pairs'])}):")
     for name, pair in info["pairs"].items():
         remote = "{" + ", ".join(f"{k}: {v}" for k, v in pair["remote"].items()) + "}"
         conflict = pair["conflict"]
@@ -145,7 +185,7 @@ def _print_password(info: dict[str, Any] | None, result: str | None) -> None:
     if info is None:
         return
     status = f" — resolves: {result}" if result else ""
-    click.echo(f"    password: {info['detail']}{status}")
+    echo(f"    password: {info['detail']}{status}")
 
 
 @click.command("check")
@@ -170,7 +210,7 @@ def command(obj: Any, as_json: bool, resolve: bool) -> int:
     if as_json:
         if resolve:
             info["secrets"] = secrets
-        click.echo(json.dumps(info, indent=2, sort_keys=False))
+        echo_block(json.dumps(info, indent=2, sort_keys=False))
     else:
         _print_text(info, secrets)
     if problems:

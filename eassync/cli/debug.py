@@ -11,6 +11,7 @@ from typing import BinaryIO
 
 import click
 
+from eassync.cli.output import echo_block
 from eassync.errors import ProtocolError, UsageError
 
 
@@ -47,7 +48,7 @@ def decode_command(file: BinaryIO, libwbxml_names: bool, indent: int) -> None:
         tree = decode(data)
     except ProtocolError as exc:
         raise UsageError(f"{_name(file)}: not valid EAS WBXML: {exc}") from None
-    click.echo(to_xml(tree, indent=" " * indent, libwbxml_names=libwbxml_names), nl=False)
+    echo_block(to_xml(tree, indent=" " * indent, libwbxml_names=libwbxml_names), nl=False)
 
 
 @wbxml.command("encode")

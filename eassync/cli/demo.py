@@ -15,13 +15,15 @@ from typing import Any
 
 import click
 
+from eassync.cli.output import echo, secho
+
 DEMO_USER = "demo"
 DEMO_PASSWORD = "demo-password"
 
 
 def _step(text: str) -> None:
-    click.echo()
-    click.secho(f"==> {text}", bold=True)
+    echo()
+    secho(f"==> {text}", bold=True)
 
 
 def _write_config(folder: Path, url: str) -> Path:
@@ -67,8 +69,8 @@ def _show_files(folder: Path) -> None:
     files = sorted(folder.glob("*.vcf"))
     for path in files:
         name = HANDLER.describe(Item(path.read_bytes()))
-        click.echo(f"  {path.name}  ({name})")
-    click.echo(f"  {len(files)} files in {folder}")
+        echo(f"  {path.name}  ({name})")
+    echo(f"  {len(files)} files in {folder}")
 
 
 def _edit_local_card(path: Path) -> str:
@@ -106,7 +108,7 @@ def command(ctx: Any, folder: Path | None) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     if any(folder.iterdir()):
         raise click.UsageError(f"{folder} is not empty; pass an empty or new folder with --dir")
-    click.echo(f"Demo folder: {folder}")
+    echo(f"Demo folder: {folder}")
 
     with DevServer(data_dir=folder / "server", users={DEMO_USER: DEMO_PASSWORD}) as srv:
         contacts_id = srv.store.default_folder(DEMO_USER, 9)
@@ -115,10 +117,10 @@ def command(ctx: Any, folder: Path | None) -> int:
         ]
         _step(f"The bundled EAS server runs at {srv.url} with {len(server_ids)} contacts")
         config_path = _write_config(folder, srv.url)
-        click.echo(f"  config written to {config_path}:")
+        echo(f"  config written to {config_path}:")
         for line in config_path.read_text().splitlines():
             if not line.startswith("#"):
-                click.echo(f"    {line}")
+                echo(f"    {line}")
         ctx.config_path = str(config_path)
         config = load_config(config_path)
 
@@ -132,9 +134,9 @@ def command(ctx: Any, folder: Path | None) -> int:
             outcomes = run_sync(config, [], reporter=reporter)
             for o in outcomes:
                 if o.error:
-                    click.echo(f"  {o.pair}: error: {o.error}", err=True)
+                    echo(f"  {o.pair}: error: {o.error}", err=True)
                 for report in o.reports:
-                    click.echo(f"  {o.pair}/{report.summary()}")
+                    echo(f"  {o.pair}/{report.summary()}")
             return max((o.exit_code for o in outcomes), default=0)
 
         code = sync("eassync sync: the first pass downloads every contact")
@@ -144,12 +146,12 @@ def command(ctx: Any, folder: Path | None) -> int:
         _step("Now a change on each side")
         first = _file_of(folder / "contacts", "Lovelace")
         who = _edit_local_card(first)
-        click.echo(f"  local: added a work phone to {who} ({first.name})")
+        echo(f"  local: added a work phone to {who} ({first.name})")
         changed = server_ids[1]
         data = srv.store.get_item(DEMO_USER, contacts_id, changed)
         data.add("Contacts:JobTitle", "Codebreaker")
         srv.store.change_item(DEMO_USER, contacts_id, changed, data)
-        click.echo("  server: Alan Turing got the job title 'Codebreaker'")
+        echo("  server: Alan Turing got the job title 'Codebreaker'")
         srv.store.add_item(
             DEMO_USER,
             contacts_id,
@@ -162,7 +164,7 @@ def command(ctx: Any, folder: Path | None) -> int:
                 }
             ),
         )
-        click.echo("  server: a new contact, Margaret Hamilton")
+        echo("  server: a new contact, Margaret Hamilton")
 
         code = max(code, sync("eassync sync: the second pass moves both changes"))
         _step("Result")
@@ -174,12 +176,10 @@ def command(ctx: Any, folder: Path | None) -> int:
             )
             if e.tag.endswith("PhoneNumber")
         ]
-        click.echo(
-            f"  the server's copy of {who} now has the phones: {', '.join(map(str, phones))}"
-        )
+        echo(f"  the server's copy of {who} now has the phones: {', '.join(map(str, phones))}")
         code = max(code, sync("eassync sync: a third pass finds nothing to do"))
-    click.echo()
-    click.echo(f"Done. Everything the demo wrote is in {folder}.")
+    echo()
+    echo(f"Done. Everything the demo wrote is in {folder}.")
     return code
 
 

@@ -10,6 +10,7 @@ from types import FrameType
 
 import click
 
+from eassync.cli.output import echo
 from eassync.errors import UsageError
 
 
@@ -136,16 +137,16 @@ def command(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     server.start()
-    click.echo(f"eassync devserver listening on {server.url}")
+    echo(f"eassync devserver listening on {server.url}")
     for name, password in accounts.items():
-        click.echo(f"  user {name}  password {password}  ({name}@devserver.test)")
-    click.echo(f"  data in {server.data_dir}")
+        echo(f"  user {name}  password {password}  ({name}@devserver.test)")
+    echo(f"  data in {server.data_dir}")
     if server.control:
-        click.echo(f"  control endpoint {server.base_url}/_devserver/ (loopback only)")
-    click.echo("stop with Ctrl-C", nl=True)
+        echo(f"  control endpoint {server.base_url}/_devserver/ (loopback only)")
+    echo("stop with Ctrl-C", nl=True)
     try:
         while not stop.wait(0.5):
             pass
     finally:
         server.stop()
-    click.echo("devserver stopped")
+    echo("devserver stopped")

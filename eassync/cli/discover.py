@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from eassync.cli.output import echo, echo_block
 from eassync.errors import ConfigError
 
 TYPE_NAMES = {
@@ -72,7 +73,7 @@ def command(ctx: object, account: str | None, as_json: bool) -> int:
                     for sel in select_folders(pair.name, pair.remote, folders, subdirs):
                         users.setdefault(sel.folder.server_id, []).append(pair.name)
                 except Exception as exc:  # a pair that matches nothing is worth saying
-                    click.echo(f"note: {exc}", err=True)
+                    echo(f"note: {exc}", err=True)
             by_id = {f.server_id: f for f in folders}
             rows: list[dict[str, Any]] = []
             for f in sorted(
@@ -95,26 +96,26 @@ def command(ctx: object, account: str | None, as_json: bool) -> int:
                 )
             out[name] = rows
     if as_json:
-        click.echo(json.dumps(out, indent=2, ensure_ascii=False))
+        echo_block(json.dumps(out, indent=2, ensure_ascii=False))
         return 0
     for name, rows in out.items():
-        click.echo(f"account {name} ({urls[name]}): {len(rows)} folders")
+        echo(f"account {name} ({urls[name]}): {len(rows)} folders")
         for r in rows:
             mark = "*" if r["kind"] else " "
             used = f"  ← {', '.join(r['pairs'])}" if r["pairs"] else ""
             inside = f"  in {r['parent']}" if r["parent"] else ""
-            click.echo(
+            echo(
                 printable(
                     f" {mark} {r['name']!s:30} {r['type_name']!s:20} id={r['id']}{inside}{used}"
                 )
             )
             if r["server_does_not_keep"]:
-                click.echo(
+                echo(
                     "     the server does not keep: "
                     + ", ".join(r["server_does_not_keep"])
                     + " (local values are kept)"
                 )
-        click.echo(
+        echo(
             "  (* = contacts, calendar or tasks: can be synced. EAS shows only the folders "
             "the server lists; shared folders appear only if the server exposes them.)"
         )
@@ -141,5 +142,5 @@ def _learnt(config: Any, pair: Any) -> tuple[dict[str, str], dict[str, list[str]
             }
             return known_subdirs(status), slots
     except EassyncError as exc:
-        click.echo(f"note: pair {pair.name}: {exc}", err=True)
+        echo(f"note: pair {pair.name}: {exc}", err=True)
         return {}, {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from eassync.cli.output import echo
 from eassync.errors import ConfigError
 
 
@@ -31,6 +32,6 @@ def command(ctx: object, account: str) -> int:
             hint="basic and ntlm accounts use the password from the config",
         )
     tokens = oauth_account(config, settings)
-    user = tokens.login(lambda text: click.echo(text, err=True))
-    click.echo(f"signed in{' as ' + user if user else ''}; token cache: {tokens.cache_file.path}")
+    user = tokens.login(lambda text: echo(text, err=True))
+    echo(f"signed in{' as ' + user if user else ''}; token cache: {tokens.cache_file.path}")
     return 0

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from eassync.cli.output import echo
+
 if TYPE_CHECKING:
     from eassync.repair import CollectionRepair, RepairOutcome
 
@@ -16,14 +18,14 @@ SHOWN_NAMES = 10
 def _names(label: str, names: list[str], verbosity: int) -> None:
     shown = names if verbosity >= 1 else names[:SHOWN_NAMES]
     for name in shown:
-        click.echo(f"  {label}: {name}")
+        echo(f"  {label}: {name}")
     if len(names) > len(shown):
-        click.echo(f"  {label}: … and {len(names) - len(shown)} more (-v lists them)")
+        echo(f"  {label}: … and {len(names) - len(shown)} more (-v lists them)")
 
 
 def _print_collection(pair: str, c: CollectionRepair, verbosity: int) -> None:
     deleted = "deleted nothing" if c.deleted == 0 else f"DELETED {c.deleted}"
-    click.echo(
+    echo(
         f"{pair}/{c.collection}: matched {c.matched}, "
         f"only on the server {len(c.copied_here)} (copied here), "
         f"only here {len(c.copied_to_server)} (copied to the server), {deleted}"
@@ -31,23 +33,21 @@ def _print_collection(pair: str, c: CollectionRepair, verbosity: int) -> None:
     _names(f"{c.collection}: copied here", c.copied_here, verbosity)
     _names(f"{c.collection}: copied to the server", c.copied_to_server, verbosity)
     if c.restored_rows:
-        click.echo(
+        echo(
             f"  {c.collection}: {c.restored_rows} item(s) deleted here since the last sync "
             "were restored from the server (a repair deletes nothing)"
         )
     if c.report.failures:
-        click.echo(f"  {c.collection}: {len(c.report.failures)} item(s) failed (above)", err=True)
+        echo(f"  {c.collection}: {len(c.report.failures)} item(s) failed (above)", err=True)
 
 
 def _print(outcome: RepairOutcome, verbosity: int) -> None:
     if outcome.moved_aside:
-        click.echo(
-            f"{outcome.pair}: the status file was unreadable; moved aside to {outcome.backup}"
-        )
+        echo(f"{outcome.pair}: the status file was unreadable; moved aside to {outcome.backup}")
     elif outcome.backup is not None:
-        click.echo(f"{outcome.pair}: status backed up to {outcome.backup}")
+        echo(f"{outcome.pair}: status backed up to {outcome.backup}")
     how = "from scratch (by UID/content)" if outcome.from_scratch else "by resync"
-    click.echo(f"{outcome.pair}: rebuilt {how}")
+    echo(f"{outcome.pair}: rebuilt {how}")
     for c in outcome.collections:
         _print_collection(outcome.pair, c, verbosity)
 

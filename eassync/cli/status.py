@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from eassync.cli.output import echo, echo_block
+
 if TYPE_CHECKING:
     from eassync.config import Config, Pair
     from eassync.sync.status import CollectionInfo, Status
@@ -182,13 +184,13 @@ def _items(title: str, items: list[dict[str, Any]], verbosity: int) -> None:
 
     if not items:
         return
-    click.echo(f"  {title}:")
+    echo(f"  {title}:")
     shown = items if verbosity >= 1 else items[:SHOWN_ITEMS]
     for item in shown:
         side, name, reason = (item.get(k, "?") for k in ("side", "name", "reason"))
-        click.echo(printable(f"    {side} {name}: {reason}"))
+        echo(printable(f"    {side} {name}: {reason}"))
     if len(items) > len(shown):
-        click.echo(f"    … and {len(items) - len(shown)} more (-v lists them)")
+        echo(f"    … and {len(items) - len(shown)} more (-v lists them)")
 
 
 def _print_collection(pair: str, c: Mapping[str, Any], verbosity: int) -> None:
@@ -201,13 +203,11 @@ def _print_collection(pair: str, c: Mapping[str, Any], verbosity: int) -> None:
         line += f", {len(c['failures'])} item(s) failed"
     elif c["result"] == "ok":
         line += ", ok"
-    click.echo(printable(line))
+    echo(printable(line))
     if c["server_folder"] and c["label"] and c["server_folder"] != c["label"]:
-        click.echo(
-            printable(f"  server folder: {c['server_folder']!r} (renamed; the local name stays)")
-        )
+        echo(printable(f"  server folder: {c['server_folder']!r} (renamed; the local name stays)"))
     if c["deleted_on_server"]:
-        click.echo(
+        echo(
             printable(
                 f"  deleted on the server: its {c['items']} item(s) are kept in {c['local']} "
                 "and no longer synced; delete that folder to remove them"
@@ -221,7 +221,7 @@ def _print_collection(pair: str, c: Mapping[str, Any], verbosity: int) -> None:
         verbosity,
     )
     if c["server_does_not_keep"]:
-        click.echo(
+        echo(
             printable(
                 "  the server does not keep: "
                 + ", ".join(c["server_does_not_keep"])
@@ -244,16 +244,16 @@ def command(ctx: Any, as_json: bool) -> int:
     doc = {name: pair_entry(config, name) for name in sorted(config.pairs)}
     failed = any(_failing(entry) for entry in doc.values())
     if as_json:
-        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        echo_block(json.dumps(doc, indent=2, ensure_ascii=False))
         return 1 if failed else 0
     for name, entry in doc.items():
         pair = config.pairs[name]
         if not entry["collections"]:
             line = f"{name}: never synced ({pair.account} {pair.describe_remote()} ⇄ {pair.local})"
-            click.echo(line)
+            echo(line)
         told = {c["last_error"] for c in entry["collections"] if c["result"] == "stopped"}
         if entry["last_error"] and entry["last_error"] not in told:
-            click.echo(
+            echo(
                 printable(
                     f"{name}: last attempt {_ago(entry['last_attempt'])} "
                     f"FAILED: {entry['last_error']}"

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from eassync.cli.output import echo, echo_block, progress
 from eassync.cli.text import printable
 from eassync.sync.plan import Action, ConflictRecord, Failure
 
@@ -26,11 +27,12 @@ class CliReporter:
     def _tick(self) -> None:
         self._count += 1
         if self.progress and self._count % 100 == 0:
-            click.echo(f"\r  … {self._count} items", nl=False, err=True)
+            progress(f"  … {self._count} items")
 
     def end_progress(self) -> None:
         if self.progress and self._count >= 100:
-            click.echo("\r" + " " * 30 + "\r", nl=False, err=True)
+            progress(" " * 30)
+            progress("")
         self._count = 0
 
     def action(self, collection: str, action: Action) -> None:
@@ -42,19 +44,19 @@ class CliReporter:
                 action.kind, action.kind
             )
             note = f" ({action.note})" if action.note else ""
-            click.echo(printable(f"  {collection}: {verb} {action.side}: {action.name}{note}"))
+            echo(printable(f"  {collection}: {verb} {action.side}: {action.name}{note}"))
 
     def failure(self, collection: str, failure: Failure) -> None:
         if not self.as_json:
             what = failure.name or failure.ident or "?"
-            click.echo(
+            echo(
                 printable(f"  {collection}: FAILED {failure.side} {what}: {failure.reason}"),
                 err=True,
             )
 
     def conflict(self, collection: str, conflict: ConflictRecord) -> None:
         if not self.as_json and (conflict.unresolved or self.verbosity >= 1):
-            click.echo(
+            echo(
                 printable(
                     f"  {collection}: conflict on {conflict.local_name!r} "
                     f"(local) / {conflict.remote_name!r} (server): {conflict.resolution}"
@@ -64,7 +66,7 @@ class CliReporter:
 
     def note(self, collection: str, text: str) -> None:
         if not self.as_json and self.verbosity >= 0:
-            click.echo(printable(f"  {collection}: {text}"), err=True)
+            echo(printable(f"  {collection}: {text}"), err=True)
 
 
 @click.command()
@@ -103,16 +105,16 @@ def command(
         for report in outcome.reports:
             summary = report.summary().removeprefix("(dry run) ")
             prefix = "(dry run) " if report.dry_run else ""
-            click.echo(printable(f"{prefix}{outcome.pair}/{summary}"))
+            echo(printable(f"{prefix}{outcome.pair}/{summary}"))
         for failed in outcome.failed:
             where = f"{outcome.pair}/{failed.collection}"
-            click.echo(printable(f"{where}: error: {failed.error}"), err=True)
+            echo(printable(f"{where}: error: {failed.error}"), err=True)
             if failed.error.hint:
-                click.echo(printable(f"{where}: hint: {failed.error.hint}"), err=True)
+                echo(printable(f"{where}: hint: {failed.error.hint}"), err=True)
         if outcome.error is not None:
-            click.echo(f"{outcome.pair}: error: {outcome.error}", err=True)
+            echo(f"{outcome.pair}: error: {outcome.error}", err=True)
             if outcome.error.hint:
-                click.echo(f"{outcome.pair}: hint: {outcome.error.hint}", err=True)
+                echo(f"{outcome.pair}: hint: {outcome.error.hint}", err=True)
 
     outcomes = run_sync(
         config,
@@ -143,5 +145,5 @@ def command(
                 for o in outcomes
             ],
         }
-        click.echo(json.dumps(doc, indent=2, ensure_ascii=False, default=str))
+        echo_block(json.dumps(doc, indent=2, ensure_ascii=False, default=str))
     return code

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from eassync.cli.output import echo
+
 if TYPE_CHECKING:
     from eassync.testdata import TestdataOutcome
 
@@ -29,25 +31,25 @@ def command() -> None:
 def _print(outcome: TestdataOutcome, verb: str, verbosity: int) -> None:
     for c in outcome.collections:
         if verbosity >= 0:
-            click.echo(
+            echo(
                 f"{outcome.pair}/{c.collection}: {verb} {len(c.local.done)} here "
                 f"({c.local_location}), {len(c.server.done)} on the server "
                 f"({c.server_location})"
             )
             if verb == "deleted":
-                click.echo(
+                echo(
                     f"{outcome.pair}/{c.collection}: untagged items left alone: "
                     f"{c.untouched_local} here, {c.untouched_server} on the server"
                 )
         if verbosity >= 1:
             for name in c.local.done:
-                click.echo(f"  {c.collection}: {verb} here: {name}")
+                echo(f"  {c.collection}: {verb} here: {name}")
             for name in c.server.done:
-                click.echo(f"  {c.collection}: {verb} on the server: {name}")
+                echo(f"  {c.collection}: {verb} on the server: {name}")
         for text in c.local.failed:
-            click.echo(f"  {c.collection}: FAILED here: {text}", err=True)
+            echo(f"  {c.collection}: FAILED here: {text}", err=True)
         for text in c.server.failed:
-            click.echo(f"  {c.collection}: FAILED on the server: {text}", err=True)
+            echo(f"  {c.collection}: FAILED on the server: {text}", err=True)
 
 
 @command.command("create", epilog=_DEVICE_NOTE)
@@ -70,7 +72,7 @@ def create_command(ctx: Any, pair: str, count: int) -> int:
     outcome = create(ctx.load_config(), pair, count)
     _print(outcome, "created", ctx.verbosity)
     if ctx.verbosity >= 0:
-        click.echo("run `eassync sync` to exchange them")
+        echo("run `eassync sync` to exchange them")
     return outcome.exit_code
 
 

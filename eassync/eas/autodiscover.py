@@ -43,6 +43,7 @@ from defusedxml import DefusedXmlException
 
 from eassync.eas.state import safe_file_stem, write_private_file
 from eassync.errors import AuthError, ConfigError, EassyncError
+from eassync.net import bounded
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,8 @@ MAX_REDIRECTS = 10
 #: HTTP redirects (30x) followed for one candidate
 MAX_HTTP_REDIRECTS = 3
 _HTTP_REDIRECT = frozenset({301, 302, 303, 307, 308})
+#: bytes an autodiscover answer may hold, decompressed (a real one is a few kB)
+MAX_ANSWER_SIZE = 1024 * 1024
 
 #: ``srv_lookup(name)`` → ``[(priority, weight, target host, port), …]``
 SrvLookup = Callable[[str], Sequence[tuple[int, int, str, int]]]
@@ -263,7 +266,9 @@ class Autodiscover:
         self.trust = {h.lower().rstrip(".") for h in trust}
         self.verify = verify
         self.timeout = timeout
-        self.session = session or new_session()
+        self.session = bounded.watch_session(session or new_session())
+        #: a whole-request deadline, and a cap: an autodiscover answer is a few kB
+        self._limits = bounded.Limits(timeout, MAX_ANSWER_SIZE)
         self.srv_lookup = srv_lookup or srv_records
         self.attempts: list[Attempt] = []
         self._saw_401 = False
@@ -412,13 +417,16 @@ class Autodiscover:
                 return None
             self._require_trust(url, via=via, how=how)
             try:
-                raw = self.session.post(
+                raw = bounded.send(
+                    self.session,
+                    "POST",
                     url,
+                    limits=self._limits,
+                    what="autodiscover answer",
                     data=request_body(email),
                     headers={"Content-Type": "text/xml; charset=utf-8"},
                     auth=self.auth,
                     verify=self.verify,
-                    timeout=self.timeout,
                     allow_redirects=False,
                 )
             except requests.exceptions.SSLError as exc:
@@ -426,6 +434,9 @@ class Autodiscover:
                 return None
             except requests.exceptions.RequestException as exc:
                 self._record("POST", url, f"cannot connect ({_short(exc)})")
+                return None
+            except EassyncError as exc:  # too slow, too large, broken compression
+                self._record("POST", url, str(exc))
                 return None
             status = raw.status_code
             if status in _HTTP_REDIRECT and raw.headers.get("Location"):
@@ -464,9 +475,20 @@ class Autodiscover:
         """Step 3: unauthenticated GET over http; only an https autodiscover target counts."""
         url = f"http://autodiscover.{domain}{AUTODISCOVER_PATH}"
         try:
-            raw = self.session.get(url, timeout=self.timeout, allow_redirects=False, auth=None)
+            raw = bounded.send(
+                self.session,
+                "GET",
+                url,
+                limits=self._limits,
+                what="autodiscover redirect probe",
+                allow_redirects=False,
+                auth=None,
+            )
         except requests.exceptions.RequestException as exc:
             self._record("GET", url, f"cannot connect ({_short(exc)})")
+            return None
+        except EassyncError as exc:
+            self._record("GET", url, str(exc))
             return None
         location = raw.headers.get("Location") if raw.status_code in _HTTP_REDIRECT else None
         if not location:

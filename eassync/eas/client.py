@@ -60,6 +60,8 @@ from eassync.errors import (
     ServerError,
     ThrottledError,
 )
+from eassync.net.bounded import DEFAULT_MAX_SIZE
+from eassync.net.origin import origin_of, redirect_problem
 
 __all__ = [
     "AccountSettings",
@@ -107,6 +109,12 @@ class AccountSettings:
     #: written (``sync --dry-run`` writes nothing anywhere)
     persist: bool = True
     friendly_name: str | None = None
+    #: cap on one answer, decompressed (``max_response_size``)
+    max_response_size: int = DEFAULT_MAX_SIZE
+    #: where an HTTP 451 may lead besides the configured host and its subdomains:
+    #: the e-mail domain, and hosts the config trusts (``autodiscover_trust``)
+    redirect_domains: tuple[str, ...] = ()
+    redirect_trust: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -175,7 +183,7 @@ class EasClient:
             auth = BasicAuth(settings.username, settings.password)
         self._transport = Transport(
             account=settings.name,
-            url=self._state.url or settings.url,
+            url=self._stored_redirect() or settings.url,
             username=settings.username,
             device_id=self._state.device_id,
             device_type=settings.device_type,
@@ -184,6 +192,7 @@ class EasClient:
             timeout=settings.timeout,
             retry=settings.retry,
             session=session,
+            max_response_size=settings.max_response_size,
         )
         self._version: str | None = None
         self._provisioned = False  # in this session
@@ -444,15 +453,67 @@ class EasClient:
             fail_fast=fail_fast,
         )
 
+    def _redirect_problem(self, current: str, target: str) -> str | None:
+        return redirect_problem(
+            current,
+            target,
+            domains=redirect_domains(self.settings.url, self.settings.redirect_domains),
+            trusted_hosts=self.settings.redirect_trust,
+        )
+
+    def _stored_redirect(self) -> str | None:
+        """The 451 target kept from an earlier run, if it still holds: answered for
+        the URL configured now, and allowed by today's trust settings."""
+        state = self._state
+        if state.url is None:
+            return None
+        if state.url_from is None:
+            why = "kept by an older eassync, which did not record for which url"
+        elif state.url_from != self.settings.url:
+            why = "the configured url changed since"
+        else:
+            why = self._redirect_problem(self.settings.url, state.url) or ""
+        if not why:
+            return state.url
+        log.warning(
+            "account %r: dropping the stored server move to %s (%s); using %s",
+            self.name,
+            state.url,
+            why,
+            self.settings.url,
+        )
+        state.url = state.url_from = state.protocol_version = None
+        state.server_versions = []
+        self._save()
+        return None
+
     def _follow_redirect(self, location: str) -> None:
-        log.info("account %r: mailbox moved; using %s from now on", self.name, location)
-        if not location.lower().startswith("https://") and self.url.lower().startswith("https:"):
+        """HTTP 451 (MS-ASHTTP 3.2.5.1): the mailbox moved. The new URL gets the
+        password from now on, so it is checked first; a refused or malformed one is an
+        error of this request and nothing is stored."""
+        problem = self._redirect_problem(self.url, location)
+        if problem:
+            target = origin_of(location) if "://" in location else None
             raise ServerError(
-                f"account {self.name!r}: refusing a redirect from https to {location}",
+                f"account {self.name!r}: the server at {self._transport.host} says the "
+                f"mailbox moved (HTTP 451), but eassync will not follow: {problem}",
                 status=451,
+                hint=(
+                    f"if {target.host} is really your mail server, add it to the account: "
+                    f"autodiscover_trust: [{target.host}]"
+                    if target is not None and target.scheme == "https"
+                    else "the server sent an address eassync cannot use; ask its administrator"
+                ),
             )
+        log.warning(
+            "account %r: the server moved the mailbox to %s (HTTP 451); using it from now "
+            "on (until the configured url changes)",
+            self.name,
+            location,
+        )
         self._transport.url = location
         self._state.url = location
+        self._state.url_from = self.settings.url
         self._save()
         if self._pinned == versions.AUTO:
             self.negotiate()
@@ -931,6 +992,13 @@ class EasClient:
             "primary_smtp_address": info.primary_smtp_address,
             "addresses": list(info.addresses),
         }
+
+
+def redirect_domains(url: str, domains: Sequence[str]) -> tuple[str, ...]:
+    """The domains an HTTP 451 may lead into without being listed: the configured
+    host ``url`` (and its subdomains) and the account's own ``domains``."""
+    configured = origin_of(url)
+    return (*domains, *([configured.host] if configured else []))
 
 
 def _unchanged(req: CollectionRequest) -> CollectionResponse:

@@ -58,6 +58,9 @@ class AccountState:
     policy_key: str | None = None
     #: endpoint from an HTTP 451 redirect; all later requests go there
     url: str | None = None
+    #: the configured (or autodiscovered) URL that redirect was answered for: when it
+    #: changes, the redirect is stale and dropped (a state of old has none: dropped)
+    url_from: str | None = None
     folder_sync_key: str = "0"
     folders: dict[str, FolderRecord] = field(default_factory=dict)
 
@@ -84,10 +87,15 @@ class AccountState:
             protocol_version=data.get("protocol_version"),
             server_versions=[str(v) for v in data.get("server_versions") or []],
             policy_key=data.get("policy_key"),
-            url=data.get("url"),
+            url=_optional_str(data.get("url")),
+            url_from=_optional_str(data.get("url_from")),
             folder_sync_key=str(data.get("folder_sync_key") or "0"),
             folders=folders,
         )
+
+
+def _optional_str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 class AccountStateFile:
@@ -119,6 +127,13 @@ class AccountStateFile:
                 f"account state {self.path} is unreadable: {exc}",
                 hint=f"move {self.path} away to start this account from scratch",
             ) from exc
+
+    def peek(self) -> AccountState | None:
+        """The stored state if there is a readable one; creates nothing (``check``)."""
+        try:
+            return AccountState.from_json(json.loads(self.path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError, AttributeError):
+            return None
 
     def save(self, state: AccountState) -> None:
         data = json.dumps(state.to_json(), indent=2, sort_keys=True).encode()

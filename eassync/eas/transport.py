@@ -28,11 +28,14 @@ from eassync.errors import (
     AuthError,
     ProtocolError,
     RequestFailed,
+    RequestTimeout,
     ServerError,
     ThrottledError,
     TLSError,
     TransportError,
 )
+from eassync.net import bounded
+from eassync.net.origin import plain_http_warning
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +157,7 @@ class Transport:
         timeout: float = 60.0,
         retry: RetryPolicy | None = None,
         session: requests.Session | None = None,
+        max_response_size: int = bounded.DEFAULT_MAX_SIZE,
     ) -> None:
         self.account = account
         self.url = url
@@ -161,9 +165,12 @@ class Transport:
         self.device_id = device_id
         self.device_type = device_type
         self.auth = auth
+        #: the deadline of one whole request, from connecting to the last byte
         self.timeout = timeout
+        #: the most bytes one answer may hold once decompressed
+        self.max_response_size = max_response_size
         self.retry = retry or RetryPolicy()
-        self.session = session or requests.Session()
+        self.session = bounded.watch_session(session or requests.Session())
         self.session.auth = auth
         self.session.verify = verify
         self.session.headers["User-Agent"] = USER_AGENT
@@ -176,6 +183,9 @@ class Transport:
                 "TLS certificate verification is OFF for account %r (verify: false)", account
             )
             warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
+        plain = plain_http_warning(url, f"account {account!r}")
+        if plain:
+            log.warning("%s", plain)
 
     @property
     def host(self) -> str:
@@ -249,20 +259,26 @@ class Transport:
         refreshed = False
         fresh_connection_tried = False
         label = f"{method} {params.get('Cmd') if params else ''}".strip()
+        limits = bounded.Limits(timeout or self.timeout, self.max_response_size)
         while True:
             try:
-                raw = self.session.request(
+                raw = bounded.send(
+                    self.session,
                     method,
                     self.url,
+                    limits=limits,
+                    what=f"account {self.account!r} at {self.host}: {label}",
                     params=params,
                     data=body,
                     headers=dict(headers),
-                    timeout=timeout or self.timeout,
                     # per request: requests lets REQUESTS_CA_BUNDLE override session.verify
                     verify=self.verify,
                     # 451 is our redirect; a 30x to another host must not get credentials
                     allow_redirects=False,
                 )
+            except RequestTimeout:
+                # not retried: a server that dribbles would do it again, times attempts
+                raise
             except requests.exceptions.SSLError as exc:
                 raise TLSError(
                     f"TLS certificate of {self.host} could not be verified for account "
@@ -292,6 +308,11 @@ class Transport:
                 raise TransportError(
                     f"cannot reach {self.host} for account {self.account!r}: {_short(exc)}",
                     hint="check the network and the url; run again later",
+                ) from exc
+            except requests.exceptions.RequestException as exc:  # a URL requests refuses
+                raise TransportError(
+                    f"account {self.account!r}: cannot send {label} to {self.url}: {_short(exc)}",
+                    hint="check the url in the config",
                 ) from exc
 
             status = raw.status_code

@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import requests
@@ -42,11 +42,14 @@ from eassync.errors import (
     NotFoundError,
     PreconditionFailed,
     ProtocolError,
+    ResponseTooLarge,
     ServerError,
     StorageError,
     TLSError,
     TransportError,
 )
+from eassync.net import bounded
+from eassync.net.origin import may_follow, origin_of, plain_http_warning
 from eassync.storage import davxml
 from eassync.storage.base import Changes, Item
 from eassync.storage.davxml import CALDAV, CARDDAV, CS, q
@@ -63,8 +66,11 @@ log = logging.getLogger(__name__)
 KIND_COMPONENT: dict[str, str | None] = {"calendar": "VEVENT", "tasks": "VTODO", "contacts": None}
 #: hrefs per multiget REPORT: big enough to save round trips, small enough for any server
 MULTIGET_BATCH = 100
-#: (connect, read) seconds; a PUT into a big Radicale collection can take a while
-TIMEOUT = (15.0, 120.0)
+#: seconds to connect; the whole request's deadline is the storage's ``timeout``
+CONNECT_TIMEOUT = 15.0
+#: seconds one whole request may take by default (a PUT into a big Radicale collection
+#: can take a while); the storage key ``timeout``
+DEFAULT_TIMEOUT = 120.0
 #: sync-collection answers that are truncated (RFC 6578 §3.6) are continued at most this often
 MAX_SYNC_ROUNDS = 1000
 
@@ -82,6 +88,24 @@ def _is_reset(exc: requests.exceptions.ConnectionError) -> bool:
     )
 
 
+class _DigestAuth(HTTPDigestAuth):
+    """Digest auth that never reads the body of the 401 it answers: requests' own
+    handler reads it whole (``r.content``), past max_response_size, so a gzip bomb
+    in a 401 grew the process to 2 GB. The connection is dropped instead."""
+
+    def handle_401(self, r: requests.Response, **kwargs: Any) -> requests.Response:
+        challenge = r.headers.get("www-authenticate", "").lower()
+        if r.status_code == 401 and "digest" in challenge:
+            r.raw.close()  # the unread body goes with its connection
+            r._content = b""
+            r._content_consumed = True  # type: ignore[attr-defined]
+        return super().handle_401(r, **kwargs)  # type: ignore[no-untyped-call, no-any-return]
+
+
+def _default_port(scheme: str) -> int:
+    return 443 if scheme == "https" else 80
+
+
 def _redact(url: str) -> str:
     """The URL without any user:password@ part, for messages."""
     parts = urlsplit(url)
@@ -93,7 +117,14 @@ def _redact(url: str) -> str:
 class DavSession:
     """HTTP to one DAV server: one keep-alive session, Basic auth (Digest when the
     server asks for it), TLS verified unless the config says otherwise, and errors
-    that name the server, the collection and the HTTP status."""
+    that name the server, the collection and the HTTP status.
+
+    The login goes only to the origin of ``base_url`` (scheme, host, port; without
+    it: of the first URL requested) and to the hosts in ``trust``: a redirect or a
+    discovered URL leading elsewhere, or from https down to http, is refused before
+    anything is sent there. Every request ends within ``timeout`` seconds, and an
+    answer may hold ``max_response_size`` bytes once decompressed.
+    """
 
     def __init__(
         self,
@@ -102,8 +133,12 @@ class DavSession:
         password: str | None = None,
         verify: bool | str = True,
         label: str = "DAV",
+        base_url: str | None = None,
+        trust: Sequence[str] = (),
+        timeout: float = DEFAULT_TIMEOUT,
+        max_response_size: int = bounded.DEFAULT_MAX_SIZE,
     ) -> None:
-        self.session = requests.Session()
+        self.session = bounded.watch_session(requests.Session())
         self.session.headers["User-Agent"] = "eassync"
         self.username = username
         self.password = password
@@ -113,6 +148,13 @@ class DavSession:
         if verify is False:
             log.warning("TLS certificate verification is OFF for this DAV storage (verify: false)")
         self.label = label
+        self.origin = origin_of(base_url) if base_url else None
+        self.trust = tuple(trust)
+        self.limits = bounded.Limits(timeout, max_response_size)
+        if base_url and username is not None:
+            plain = plain_http_warning(base_url, f"{label} storage")
+            if plain:
+                log.warning("%s", plain)
         #: HTTP requests sent (benchmarks and logs)
         self.requests = 0
         #: whether the last request() was sent again after a connection reset
@@ -120,6 +162,34 @@ class DavSession:
 
     def close(self) -> None:
         self.session.close()
+
+    def check_url(self, url: str, *, how: str = "a discovered URL") -> None:
+        """Refuse ``url`` unless it is on our origin or a trusted host (see class doc);
+        ``how`` says how the server pointed there, for the message."""
+        target = origin_of(url)
+        if self.origin is None and target is not None:
+            self.origin = target  # the first URL requested is the configured one
+        if target is None:
+            raise ProtocolError(f"{self.label}: {how} is no http(s) URL: {_redact(url)!r}")
+        assert self.origin is not None
+        problem = may_follow(self.origin, target, self.trust)
+        if problem is None:
+            return
+        host = (
+            target.host
+            if target.port == _default_port(target.scheme)
+            else (f"{target.host}:{target.port}")
+        )
+        raise ServerError(
+            f"{self.label} {self.origin}: refusing to follow {how} to {_redact(url)}: "
+            f"{problem}; eassync sends the login only to {self.origin}",
+            hint=(
+                f"if {host} is really part of your DAV server, add it to the storage: "
+                f"trust: [{host}]"
+                if not problem.startswith("it leads from https")
+                else "the server points at an unencrypted address; ask its administrator"
+            ),
+        )
 
     def request(
         self,
@@ -130,6 +200,7 @@ class DavSession:
         headers: Mapping[str, str] | None = None,
         depth: str | None = None,
         where: str = "",
+        how: str = "a discovered URL",
     ) -> requests.Response:
         """Send one request; transport problems become eassync errors. HTTP error
         statuses are returned: what they mean depends on the call."""
@@ -140,14 +211,18 @@ class DavSession:
             all_headers["Content-Type"] = "application/xml; charset=utf-8"
         self.last_was_retried = False
         for attempt in range(3):
+            self.check_url(url, how=how)
             self.requests += 1
             try:
-                response = self.session.request(
+                response = bounded.send(
+                    self.session,
                     method,
                     url,
+                    limits=self.limits,
+                    what=f"{self.label} {_redact(url)}: {method}",
+                    connect_timeout=CONNECT_TIMEOUT,
                     data=body,
                     headers=all_headers,
-                    timeout=TIMEOUT,
                     # per request: requests lets REQUESTS_CA_BUNDLE override session.verify
                     verify=self.verify,
                     allow_redirects=False,
@@ -180,12 +255,13 @@ class DavSession:
                 and "digest" in response.headers.get("WWW-Authenticate", "").lower()
             ):
                 # the server wants Digest (RFC 7616): switch once and for all
-                self.session.auth = HTTPDigestAuth(self.username, self.password or "")
+                self.session.auth = _DigestAuth(self.username, self.password or "")
                 continue
             if response.status_code in (301, 302, 307, 308) and method in ("PROPFIND",):
                 location = response.headers.get("Location")
                 if location and url != urljoin(url, location):
                     url = urljoin(url, location)
+                    how = f"a redirect (HTTP {response.status_code})"
                     continue
             return response
         return response
@@ -477,9 +553,10 @@ class DavStorage:
                 depth="1",
                 what=self._what("REPORT multiget"),
             )
-        except ProtocolError as exc:
-            # One item the server cannot put in XML (a NUL byte: Xandikos) spoils the
-            # whole answer: fetch this batch one by one so only that item fails.
+        except (ProtocolError, ResponseTooLarge) as exc:
+            # One item the server cannot put in XML (a NUL byte: Xandikos), or one too
+            # big for max_response_size, spoils the whole answer: fetch this batch one
+            # by one so only that item fails.
             log.info("%s; fetching %d items one by one", exc, len(idents))
             for ident in idents:
                 yield self._get_one(ident)
@@ -505,7 +582,11 @@ class DavStorage:
                 yield ident, item, etag
 
     def _get_one(self, ident: str) -> tuple[str, Item | Exception, str]:
-        response = self.session.request("GET", self._url(ident))
+        try:
+            response = self.session.request("GET", self._url(ident))
+        except ResponseTooLarge as exc:
+            error = ItemError(f"{self.location}: item {ident}: {exc}", ident=ident, hint=exc.hint)
+            return ident, error, ""
         if response.status_code in (404, 410):
             return ident, NotFoundError(f"{self.location}: no item {ident}"), ""
         if response.status_code != 200:
@@ -834,6 +915,10 @@ def open_dav_storage(
         password=password,
         verify=storage_cfg.verify,
         label="CardDAV" if dav_type == "carddav" else "CalDAV",
+        base_url=storage_cfg.url,
+        trust=storage_cfg.trust,
+        timeout=storage_cfg.timeout,
+        max_response_size=storage_cfg.max_response_size,
     )
     collection = storage_cfg.collection
     if not collection:
@@ -850,15 +935,33 @@ def open_dav_storage(
 
     def discover() -> str:
         found = resolve_collection(session, base_url, dav_type, name, component, create=create)
+        session.check_url(found, how="the discovered collection")  # before it is kept
         if not dry_run:
             remember_collection(key, found, state_dir)
         return found
 
     # Discovery costs two to four requests; remembered, a no-op run is one request.
     remembered = recall_collection(key, state_dir)
+    if remembered is not None and not _may_use(session, remembered):
+        log.warning(
+            "%s storage %r: forgetting the remembered collection %s: not on %s or a trusted host",
+            session.label,
+            storage_cfg.name,
+            _redact(remembered),
+            session.origin,
+        )
+        remembered = None
     if remembered is None:
         return DavStorage(session, discover(), dav_type, component=component)
     return DavStorage(session, remembered, dav_type, component=component, rediscover=discover)
+
+
+def _may_use(session: DavSession, url: str) -> bool:
+    try:
+        session.check_url(url)
+    except (ServerError, ProtocolError):
+        return False
+    return True
 
 
 # --- remembered discoveries --------------------------------------------------------------------

@@ -23,7 +23,8 @@ class Certs:
 
 
 def make_certs(folder: Path, names: Iterable[str] = ()) -> Certs:
-    """A private CA and one server certificate for ``names`` (+ 127.0.0.1, localhost)."""
+    """A private CA and one server certificate for ``names`` (+ 127.0.0.1, 127.0.0.2 —
+    the second loopback address of tests.hostile —, localhost)."""
     folder.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -47,6 +48,7 @@ def make_certs(folder: Path, names: Iterable[str] = ()) -> Certs:
     key = ec.generate_private_key(ec.SECP256R1())
     alt: list[x509.GeneralName] = [
         x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+        x509.IPAddress(ipaddress.ip_address("127.0.0.2")),
         x509.DNSName("localhost"),
     ]
     alt += [x509.DNSName(n) for n in names]
