@@ -717,6 +717,19 @@ class EasClient:
                 timeout = heartbeat + 30.0
             root = self._execute("Sync", build, timeout=timeout)
             if root is None:
+                sent = sum(len(c.commands) for c in collections)
+                if sent:
+                    # An empty 200 means "no changes" only for a request without
+                    # commands (§5.6): after commands a server must answer them with a
+                    # new SyncKey. Horde 5.2 sends it when PHP dies halfway; as "no
+                    # changes", Changes and Deletes (no response = success) would count
+                    # as applied.
+                    raise ServerError(
+                        f"account {self.name!r}: the server gave an empty answer (HTTP 200,"
+                        f" no body) to a Sync carrying {sent} change(s); taken as failed",
+                        hint="the server probably failed halfway (see the server's log); "
+                        "the next sync sends the changes again",
+                    )
                 # HTTP 200 without body: nothing changed (§5.6)
                 return [_unchanged(c) for c in collections]
             parsed = cmds.parse_sync(root)

@@ -353,6 +353,39 @@ def test_add_change_delete_with_responses(srv, tmp_path):
         assert [(r.kind, r.status) for r in resp.responses] == [("delete", 8)]
 
 
+def test_an_empty_answer_to_a_sync_without_commands_means_no_changes(srv, tmp_path):
+    with make_client(srv, tmp_path) as client:
+        folder = contacts_folder(client)
+        key, _, _ = download(client, folder, prime(client, folder))
+        srv.faults.http_status(200, command="Sync")
+        (resp,) = client.sync([CollectionRequest(folder, key, get_changes=True)])
+    assert (resp.sync_key, resp.status, resp.commands) == (key, 1, [])
+
+
+@pytest.mark.parametrize("kind", ["add", "change", "delete"])
+def test_an_empty_answer_to_a_sync_with_commands_is_a_failure(srv, tmp_path, kind):
+    # Horde 5.2 answers HTTP 200 with an empty body when PHP dies halfway (a stored
+    # item, then a fatal error): taken as "no changes", a Change or Delete without a
+    # response would count as applied (MS-ASCMD 2.2.3.24: success has no response).
+    with make_client(srv, tmp_path) as client:
+        folder = contacts_folder(client)
+        key, _, _ = download(client, folder, prime(client, folder))
+        (resp,) = client.sync(
+            [CollectionRequest(folder, key, commands=[ClientCommand.add("c1", contact("Ada"))])]
+        )
+        server_id, key = resp.responses[0].server_id, resp.sync_key
+        assert server_id
+        command = {
+            "add": ClientCommand.add("c2", contact("Byron")),
+            "change": ClientCommand.change(server_id, contact("Augusta")),
+            "delete": ClientCommand.delete(server_id),
+        }[kind]
+        srv.faults.http_status(200, command="Sync")
+        with pytest.raises(ServerError, match="empty answer") as caught:
+            client.sync([CollectionRequest(folder, key, commands=[command])])
+    assert "server's log" in (caught.value.hint or "")
+
+
 def test_status_3_raises_invalid_sync_key_for_the_collection(srv, tmp_path):
     with make_client(srv, tmp_path) as client:
         folder = contacts_folder(client)
