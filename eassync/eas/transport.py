@@ -10,6 +10,7 @@ everything else becomes an error of :mod:`eassync.errors`.
 from __future__ import annotations
 
 import logging
+import re
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -383,11 +384,23 @@ class Transport:
         if not body or body.startswith(WBXML_MAGIC) or response.content_type == MULTIPART_TYPE:
             return
         excerpt = body[:80].decode("utf-8", "replace").replace("\n", " ").strip()
+        title = re.search(rb"<title[^>]*>([^<]{1,120})</title>", body[:4096], re.IGNORECASE)
+        if title is not None:  # e.g. Horde's "Horde :: Fatal Error" page
+            excerpt = title.group(1).decode("utf-8", "replace").strip()
+        hint = "the url probably points at a web page, not the ActiveSync endpoint"
+        if cmd in _DATA_COMMANDS:
+            # The endpoint answered WBXML before: this page is the server failing
+            # (Horde 5.2 sends one when PHP dies, sometimes after storing an item).
+            hint = "the server sent an error page instead of an answer: see the server's log"
         raise ProtocolError(
             f"{cmd} answer from {self.host} is not WBXML "
             f"(Content-Type {response.content_type or 'none'}): {excerpt!r}",
-            hint="the url probably points at a web page, not the ActiveSync endpoint",
+            hint=hint,
         )
+
+
+#: commands sent only after the endpoint answered FolderSync: a web page there is an error
+_DATA_COMMANDS = frozenset({"Sync", "ItemOperations", "MoveItems", "GetItemEstimate", "Ping"})
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -25,6 +25,7 @@ from eassync.errors import (
     AuthError,
     FolderHierarchyChanged,
     InvalidSyncKey,
+    ProtocolError,
     ProvisionError,
     RemoteWipeRequested,
     ServerError,
@@ -384,6 +385,27 @@ def test_an_empty_answer_to_a_sync_with_commands_is_a_failure(srv, tmp_path, kin
         with pytest.raises(ServerError, match="empty answer") as caught:
             client.sync([CollectionRequest(folder, key, commands=[command])])
     assert "server's log" in (caught.value.hint or "")
+
+
+HORDE_FATAL = (
+    '<!DOCTYPE html>\n<html><head><meta charset="utf-8">\n'
+    "<title>Horde :: Fatal Error</title></head><body>Call to a member function "
+    "setTimezone() on null</body></html>"
+)
+
+
+def test_an_error_page_answering_a_sync_is_reported_as_the_server_failing(srv, tmp_path):
+    with make_client(srv, tmp_path) as client:
+        folder = contacts_folder(client)
+        key = prime(client, folder)
+        srv.faults.http_status(
+            200, command="Sync", body=HORDE_FATAL, headers={"Content-Type": "text/html"}
+        )
+        with pytest.raises(ProtocolError, match="Horde :: Fatal Error") as caught:
+            client.sync(
+                [CollectionRequest(folder, key, commands=[ClientCommand.add("c1", contact("A"))])]
+            )
+    assert "error page" in (caught.value.hint or "")
 
 
 def test_status_3_raises_invalid_sync_key_for_the_collection(srv, tmp_path):
