@@ -553,6 +553,7 @@ class CalendarHandler:
                     rule = replace(rule, until=eas_date(rule.until, date_zone))
                 event.recurrence = rule
                 self._read_exceptions(data, event, date_zone, version)
+                _snap_originals(event)
         event.server = tuple(
             (prop, value)
             for tag, prop in SERVER_FIELDS.items()
@@ -740,6 +741,10 @@ class CalendarHandler:
     # --- the ContentHandler protocol --------------------------------------------------------
 
     def supported(self, version: str) -> list[str]:
+        if at_least(version, "16.0"):
+            # MS-ASCAL 3.1.5.3: from 16.0 every top-level calendar element is ghosted
+            # when absent, whatever Supported says; the list is not sent.
+            return []
         tags = [
             "TimeZone",
             "AllDayEvent",
@@ -761,8 +766,6 @@ class CalendarHandler:
         ]
         if at_least(version, "14.0"):
             tags += ["ResponseRequested", "DisallowNewTimeProposal"]
-        if at_least(version, "16.0"):
-            tags.remove("Location")  # AirSyncBase:Location replaces it (16.x ghosts all)
         return [C + t for t in tags]
 
     def project(self, item: Item, version: str) -> Item:
@@ -1035,6 +1038,55 @@ def _one_line(text: str | None) -> str | None:
 
 def _bounded(value: int | None, low: int, high: int) -> int | None:
     return value if value is not None and low <= value <= high else None
+
+
+#: the largest distance between a wall time read as UTC and its instant (UTC+14)
+_SNAP_WINDOW = timedelta(hours=14)
+
+
+def _snap_originals(event: Event) -> None:
+    """Key every exception of a timed series by an occurrence of the series.
+
+    Horde 5.2 sends a modified occurrence's ExceptionStartTime (≤14.1) or InstanceId
+    (16.x) as the event zone's wall time labelled UTC (10:00Z for a 09:00Z occurrence
+    in Berlin): kept as it is, the override names no occurrence and the original one
+    stays (the occurrence doubled). An original that names no occurrence is moved to
+    the nearest one within the largest zone offset, unless that one has an exception
+    already; one naming an occurrence (every spec-following server) is left alone."""
+    if event.all_day or event.recurrence is None or not isinstance(event.start, datetime):
+        return
+    keys = [o for o in (*event.exdates, *event.overrides) if isinstance(o, datetime)]
+    if not keys:
+        return
+    try:
+        rule = _occurrence_rule(event.recurrence, event.start.astimezone(event.tz or UTC))
+    except (ValueError, TypeError, OverflowError):
+        return  # a rule dateutil cannot expand: keep what the server said
+    taken = {_instant_key(k) for k in keys}
+    moved: dict[datetime, datetime] = {}
+    for original in keys:
+        near = rule.between(original - _SNAP_WINDOW, original + _SNAP_WINDOW, inc=True)
+        if not near or any(n == original for n in near):
+            continue
+        best = min(near, key=lambda n: abs(n - original))
+        if _instant_key(best) not in taken:
+            taken.add(_instant_key(best))
+            moved[original] = best.astimezone(UTC)
+    if not moved:
+        return
+    event.exdates = tuple(moved.get(o, o) if isinstance(o, datetime) else o for o in event.exdates)
+    event.overrides = {
+        (moved.get(o, o) if isinstance(o, datetime) else o): ov for o, ov in event.overrides.items()
+    }
+
+
+def _occurrence_rule(recurrence: Recurrence, start: datetime) -> Any:
+    """The series' occurrences as a dateutil rule, expanded from ``start`` in its own
+    zone (so BYDAY and DST follow the wall clock); ValueError for an unexpandable rule."""
+    from dateutil.rrule import rrulestr
+
+    recur: Any = icalendar.vRecur(rec_mod.to_rrule(recurrence))
+    return rrulestr(bytes(recur.to_ical()).decode("ascii"), dtstart=start)
 
 
 def _read_location(data: Element) -> str | None:

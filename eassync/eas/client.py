@@ -803,6 +803,8 @@ class EasClient:
                         f"account {self.name!r}: the server answered a Sync carrying "
                         f"{commands} command(s) with an empty body (no new SyncKey)",
                         status=200,
+                        hint="the server probably failed halfway (see the server's log); "
+                        "the items it failed on are named and sent again later",
                     )
                 # HTTP 200 without body: nothing changed (§5.6)
                 return [_unchanged(c) for c in collections]

@@ -427,17 +427,21 @@ class Transport:
             return
         if not body:
             return
-        if self.answered_wbxml or known_endpoint:
+        if self.answered_wbxml or known_endpoint or cmd in _DATA_COMMANDS:
+            # the endpoint answered WBXML before (data commands follow a FolderSync):
+            # this page is the server failing (Horde 5.2 when PHP dies), not a wrong url
             raise RequestFailed(
                 f"{self.host} failed on {cmd} for account {self.account!r}: it answered "
                 f"{_page_summary(body, response.content_type)} instead of WBXML",
                 status=200,
+                hint="the server failed on this request: see the server's log",
             )
         excerpt = body[:80].decode("utf-8", "replace").replace("\n", " ").strip()
+        hint = "the url probably points at a web page, not the ActiveSync endpoint"
         raise ProtocolError(
             f"{cmd} answer from {self.host} is not WBXML "
             f"(Content-Type {response.content_type or 'none'}): {excerpt!r}",
-            hint="the url probably points at a web page, not the ActiveSync endpoint",
+            hint=hint,
         )
 
 
@@ -450,6 +454,10 @@ def _page_summary(body: bytes, content_type: str) -> str:
     words = " ".join(words.split())[:120]
     kind = content_type or "an answer without Content-Type"
     return f"{kind} {words!r}" if words else kind
+
+
+#: commands sent only after the endpoint answered FolderSync: a web page there is an error
+_DATA_COMMANDS = frozenset({"Sync", "ItemOperations", "MoveItems", "GetItemEstimate", "Ping"})
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.conftest_horde import horde, horde_account  # noqa: F401
 from tests.integration.sogo_dav import CALENDAR, CONTACTS, SogoDav
 
 HARNESS = Path(__file__).resolve().parents[1] / "servers" / "sogo"

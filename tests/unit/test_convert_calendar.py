@@ -9,6 +9,8 @@ from pathlib import Path
 import icalendar
 import pytest
 import recurring_ical_events
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eassync.convert import ical
 from eassync.convert.calendar import HANDLER, CalendarHandler
@@ -373,3 +375,87 @@ def test_all_day_until_keeps_the_last_day_for_a_device_in_another_zone(version: 
     west = CalendarHandler(default_timezone="America/Los_Angeles")
     back = west.from_eas(east.to_eas(item, version), version)
     assert occurrences(back) == occurrences(item)
+
+
+_SERIES_WITH_EXCEPTIONS = """BEGIN:VCALENDAR\r
+VERSION:2.0\r
+PRODID:-//t//EN\r
+BEGIN:VEVENT\r
+UID:series\r
+DTSTAMP:20260101T000000Z\r
+DTSTART;TZID={zone}:20270104T{hour:02d}0000\r
+DTEND;TZID={zone}:20270104T{hour:02d}3000\r
+SUMMARY:Team\r
+RRULE:FREQ={freq};COUNT=12\r
+EXDATE;TZID={zone}:{deleted}T{hour:02d}0000\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:series\r
+DTSTAMP:20260101T000000Z\r
+RECURRENCE-ID;TZID={zone}:{moved}T{hour:02d}0000\r
+DTSTART;TZID={zone}:{moved}T{later:02d}0000\r
+DTEND;TZID={zone}:{moved}T{later:02d}3000\r
+SUMMARY:Team (moved)\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+
+
+def _shift_exception_keys(data: Element, minutes: int, version: str) -> None:
+    """What Horde 5.2 does to a modified occurrence's key: moved off the occurrence."""
+    tag = "AirSyncBase:InstanceId" if version.startswith("16") else C + "ExceptionStartTime"
+    for exc in data.findall(C + "Exceptions/" + C + "Exception"):
+        if exc.int(C + "Deleted") == 1:
+            continue
+        for i, child in enumerate(exc.children):
+            if child.tag == tag:
+                when = datetime.strptime(str(child.value), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+                shifted = (when + timedelta(minutes=minutes)).strftime("%Y%m%dT%H%M%SZ")
+                exc.children[i] = E(tag, value=shifted)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    zone=st.sampled_from(["Europe/Berlin", "America/New_York", "Asia/Kolkata", "UTC"]),
+    freq=st.sampled_from(["DAILY", "WEEKLY"]),
+    hour=st.integers(0, 20),
+    minutes=st.integers(-11 * 60, 11 * 60).filter(lambda m: m != 0),
+    version=st.sampled_from(["14.1", "16.0"]),
+)
+def test_an_exception_keyed_off_its_occurrence_is_read_as_that_occurrence(
+    zone: str, freq: str, hour: int, minutes: int, version: str
+):
+    # Horde 5.2 labels a moved occurrence's local start as UTC (10:00Z for a 09:00Z
+    # occurrence in Berlin): read as it is, the override names no occurrence and the
+    # original stays, so a second device shows the occurrence twice.
+    step = timedelta(days=1 if freq == "DAILY" else 7)
+    first = date(2027, 1, 4)
+    deleted, moved = (first + 2 * step).strftime("%Y%m%d"), (first + 3 * step).strftime("%Y%m%d")
+    text = _SERIES_WITH_EXCEPTIONS.format(
+        zone=zone, freq=freq, hour=hour, later=hour + 3, deleted=deleted, moved=moved
+    )
+    local = Item(text.encode(), None)
+    data = HANDLER.to_eas(local, version)
+    _shift_exception_keys(data, minutes, version)
+    got = HANDLER.from_eas(data, version)
+    assert occurrences(got) == occurrences(local)
+
+
+def test_an_exception_on_an_occurrence_is_never_moved():
+    local = Item(
+        _SERIES_WITH_EXCEPTIONS.format(
+            zone="Europe/Berlin",
+            freq="DAILY",
+            hour=9,
+            later=12,
+            deleted="20270106",
+            moved="20270107",
+        ).encode(),
+        None,
+    )
+    data = HANDLER.to_eas(local, "14.1")
+    # an exception one day off (on another occurrence) is what the server said
+    _shift_exception_keys(data, 24 * 60, "14.1")
+    got = icalendar.Calendar.from_ical(HANDLER.from_eas(data, "14.1").raw)
+    (override,) = [c for c in got.walk("VEVENT") if "RECURRENCE-ID" in c]
+    assert override.decoded("RECURRENCE-ID") == datetime(2027, 1, 8, 8, tzinfo=UTC)

@@ -27,6 +27,7 @@ from eassync.errors import (
     InvalidSyncKey,
     ProvisionError,
     RemoteWipeRequested,
+    RequestFailed,
     ServerError,
     ThrottledError,
     TLSError,
@@ -351,6 +352,61 @@ def test_add_change_delete_with_responses(srv, tmp_path):
             [CollectionRequest(folder, resp.sync_key, commands=[ClientCommand.delete("nope")])]
         )
         assert [(r.kind, r.status) for r in resp.responses] == [("delete", 8)]
+
+
+def test_an_empty_answer_to_a_sync_without_commands_means_no_changes(srv, tmp_path):
+    with make_client(srv, tmp_path) as client:
+        folder = contacts_folder(client)
+        key, _, _ = download(client, folder, prime(client, folder))
+        srv.faults.http_status(200, command="Sync")
+        (resp,) = client.sync([CollectionRequest(folder, key, get_changes=True)])
+    assert (resp.sync_key, resp.status, resp.commands) == (key, 1, [])
+
+
+@pytest.mark.parametrize("kind", ["add", "change", "delete"])
+def test_an_empty_answer_to_a_sync_with_commands_is_a_failure(srv, tmp_path, kind):
+    # Horde 5.2 answers HTTP 200 with an empty body when PHP dies halfway (a stored
+    # item, then a fatal error): taken as "no changes", a Change or Delete without a
+    # response would count as applied (MS-ASCMD 2.2.3.24: success has no response).
+    with make_client(srv, tmp_path) as client:
+        folder = contacts_folder(client)
+        key, _, _ = download(client, folder, prime(client, folder))
+        (resp,) = client.sync(
+            [CollectionRequest(folder, key, commands=[ClientCommand.add("c1", contact("Ada"))])]
+        )
+        server_id, key = resp.responses[0].server_id, resp.sync_key
+        assert server_id
+        command = {
+            "add": ClientCommand.add("c2", contact("Byron")),
+            "change": ClientCommand.change(server_id, contact("Augusta")),
+            "delete": ClientCommand.delete(server_id),
+        }[kind]
+        srv.faults.http_status(200, command="Sync")
+        with pytest.raises(RequestFailed, match="empty body") as caught:
+            client.sync([CollectionRequest(folder, key, commands=[command])])
+    assert "server's log" in (caught.value.hint or "")
+
+
+HORDE_FATAL = (
+    '<!DOCTYPE html>\n<html><head><meta charset="utf-8">\n'
+    "<title>Horde :: Fatal Error</title></head><body>Call to a member function "
+    "setTimezone() on null</body></html>"
+)
+
+
+def test_an_error_page_answering_a_sync_is_reported_as_the_server_failing(srv, tmp_path):
+    with make_client(srv, tmp_path) as client:
+        folder = contacts_folder(client)
+        key = prime(client, folder)
+        srv.faults.http_status(
+            200, command="Sync", body=HORDE_FATAL, headers={"Content-Type": "text/html"}
+        )
+        # the server's own words, and a failure of the server, not of the url
+        with pytest.raises(RequestFailed, match="failed on Sync.*Horde :: Fatal Error") as caught:
+            client.sync(
+                [CollectionRequest(folder, key, commands=[ClientCommand.add("c1", contact("A"))])]
+            )
+    assert "web page" not in (caught.value.hint or "")
 
 
 def test_status_3_raises_invalid_sync_key_for_the_collection(srv, tmp_path):

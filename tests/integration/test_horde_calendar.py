@@ -1,0 +1,221 @@
+"""Events through a real Horde Groupware 5.2 (Kronolith) at EAS 16.0 and 14.1, as a user
+runs them: events added on one device (a single one, an all-day one and a weekly
+series in Europe/Berlin) are checked in Horde's CalDAV view and read back by a second
+device (own status dir, own DeviceId); the series gets a moved and a deleted
+occurrence; a change and a delete travel each way; a second pass changes nothing
+(nothing doubled, nothing lost). Occurrences are compared as UTC instants by
+cal_helpers (icalendar + recurring-ical-events, not the converter under test).
+
+Horde behaviours behind the assertions: tests/servers/horde/README.md.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.cal_helpers import by_summary, event_view, occurrences, read_cal
+from tests.integration.conftest_horde import VERSIONS, HordeAccount
+
+pytestmark = pytest.mark.horde
+
+HEADER = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//eassync tests//EN\r\n"
+
+SINGLE = """BEGIN:VEVENT\r
+UID:single@example.org\r
+DTSTAMP:20260101T000000Z\r
+DTSTART;TZID=Europe/Berlin:20270115T090000\r
+DTEND;TZID=Europe/Berlin:20270115T103000\r
+SUMMARY:Dentist\r
+LOCATION:Main Street 1\r
+DESCRIPTION:Bring the card\r
+BEGIN:VALARM\r
+ACTION:DISPLAY\r
+DESCRIPTION:soon\r
+TRIGGER:-PT30M\r
+END:VALARM\r
+END:VEVENT\r
+"""
+
+ALL_DAY = """BEGIN:VEVENT\r
+UID:allday@example.org\r
+DTSTAMP:20260101T000000Z\r
+DTSTART;VALUE=DATE:20270120\r
+DTEND;VALUE=DATE:20270121\r
+SUMMARY:Holiday\r
+END:VEVENT\r
+"""
+
+SERIES = """BEGIN:VEVENT\r
+UID:series@example.org\r
+DTSTAMP:20260101T000000Z\r
+DTSTART;TZID=Europe/Berlin:20270104T100000\r
+DTEND;TZID=Europe/Berlin:20270104T110000\r
+SUMMARY:Team meeting\r
+CATEGORIES:Work\r
+RRULE:FREQ=WEEKLY;COUNT=8;BYDAY=MO\r
+{exdate}END:VEVENT\r
+{override}"""
+
+#: the series' third occurrence deleted, its fourth moved to the afternoon
+EXDATE = "EXDATE;TZID=Europe/Berlin:20270118T100000\r\n"
+OVERRIDE = """BEGIN:VEVENT\r
+UID:series@example.org\r
+DTSTAMP:20260101T000000Z\r
+RECURRENCE-ID;TZID=Europe/Berlin:20270125T100000\r
+DTSTART;TZID=Europe/Berlin:20270125T150000\r
+DTEND;TZID=Europe/Berlin:20270125T160000\r
+SUMMARY:Team meeting (moved)\r
+END:VEVENT\r
+"""
+
+
+def calendar(*components: str) -> str:
+    return HEADER + "".join(components) + "END:VCALENDAR\r\n"
+
+
+def counts(out: str) -> str:
+    match = re.search(r"^calendar\S*: (local [^,]+, remote \S+ \S+ \S+)", out, re.M)
+    assert match, out
+    return match.group(1)
+
+
+def expected(view: dict[str, dict[str, object]], version: str) -> dict[str, dict[str, object]]:
+    """What a second device sees of the events in ``view``: at 16.0 Horde drops the
+    Categories a client sends (README: its 16.0 ghosting takes arrays as absent)."""
+    if version != "16.0":
+        return view
+    return {summary: {**v, "categories": set()} for summary, v in view.items()}
+
+
+def views(folder: Path) -> dict[str, dict[str, object]]:
+    return {summary: event_view(path) for summary, path in by_summary(folder).items()}
+
+
+def devices(tmp_path: Path, acc: HordeAccount, version: str) -> tuple[Path, Path]:
+    return (
+        acc.config(tmp_path / "a", version, "calendar"),
+        acc.config(tmp_path / "b", version, "calendar"),
+    )
+
+
+def dav_event(acc: HordeAccount, summary: str) -> str:
+    """The VEVENT text (master and overrides, no VTIMEZONE) Horde's CalDAV shows for
+    the event called ``summary``."""
+    for item in acc.dav.items("calendar"):
+        lines = (item.data or "").replace("\r\n", "\n").split("\n")
+        if f"SUMMARY:{summary}" in lines:
+            return "\n".join(line for line in lines if not line.startswith(" "))
+    raise AssertionError(f"{summary!r} not in Horde's CalDAV view")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_events_travel_between_two_devices_through_horde(
+    tmp_path: Path, horde_account: HordeAccount, version: str
+) -> None:
+    acc, dav = horde_account, horde_account.dav
+    a, b = devices(tmp_path, acc, version)
+    a_dir, b_dir = a.parent / "calendar", b.parent / "calendar"
+    (a_dir / "single.ics").write_text(calendar(SINGLE), encoding="utf-8")
+    (a_dir / "allday.ics").write_text(calendar(ALL_DAY), encoding="utf-8")
+    series = a_dir / "series.ics"
+    series.write_text(calendar(SERIES.format(exdate="", override="")), encoding="utf-8")
+
+    # added on A → Horde's CalDAV holds them → B reads the same occurrences
+    assert counts(acc.sync(a)) == "local +0 ~0 -0, remote +3 ~0 -0"
+    assert dav.values("calendar", "SUMMARY") == ["Dentist", "Holiday", "Team meeting"]
+    assert "RRULE:FREQ=WEEKLY;INTERVAL=1;BYDAY=MO;COUNT=8" in dav_event(acc, "Team meeting")
+    assert counts(acc.sync(b)) == "local +3 ~0 -0, remote +0 ~0 -0"
+    assert views(b_dir) == expected(views(a_dir), version)
+
+    # one occurrence deleted on A (16.0: Delete with InstanceId; 14.1: the series with
+    # a deleted Exception) → an EXDATE in CalDAV → B follows
+    series.write_text(calendar(SERIES.format(exdate=EXDATE, override="")), encoding="utf-8")
+    assert counts(acc.sync(a)) == "local +0 ~0 -0, remote +0 ~1 -0"
+    assert "EXDATE;TZID=Europe/Berlin:20270118T" in dav_event(acc, "Team meeting")
+    assert counts(acc.sync(b)) == "local +0 ~1 -0, remote +0 ~0 -0"
+    assert views(b_dir) == expected(views(a_dir), version)
+    assert len(views(b_dir)["Team meeting"]["occurrences"]) == 7  # type: ignore[arg-type]
+
+    # changed on B → CalDAV shows it → A gets it
+    (dentist,) = [p for p in b_dir.glob("*.ics") if "SUMMARY:Dentist" in p.read_text()]
+    dentist.write_text(dentist.read_text().replace("SUMMARY:Dentist", "SUMMARY:Dentist (moved)"))
+    assert counts(acc.sync(b)) == "local +0 ~0 -0, remote +0 ~1 -0"
+    assert "Dentist (moved)" in dav.values("calendar", "SUMMARY")
+    assert counts(acc.sync(a)) == "local +0 ~1 -0, remote +0 ~0 -0"
+    assert "SUMMARY:Dentist (moved)" in (a_dir / "single.ics").read_text()
+
+    # deleted on A → gone from CalDAV → gone on B
+    (a_dir / "allday.ics").unlink()
+    assert counts(acc.sync(a)) == "local +0 ~0 -0, remote +0 ~0 -1"
+    assert dav.values("calendar", "SUMMARY") == ["Dentist (moved)", "Team meeting"]
+    assert counts(acc.sync(b)) == "local +0 ~0 -1, remote +0 ~0 -0"
+    for config in (a, b):  # a second pass: nothing doubled, nothing lost
+        assert counts(acc.sync(config)) == "local +0 ~0 -0, remote +0 ~0 -0"
+    assert views(b_dir) == expected(views(a_dir), version)
+    assert sorted(views(a_dir)) == ["Dentist (moved)", "Team meeting"]
+
+
+#: Horde 5.2 at 16.0 applies a Change with a top-level InstanceId (the one way a 16.x
+#: client may change an occurrence, MS-ASCAL 2.2.2.22) to the whole series, with Status 1
+MOVE_AT_16 = pytest.mark.xfail(
+    strict=True,
+    reason="Horde 5.2 ignores InstanceId on Change: the whole series is moved (README)",
+)
+
+
+@pytest.mark.parametrize("version", [pytest.param("16.0", marks=MOVE_AT_16), "14.1"])
+def test_a_moved_occurrence_travels_between_two_devices_through_horde(
+    tmp_path: Path, horde_account: HordeAccount, version: str
+) -> None:
+    acc = horde_account
+    a, b = devices(tmp_path, acc, version)
+    a_dir, b_dir = a.parent / "calendar", b.parent / "calendar"
+    series = a_dir / "series.ics"
+    series.write_text(calendar(SERIES.format(exdate="", override="")), encoding="utf-8")
+    assert counts(acc.sync(a)) == "local +0 ~0 -0, remote +1 ~0 -0"
+    assert counts(acc.sync(b)) == "local +1 ~0 -0, remote +0 ~0 -0"
+
+    series.write_text(calendar(SERIES.format(exdate="", override=OVERRIDE)), encoding="utf-8")
+    assert counts(acc.sync(a)) == "local +0 ~0 -0, remote +0 ~1 -0"
+    shown = dav_event(acc, "Team meeting (moved)")
+    assert "DTSTART;TZID=Europe/Berlin:20270104T100000" in shown  # the series stays
+    assert "DTSTART;TZID=Europe/Berlin:20270125T150000" in shown  # the moved one
+    # B reads the exception Horde sends 1 h off its occurrence (its Berlin wall time
+    # labelled UTC) as that occurrence: the meeting is moved, not doubled
+    assert counts(acc.sync(b)) == "local +0 ~1 -0, remote +0 ~0 -0"
+    assert views(b_dir) == expected(views(a_dir), version)
+    for config in (a, b):
+        assert counts(acc.sync(config)) == "local +0 ~0 -0, remote +0 ~0 -0"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_series_added_with_exceptions_reaches_a_second_device(
+    tmp_path: Path, horde_account: HordeAccount, version: str
+) -> None:
+    # Horde stores the moved occurrence of an Add as an event of its own (and its date
+    # as deleted in the series): a second device sees the same occurrences in two items.
+    # At 16.0 this needs the harness's sixth shim; a stock Debian Horde answers the Add
+    # with a "Fatal Error" page and stores nothing (README).
+    acc = horde_account
+    a, b = devices(tmp_path, acc, version)
+    a_dir, b_dir = a.parent / "calendar", b.parent / "calendar"
+    (a_dir / "series.ics").write_text(
+        calendar(SERIES.format(exdate=EXDATE, override=OVERRIDE)), encoding="utf-8"
+    )
+    assert counts(acc.sync(a)) == "local +0 ~0 -0, remote +1 ~0 -0"
+    assert counts(acc.sync(b)) == "local +2 ~0 -0, remote +0 ~0 -0"
+    mine = occurrences(read_cal(a_dir / "series.ics"))
+    theirs = set().union(*(occurrences(read_cal(p)) for p in b_dir.glob("*.ics")))
+    assert theirs == mine
+    assert len(mine) == 7
+    assert counts(acc.sync(b)) == "local +0 ~0 -0, remote +0 ~0 -0"
+    # The adding device gets Horde's one-off too, and already holds that occurrence as
+    # an override of its series: shown twice there. Known (report of issue 15: add the
+    # series, then its exceptions by Change, where the version allows it).
+    out = counts(acc.sync(a))
+    if out == "local +1 ~0 -0, remote +0 ~0 -0":
+        pytest.xfail("Horde's one-off of the moved occurrence doubles it on the adding device")
+    assert out == "local +0 ~0 -0, remote +0 ~0 -0"
