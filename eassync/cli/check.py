@@ -16,7 +16,7 @@ from eassync.errors import ConfigError, EassyncError
 from eassync.secrets import Secret
 
 
-def _secret_info(secret: Secret | None) -> dict[str, Any] | None:
+def secret_info(secret: Secret | None) -> dict[str, Any] | None:
     if secret is None:
         return None
     return {"source": secret.kind, "detail": secret.source}
@@ -31,8 +31,10 @@ def account_info(acc: Account) -> dict[str, Any]:
         "auth": acc.auth,
         "protocol_version": acc.protocol_version,
         "verify": acc.verify,
-        "password": _secret_info(acc.password),
+        "password": secret_info(acc.password),
         "device_type": acc.device_type,
+        "device_model": acc.device_model,
+        "user_agent": acc.user_agent,
         "timeout": acc.timeout,
         "provision_first": acc.provision_first,
     }
@@ -47,7 +49,7 @@ def storage_info(st: StorageConfig) -> dict[str, Any]:
         "collection": st.collection,
         "username": st.username,
         "verify": st.verify,
-        "password": _secret_info(st.password),
+        "password": secret_info(st.password),
     }
 
 

@@ -261,9 +261,11 @@ def test_provision_first_provisions_before_anything_else(srv, tmp_path):
     rec = Recorder()
     with make_client(srv, tmp_path, recorder=rec, provision_first=True) as client:
         client.folder_sync()
-    assert [c for c in rec.commands() if c != "OPTIONS"][:3] == [
+    # then DeviceInformation (≥14.1, once per account) and the FolderSync
+    assert [c for c in rec.commands() if c != "OPTIONS"][:4] == [
         "Provision",
         "Provision",
+        "Settings",
         "FolderSync",
     ]
 

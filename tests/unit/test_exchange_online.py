@@ -1,0 +1,194 @@
+"""Exchange Online readiness (issue 15) against the devserver's exchange-online
+personality: Settings/DeviceInformation once per account, the 165/138 recoveries
+(bounded), configurable device identity, blocked and quarantined devices."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from eassync.devserver import DevServer
+from eassync.eas import commands as cmds
+from eassync.eas import wbxml
+from eassync.errors import DeviceBlocked, ProvisionError, ServerError
+from tests.unit.test_eas_client import PASSWORD, USER, Recorder, make_client
+
+
+@pytest.fixture
+def exo(tmp_path: Path) -> Iterator[DevServer]:
+    with DevServer(
+        tmp_path / "server", users={USER: PASSWORD}, personality="exchange-online"
+    ) as server:
+        yield server
+
+
+def posts(rec: Recorder) -> list[str]:
+    return [c for c in rec.commands() if c != "OPTIONS"]
+
+
+def bodies(rec: Recorder, command: str) -> list[str]:
+    """The XML of every request body of ``command`` that went over the wire."""
+    out = []
+    for req in rec.requests:
+        if req.method == "POST" and f"Cmd={command}" in (req.url or ""):
+            assert isinstance(req.body, bytes)
+            out.append(wbxml.decode(req.body).to_xml())
+    return out
+
+
+# --- the request ------------------------------------------------------------------------
+
+
+def test_device_information_bytes_follow_the_schema_order():
+    info = cmds.DeviceInfo(
+        model="Model-X", friendly_name="laptop", os="Linux 6.1", user_agent="eassync/9"
+    )
+    raw = wbxml.encode(cmds.build_settings_device_information(info))
+    root = wbxml.decode(raw)
+    assert root.tag == "Settings:Settings"
+    (device,) = root.children
+    assert device.tag == "Settings:DeviceInformation"
+    (set_,) = device.children
+    # MS-ASCMD 2.2.3.159 (Set): Model, IMEI, FriendlyName, OS, OSLanguage, PhoneNumber,
+    # UserAgent, EnableOutboundSMS, MobileOperator; absent ones are left out
+    assert [(c.tag, c.text()) for c in set_.children] == [
+        ("Settings:Model", "Model-X"),
+        ("Settings:FriendlyName", "laptop"),
+        ("Settings:OS", "Linux 6.1"),
+        ("Settings:UserAgent", "eassync/9"),
+    ]
+    assert wbxml.encode(root) == raw
+
+
+# --- once per account, before the first FolderSync --------------------------------------
+
+
+def test_sent_once_per_account_before_the_first_folder_sync(exo, tmp_path):
+    rec = Recorder()
+    with make_client(exo, tmp_path, recorder=rec) as client:
+        client.folder_sync()
+        assert client.version == "16.1"
+    assert posts(rec)[:2] == ["Settings", "FolderSync"]
+    assert posts(rec).count("Settings") == 1
+    # a later run (same account state) does not send it again
+    again = Recorder()
+    with make_client(exo, tmp_path, recorder=again) as client:
+        client.folder_sync()
+    assert "Settings" not in posts(again)
+
+
+def test_sent_again_when_the_device_fields_change(exo, tmp_path):
+    with make_client(exo, tmp_path) as client:
+        client.folder_sync()
+    rec = Recorder()
+    with make_client(exo, tmp_path, recorder=rec, device_model="Other") as client:
+        client.folder_sync()
+    assert posts(rec).count("Settings") == 1
+    assert "<Model>Other</Model>" in bodies(rec, "Settings")[0]
+
+
+def test_not_sent_below_14_1(tmp_path):
+    rec = Recorder()
+    with (
+        DevServer(tmp_path / "server", users={USER: PASSWORD}) as srv,
+        make_client(srv, tmp_path, recorder=rec, protocol_version="14.0") as client,
+    ):
+        client.folder_sync()
+    assert "Settings" not in posts(rec)
+
+
+def test_a_server_refusing_settings_does_not_stop_the_sync(tmp_path):
+    with DevServer(tmp_path / "server", users={USER: PASSWORD}) as srv:
+        srv.faults.status("Settings", 2, times=5)  # Settings protocol error
+        with make_client(srv, tmp_path) as client:
+            folders = client.folder_sync()
+    assert any(f.type == 9 for f in folders)
+
+
+# --- Status 165 and 138 -----------------------------------------------------------------
+
+
+def test_provision_165_sends_device_information_and_provisions_again(exo, tmp_path):
+    rec = Recorder()
+    with make_client(exo, tmp_path, recorder=rec) as client:
+        client.provision()  # no Settings sent yet: the server answers 165 first
+        assert client.policy_key
+    assert posts(rec) == ["Provision", "Settings", "Provision", "Provision"]
+
+
+def test_provision_165_for_ever_ends_with_one_retry(exo, tmp_path):
+    exo.faults.status("Provision", 165, times=50)
+    rec = Recorder()
+    with make_client(exo, tmp_path, recorder=rec) as client, pytest.raises(ProvisionError) as err:
+        client.provision()
+    assert err.value.status == 165
+    assert "DeviceInformation" in str(err.value)
+    assert posts(rec) == ["Provision", "Settings", "Provision"]
+
+
+def test_status_138_after_the_server_lost_the_device_information(exo, tmp_path):
+    with make_client(exo, tmp_path) as client:
+        client.folder_sync()
+    exo.store.forget_device_information(USER)
+    rec = Recorder()
+    with make_client(exo, tmp_path, recorder=rec) as client:
+        client.folder_sync()
+    assert posts(rec) == ["FolderSync", "Settings", "FolderSync"]
+
+
+def test_status_138_for_ever_ends(exo, tmp_path):
+    with make_client(exo, tmp_path) as client:
+        client.folder_sync()
+    exo.faults.status("FolderSync", 138, times=50)
+    rec = Recorder()
+    with make_client(exo, tmp_path, recorder=rec) as client, pytest.raises(ServerError):
+        client.folder_sync()
+    # once after DeviceInformation, once after asking OPTIONS again: no more
+    assert posts(rec).count("FolderSync") == 3
+    assert posts(rec).count("Settings") == 1
+
+
+# --- the device as the admin sees it ----------------------------------------------------
+
+
+def test_device_type_model_and_user_agent_on_the_wire(exo, tmp_path):
+    rec = Recorder()
+    with make_client(
+        exo,
+        tmp_path,
+        recorder=rec,
+        device_type="Allowed1",
+        device_model="Approved Model",
+        user_agent="Corp-eassync/1.0",
+    ) as client:
+        client.folder_sync()
+    assert rec.requests
+    assert {r.headers["User-Agent"] for r in rec.requests} == {"Corp-eassync/1.0"}
+    assert all("DeviceType=Allowed1" in (r.url or "") for r in rec.requests if r.method == "POST")
+    xml = bodies(rec, "Settings")[0]
+    assert "<Model>Approved Model</Model>" in xml
+    assert "<UserAgent>Corp-eassync/1.0</UserAgent>" in xml
+
+
+@pytest.mark.parametrize("code", [126, 129, 130, 177, 403])
+def test_a_blocked_or_quarantined_device_names_its_id_and_type(exo, tmp_path, code):
+    exo.settings.quarantine = code
+    with make_client(exo, tmp_path, device_type="Phone7") as client:
+        with pytest.raises(DeviceBlocked) as err:
+            client.folder_sync()
+        device_id = client.device_id
+    text = f"{err.value} {err.value.hint}"
+    assert device_id in text
+    assert "Phone7" in text
+    assert err.value.status == code
+    assert err.value.exit_code == 1
+
+
+def test_blocked_on_a_later_command_too(exo, tmp_path):
+    with make_client(exo, tmp_path) as client:
+        client.folder_sync()
+        exo.settings.quarantine = 129
+        with pytest.raises(DeviceBlocked):
+            client.folder_sync()
