@@ -622,24 +622,36 @@ class EasClient:
         return self._send_device_information(reason="asked for")
 
     def _send_device_information(self, *, reason: str) -> bool:
-        """Settings/DeviceInformation now; remembered in the account state. A server
-        that refuses the Settings command is noted, not fatal: sync may work without."""
+        """Settings/DeviceInformation now; remembered in the account state either way.
+
+        A server that refuses it is noted (a warning), not fatal: sync may work without,
+        and a server that needs it says so with Status 165 or 138, which sends it again.
+        Remembering the refusal keeps a server without Settings from a warning per run.
+        """
         log.info("account %r: sending Settings/DeviceInformation (%s)", self.name, reason)
         self._sending_device_info = True
+        accepted = True
         try:
             self.settings_device_information()
-        except (ProvisionError, AuthError, RemoteWipeRequested):
+        except ProvisionError as exc:
+            if exc.status != 165:  # 165 here: refused, like any other Settings status
+                raise
+            accepted = self._refused_device_information(exc)
+        except (AuthError, RemoteWipeRequested):
             raise
         except (ServerError, ProtocolError) as exc:
-            log.warning(
-                "account %r: the server refused Settings/DeviceInformation: %s", self.name, exc
-            )
-            return False
+            accepted = self._refused_device_information(exc)
         finally:
             self._sending_device_info = False
         self._state.device_info = self._device_fingerprint()
         self._save()
-        return True
+        return accepted
+
+    def _refused_device_information(self, exc: Exception) -> bool:
+        log.warning(
+            "account %r: the server refused Settings/DeviceInformation: %s", self.name, exc
+        )
+        return False
 
     def _provision_call(self, body: Element, policy_key: str | None) -> cmds.ProvisionResult:
         try:

@@ -8,12 +8,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eassync.devserver import DevServer
 from eassync.eas import commands as cmds
 from eassync.eas import wbxml
+from eassync.eas.client import AccountSettings, EasClient
 from eassync.errors import DeviceBlocked, ProvisionError, ServerError
 from tests.unit.test_eas_client import PASSWORD, USER, Recorder, make_client
+
+MODEL = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=12)
+DEVICE_TYPE = st.text("abcXYZ019", min_size=1, max_size=8)
 
 
 @pytest.fixture
@@ -192,3 +198,51 @@ def test_blocked_on_a_later_command_too(exo, tmp_path):
         exo.settings.quarantine = 129
         with pytest.raises(DeviceBlocked):
             client.folder_sync()
+
+
+def test_an_answer_that_is_no_settings_document_does_not_stop_the_sync(tmp_path):
+    with DevServer(tmp_path / "server", users={USER: PASSWORD}) as srv:
+        srv.faults.http_status(
+            200,
+            command="Settings",
+            body="<html>sign in</html>",
+            headers={"Content-Type": "text/html"},
+        )
+        rec = Recorder()
+        with make_client(srv, tmp_path, recorder=rec) as client:
+            assert any(f.type == 9 for f in client.folder_sync())
+        # remembered: a server without Settings does not get (and warn about) it every run
+        again = Recorder()
+        with make_client(srv, tmp_path, recorder=again) as client:
+            client.folder_sync()
+    assert posts(rec).count("Settings") == 1
+    assert "Settings" not in posts(again)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    a=st.tuples(MODEL, MODEL, DEVICE_TYPE),
+    b=st.tuples(MODEL, MODEL, DEVICE_TYPE),
+)
+def test_device_information_is_sent_again_exactly_when_a_field_changed(tmp_path_factory, a, b):
+    state = tmp_path_factory.mktemp("state")
+
+    def client(fields: tuple[str, str, str]) -> EasClient:
+        model, agent, device_type = fields
+        return EasClient(
+            AccountSettings(
+                name="work",
+                url="https://mail.example.test/Microsoft-Server-ActiveSync",
+                username=USER,
+                password=PASSWORD,
+                state_dir=state,
+                device_model=model,
+                user_agent=agent,
+                device_type=device_type,
+            )
+        )
+
+    first = client(a)
+    first._state.device_info = first._device_fingerprint()  # as after a successful send
+    first._save()
+    assert client(b).device_information_sent == (a == b)
