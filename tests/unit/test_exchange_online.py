@@ -246,3 +246,50 @@ def test_device_information_is_sent_again_exactly_when_a_field_changed(tmp_path_
     first._state.device_info = first._device_fingerprint()  # as after a successful send
     first._save()
     assert client(b).device_information_sent == (a == b)
+
+
+# --- the config keys --------------------------------------------------------------------
+
+
+def _config(tmp_path: Path, extra: str) -> Path:
+    from tests.unit.test_config import MINIMAL, write
+
+    text = MINIMAL.replace("    username: alice\n", "    username: alice\n" + extra)
+    return write(tmp_path, text)
+
+
+def test_device_keys_default_to_eassync_own(tmp_path):
+    from eassync.config import load_config
+
+    acc = load_config(_config(tmp_path, "")).accounts["work"]
+    assert (acc.device_type, acc.device_model, acc.user_agent) == ("eassync", "eassync", None)
+
+
+def test_device_keys_are_read(tmp_path):
+    from eassync.config import load_config
+
+    extra = "    device_type: CorpPhone\n    device_model: Corp Model 7\n    user_agent: Corp/2.0\n"
+    acc = load_config(_config(tmp_path, extra)).accounts["work"]
+    assert (acc.device_type, acc.device_model, acc.user_agent) == (
+        "CorpPhone",
+        "Corp Model 7",
+        "Corp/2.0",
+    )
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        '    user_agent: "a\\r\\nX-Injected: 1"\n',  # no header injection
+        '    user_agent: ""\n',
+        '    device_model: "tab\\there"\n',
+        "    device_model: " + "m" * 65 + "\n",
+    ],
+)
+def test_bad_device_keys_are_config_errors(tmp_path, extra):
+    from eassync.config import load_config
+    from eassync.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        load_config(_config(tmp_path, extra))
+    assert any("user_agent" in p or "device_model" in p for p in err.value.problems)
