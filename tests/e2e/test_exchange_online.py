@@ -293,3 +293,15 @@ def test_doctor_explains_refused_sign_ins(tmp_path, certs, idp, capsys):
             code, out, _ = run_inprocess(config, "doctor", "acc", capsys=capsys)
             assert f"AADSTS{number}" in out
             assert f"means: {name}" in out
+
+
+def test_doctor_fails_when_a_pair_names_a_folder_the_server_lacks(exo, tmp_path):
+    config = write_config(tmp_path, exo.url)
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace("{default: contacts}", "{folder: Nowhere}"), encoding="utf-8")
+    proc = run_cli(config, "doctor", "--json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    steps = {s["step"]: s for s in json.loads(proc.stdout)["accounts"]["dev"]["steps"]}
+    assert steps["folders"]["status"] == "ok"
+    assert steps["pairs"]["status"] == "failed"
+    assert "Nowhere" in steps["pairs"]["detail"]
