@@ -39,7 +39,7 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("secret", "password / token"),
     ("autodiscover", "autodiscover"),
     ("dns", "DNS"),
-    ("tls", "TLS"),
+    ("tls", "connection, TLS"),
     ("login", "login"),
     ("versions", "protocol versions"),
     ("provision", "Provision"),
@@ -200,14 +200,21 @@ class Walk:
         url = self._url()
         host, port = _host_port(url)
         verify = self.account.verify
+        timeout = min(self.account.timeout, 30.0)
         if urlsplit(url).scheme.lower() != "https":
+            _connect(host, port, timeout).close()
             return Result(
-                "plain HTTP: the password and your data travel unencrypted (test servers only)",
+                f"connected to {host}:{port}; plain HTTP: the password and your data travel "
+                "unencrypted (test servers only)",
                 warning=True,
             )
         if verify is False:
-            return Result("certificate NOT checked (verify: false)", warning=True)
-        return Result(*_tls_handshake(host, port, verify, min(self.account.timeout, 30.0)))
+            _connect(host, port, timeout).close()
+            return Result(
+                f"connected to {host}:{port}; certificate NOT checked (verify: false)",
+                warning=True,
+            )
+        return Result(*_tls_handshake(host, port, verify, timeout))
 
     def _login(self) -> Result:
         from eassync.accounts import open_client
@@ -340,6 +347,16 @@ def _host_port(url: str) -> tuple[str, int]:
     return parts.hostname, port or (443 if parts.scheme.lower() == "https" else 80)
 
 
+def _connect(host: str, port: int, timeout: float) -> socket.socket:
+    try:
+        return socket.create_connection((host, port), timeout=timeout)
+    except OSError as exc:
+        raise TransportError(
+            f"cannot connect to {host}:{port}: {exc.strerror or exc}",
+            hint="check the url and the network; run again later",
+        ) from None
+
+
 def _tls_handshake(
     host: str, port: int, verify: bool | str, timeout: float
 ) -> tuple[str, dict[str, Any]]:
@@ -363,7 +380,7 @@ def _tls_handshake(
         ) from None
     try:
         with (
-            socket.create_connection((host, port), timeout=timeout) as sock,
+            _connect(host, port, timeout) as sock,
             context.wrap_socket(sock, server_hostname=host) as tls,
         ):
             cert = tls.getpeercert() or {}
@@ -378,8 +395,8 @@ def _tls_handshake(
         raise TLSError(f"TLS handshake with {host}:{port} failed: {exc.reason or exc}") from None
     except OSError as exc:
         raise TransportError(
-            f"cannot connect to {host}:{port}: {exc.strerror or exc}",
-            hint="check the url and the network; run again later",
+            f"the TLS handshake with {host}:{port} broke off: {exc.strerror or exc}",
+            hint="check the url (is it the HTTPS port?) and the network; run again later",
         ) from None
     subject = _name(cert.get("subject"))
     issuer = _name(cert.get("issuer"))

@@ -200,7 +200,8 @@ def test_doctor_unreachable_server_is_transient(tmp_path):
     config = write_config(tmp_path, f"http://127.0.0.1:{port}/Microsoft-Server-ActiveSync")
     proc = run_cli(config, "doctor")
     assert proc.returncode == 75
-    assert "FAIL  login" in proc.stdout
+    assert "FAIL  connection, TLS" in proc.stdout
+    assert f"cannot connect to 127.0.0.1:{port}" in proc.stdout
     no_traceback(proc.stderr)
 
 
