@@ -648,9 +648,7 @@ class EasClient:
         return accepted
 
     def _refused_device_information(self, exc: Exception) -> bool:
-        log.warning(
-            "account %r: the server refused Settings/DeviceInformation: %s", self.name, exc
-        )
+        log.warning("account %r: the server refused Settings/DeviceInformation: %s", self.name, exc)
         return False
 
     def _provision_call(self, body: Element, policy_key: str | None) -> cmds.ProvisionResult:
