@@ -139,6 +139,8 @@ def open_client(
         verify=account.verify,
         state_dir=config.general.status_dir,
         device_type=account.device_type,
+        device_model=account.device_model,
+        user_agent=account.user_agent,
         timeout=account.timeout,
         provision_first=account.provision_first,
         persist=persist,

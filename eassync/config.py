@@ -58,6 +58,8 @@ class Account:
     verify: bool | str
     provision_first: bool
     device_type: str
+    device_model: str
+    user_agent: str | None
     timeout: float
     email: str | None
     autodiscover: bool
@@ -403,6 +405,8 @@ def _build(data: dict[str, Any], pos: Positions, file: Path) -> Config:
             verify=_verify(acc["verify"], base),
             provision_first=acc["provision_first"],
             device_type=acc["device_type"],
+            device_model=acc["device_model"],
+            user_agent=acc.get("user_agent"),
             timeout=float(acc["timeout"]),
             email=acc.get("email"),
             autodiscover=acc["autodiscover"],

@@ -82,6 +82,27 @@ class AuthError(EassyncError):
     """The server refused our credentials (HTTP 401) or the account is blocked (403/456/457)."""
 
 
+class DeviceBlocked(AuthError):
+    """The server refuses this user or device: ActiveSync disabled, device blocked or
+    quarantined by an admin rule, too many devices (MS-ASCMD 2.2.2 Status 126, 129,
+    130, 177; MS-ASHTTP 2.2.2.1.1 HTTP 403). Only an administrator can change that;
+    the message carries what they need to find the device: DeviceId and DeviceType."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        device_id: str,
+        device_type: str,
+        status: int,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.device_id = device_id
+        self.device_type = device_type
+        self.status = status
+
+
 class TLSError(EassyncError):
     """Certificate verification failed. Never downgraded silently."""
 

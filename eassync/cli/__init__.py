@@ -25,6 +25,7 @@ from eassync.cli.output import SafeFormatter, echo
 COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("eassync.cli.check", "Validate the config file and show what it declares."),
     "discover": ("eassync.cli.discover", "List the folders an account's server shows."),
+    "doctor": ("eassync.cli.doctor", "Walk the first contact with a server, step by step."),
     "sync": ("eassync.cli.sync", "Sync pairs once, both ways."),
     "status": ("eassync.cli.status", "Show per pair: last sync, counts, errors."),
     "repair": ("eassync.cli.repair", "Rebuild a pair's status from both sides by UID/content."),

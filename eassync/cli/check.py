@@ -18,7 +18,7 @@ from eassync.net.origin import plain_http_warning
 from eassync.secrets import Secret
 
 
-def _secret_info(secret: Secret | None) -> dict[str, Any] | None:
+def secret_info(secret: Secret | None) -> dict[str, Any] | None:
     if secret is None:
         return None
     return {"source": secret.kind, "detail": secret.source}
@@ -33,8 +33,10 @@ def account_info(acc: Account) -> dict[str, Any]:
         "auth": acc.auth,
         "protocol_version": acc.protocol_version,
         "verify": acc.verify,
-        "password": _secret_info(acc.password),
+        "password": secret_info(acc.password),
         "device_type": acc.device_type,
+        "device_model": acc.device_model,
+        "user_agent": acc.user_agent,
         "timeout": acc.timeout,
         "provision_first": acc.provision_first,
         "autodiscover_trust": list(acc.autodiscover_trust),
@@ -51,7 +53,7 @@ def storage_info(st: StorageConfig) -> dict[str, Any]:
         "collection": st.collection,
         "username": st.username,
         "verify": st.verify,
-        "password": _secret_info(st.password),
+        "password": secret_info(st.password),
         "trust": list(st.trust),
         "timeout": st.timeout,
         "max_response_size": st.max_response_size,

@@ -82,6 +82,21 @@ def _default_data_dir() -> Path:
     metavar="TAG",
     help="A field the server does not keep, e.g. Contacts:Anniversary (as SOGo); repeatable.",
 )
+@click.option(
+    "--personality",
+    type=click.Choice(["default", "exchange-online"]),
+    default="default",
+    show_default=True,
+    help="exchange-online: OPTIONS offers 16.1 only, Provision answers Status 165 and other "
+    "commands Status 138 until Settings/DeviceInformation was sent, server-assigned UIDs.",
+)
+@click.option(
+    "--quarantine",
+    type=click.IntRange(100, 999),
+    metavar="STATUS",
+    help="Answer every command with this status (126, 129, 130, 177), or HTTP 403 with 403: "
+    "a blocked or quarantined device. The control endpoint switches it on and off.",
+)
 def command(
     host: str,
     port: int,
@@ -95,6 +110,8 @@ def command(
     no_provision: bool,
     ping_max: int,
     drop_fields: tuple[str, ...],
+    personality: str,
+    quarantine: int | None,
 ) -> None:
     """Run the bundled EAS server (a test server: plain passwords, loopback only by default).
 
@@ -122,6 +139,8 @@ def command(
         ping_max=ping_max,
         control=control,
         drop_fields=drop_fields,
+        personality=personality,
+        quarantine=quarantine,
     )
     if seed_contacts > 0:
         for user in accounts:
@@ -138,6 +157,8 @@ def command(
     signal.signal(signal.SIGINT, on_signal)
     server.start()
     echo(f"eassync devserver listening on {server.url}")
+    if personality != "default":
+        echo(f"  personality {personality} (EAS {', '.join(server.versions)})")
     for name, password in accounts.items():
         echo(f"  user {name}  password {password}  ({name}@devserver.test)")
     echo(f"  data in {server.data_dir}")

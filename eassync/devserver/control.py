@@ -18,6 +18,9 @@ Only answered for loopback clients and when the server runs with control enabled
 - ``POST /_devserver/seed`` ``{"user": "alice", "contacts": 1000}`` → ``{"count"}``.
 - ``POST /_devserver/settings`` ``{"drop_fields": ["Contacts:Anniversary"]}`` — fields
   the server stops keeping (as SOGo lacks some), ``[]`` to keep all again.
+- ``POST /_devserver/settings`` ``{"quarantine": 129}`` — answer every command with that
+  status (HTTP 403 for 403) until ``{"quarantine": null}``;
+  ``{"forget_device_info": "alice"}`` — lose the DeviceInformation of alice's devices.
 - ``GET /_devserver/stats`` → ``{"requests": {command: n}, "folders": {user: [...]}}``.
 """
 
@@ -65,7 +68,15 @@ def dispatch(
     if (verb, name) == ("POST", "settings"):
         if "drop_fields" in payload:
             server.store.drop_fields = frozenset(str(t) for t in payload["drop_fields"])
-        return {"drop_fields": sorted(server.store.drop_fields)}
+        if "quarantine" in payload:
+            code = payload["quarantine"]
+            server.settings.quarantine = None if code is None else int(code)
+        if "forget_device_info" in payload:
+            server.store.forget_device_information(str(payload["forget_device_info"]))
+        return {
+            "drop_fields": sorted(server.store.drop_fields),
+            "quarantine": server.settings.quarantine,
+        }
     if (verb, name) == ("GET", "stats"):
         with server.requests_lock:
             requests = dict(server.requests)

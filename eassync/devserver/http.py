@@ -321,6 +321,15 @@ class EasRequestHandler(BaseHTTPRequestHandler):
             _log_request(command, user, 501, started)
             return
 
+        quarantine = self.server.settings.quarantine
+        if quarantine is not None:
+            # a device blocked or quarantined by an admin rule (MS-ASCMD 2.2.2 126/129/
+            # 130/177; MS-ASHTTP 2.2.2.1.1 403)
+            if quarantine == 403:
+                self._send(403, b"device blocked", content_type="text/plain")
+            else:
+                self._answer(status_response(command, quarantine), command, user, started)
+            return
         status_fault = faults.take("status", command)
         if status_fault is not None:
             self._answer(status_response(command, status_fault.code), command, user, started)
@@ -340,6 +349,8 @@ class EasRequestHandler(BaseHTTPRequestHandler):
 
         policy_key = line.policy_key or self.headers.get("X-MS-PolicyKey")
         refusal = self._policy_refusal(command, user, line.device_id, version, policy_key)
+        if refusal is None:
+            refusal = self._device_info_refusal(command, user, line.device_id)
         if refusal is not None:
             if isinstance(refusal, int):
                 self._send(refusal)
@@ -434,7 +445,10 @@ class EasRequestHandler(BaseHTTPRequestHandler):
         if command == "Provision":
             return None
         wipe = store.wipe_pending(user)
-        if not wipe and (command in POLICY_FREE or not self.server.settings.require_provision):
+        free = command in POLICY_FREE or (
+            command == "Settings" and self.server.settings.device_info_required
+        )
+        if not wipe and (free or not self.server.settings.require_provision):
             return None
         known = store.device(user, device)["policy_key"]
         if not wipe and known is not None and policy_key == known:
@@ -443,6 +457,14 @@ class EasRequestHandler(BaseHTTPRequestHandler):
             return 449
         missing = policy_key in (None, "", "0") or wipe
         return status_response(command, 142 if missing else 144)
+
+    def _device_info_refusal(self, command: str, user: str, device: str) -> Element | None:
+        """Exchange Online: Status 138 until Settings/DeviceInformation (issue 15)."""
+        if not self.server.settings.device_info_required or command in ("Provision", "Settings"):
+            return None
+        if self.server.store.device(user, device)["info"] is not None:
+            return None
+        return status_response(command, 138)
 
     # --- control endpoint --------------------------------------------------------------
 

@@ -17,6 +17,14 @@ from eassync.devserver.store import Store
 
 DEFAULT_USERS: Mapping[str, str] = {"alice": "secret"}
 
+#: ``personality`` values: ``default`` follows the spec; ``exchange-online`` behaves as
+#: Exchange Online does since March 2026 (issue 15): OPTIONS offers 16.1 only; Provision
+#: answers Status 165 and other commands Status 138 until the device sent
+#: Settings/DeviceInformation; every calendar UID is assigned by the server; quarantine
+#: on demand (``quarantine=``, the control endpoint). Its OAuth2 side, with AADSTS
+#: errors, is the tests' identity provider (tests/servers/fake_idp.py).
+PERSONALITIES = ("default", "exchange-online")
+
 
 class DevServer:
     """A protocol-faithful EAS server on loopback with a persistent store under ``data_dir``.
@@ -40,7 +48,15 @@ class DevServer:
         ntlm: bool = False,
         bearer: Callable[[str], str | None] | None = None,
         drop_fields: Iterable[str] = (),
+        personality: str = "default",
+        quarantine: int | None = None,
     ) -> None:
+        if personality not in PERSONALITIES:
+            raise ValueError(f"unknown personality {personality!r}; known: {PERSONALITIES}")
+        exchange_online = personality == "exchange-online"
+        if versions is None and exchange_online:
+            versions = ["16.1"]
+        self.personality = personality
         self.data_dir = Path(data_dir)
         self.users = dict(users if users is not None else DEFAULT_USERS)
         self.host = host
@@ -48,7 +64,12 @@ class DevServer:
         self.tls = tls
         self.versions = list(versions if versions is not None else SERVER_VERSIONS)
         self.settings = ServerSettings(
-            ping_min=ping_min, ping_max=ping_max, require_provision=require_provision
+            ping_min=ping_min,
+            ping_max=ping_max,
+            require_provision=require_provision,
+            device_info_required=exchange_online,
+            assign_uids=exchange_online,
+            quarantine=quarantine,
         )
         self.control = control if control is not None else _is_loopback(host)
         #: accept NTLM (``DEVSERVER\\user``) besides Basic
@@ -166,4 +187,4 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-__all__ = ["EAS_PATH", "DevServer"]
+__all__ = ["EAS_PATH", "PERSONALITIES", "DevServer"]

@@ -448,6 +448,11 @@ class Store:
                     (value, user, device),
                 )
 
+    def forget_device_information(self, user: str) -> None:
+        """The server loses what the devices of ``user`` said in DeviceInformation."""
+        with self.transaction() as db:
+            db.execute("UPDATE devices SET info = NULL WHERE user = ?", (user,))
+
     # --- remote wipe -------------------------------------------------------------------
 
     def request_wipe(self, user: str) -> None:

@@ -8,6 +8,8 @@ Per-collection SyncKeys do not: the caller (the sync engine) owns them.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import platform
 from collections.abc import Callable, Sequence
@@ -50,6 +52,7 @@ from eassync.eas.transport import (
 from eassync.errors import (
     AuthError,
     ConfigError,
+    DeviceBlocked,
     FolderHierarchyChanged,
     InvalidSyncKey,
     NotFoundError,
@@ -101,6 +104,10 @@ class AccountSettings:
     verify: bool | str = True
     state_dir: Path = field(default_factory=paths.state_dir)
     device_type: str = "eassync"
+    #: Settings/DeviceInformation Model; admins allow or block devices by it
+    device_model: str = "eassync"
+    #: the User-Agent header and DeviceInformation UserAgent; None: eassync/<version>
+    user_agent: str | None = None
     timeout: float = 60.0
     #: provision before the first command even if the server never asks (Kerio, §8)
     provision_first: bool = False
@@ -147,18 +154,46 @@ class CollectionInvalidSyncKey(InvalidSyncKey):
         self.others = others or []
 
 
-# Common statuses (§2.6) that mean "stop: this account may not sync".
+# Common statuses (MS-ASCMD 2.2.2) that mean "stop: this account may not sync".
 _ACCOUNT_REFUSED = {
-    123: "no mailbox for this user",
-    124: "anonymous access not allowed",
-    125: "user unknown to the server",
-    126: "user has no mailbox / not enabled for ActiveSync",
-    127: "ActiveSync is disabled for this user",
-    128: "sync not allowed for this user",
-    129: "this device is not allowed",
-    130: "access denied",
-    131: "account disabled",
-    177: "too many device partnerships",
+    123: "no mailbox for this user (status 123, UserHasNoMailbox)",
+    124: "anonymous access not allowed (status 124, UserCannotBeAnonymous)",
+    125: "user unknown to the server (status 125, UserPrincipalCouldNotBeFound)",
+    127: "the mailbox moved to a newer server this endpoint cannot sync "
+    "(status 127, UserOnNewMailboxCannotSync)",
+    128: "the mailbox is on an older server this endpoint cannot sync "
+    "(status 128, UserOnLegacyMailboxCannotSync)",
+    131: "account disabled (status 131, AccountDisabled)",
+}
+
+# Statuses (MS-ASCMD 2.2.2) and HTTP 403 (MS-ASHTTP 2.2.2.1.1) by which a server refuses
+# this user or this device: admin rules allow, block or quarantine devices by DeviceId,
+# DeviceType, model and User-Agent, so the message names them for the admin.
+_DEVICE_REFUSED = {
+    126: (
+        "the user is not enabled for ActiveSync (status 126, UserDisabledForSync)",
+        "ask the administrator to enable ActiveSync for this user",
+    ),
+    129: (
+        "this device is blocked for this user (status 129, DeviceIsBlockedForThisUser)",
+        "ask the administrator to allow this device",
+    ),
+    130: (
+        "access denied: the device is blocked or quarantined by an access rule "
+        "(status 130, AccessDenied)",
+        "ask the administrator to allow this device or release it from quarantine",
+    ),
+    177: (
+        "the user has reached the maximum number of devices (status 177, MaximumDevicesReached)",
+        "remove devices this user no longer uses (Outlook on the web: Settings, Mobile "
+        "devices) or ask the administrator to raise the limit",
+    ),
+    403: (
+        "not allowed to use ActiveSync (HTTP 403: user not enabled, or device blocked or "
+        "quarantined)",
+        "ask the administrator to allow ActiveSync for this user and device, or to release "
+        "the device from quarantine",
+    ),
 }
 
 
@@ -194,11 +229,15 @@ class EasClient:
             session=session,
             max_response_size=settings.max_response_size,
         )
+        # one User-Agent on every request: Exchange autoblock rules quarantine devices
+        # whose User-Agent changes (MS-ASHTTP 3.1.4.1)
+        self._transport.session.headers["User-Agent"] = self.user_agent
         self._version: str | None = None
         self._provisioned = False  # in this session
         self._reprobed = False  # X-MS-RP handled once per session
         self._version_reprobed = False  # OPTIONS re-run after a refused version, once
         self._last_heartbeat: int | None = None
+        self._sending_device_info = False  # guards the 165/138 recovery against recursion
         self.folder_changes: FolderChanges | None = None
 
     # --- lifecycle ---
@@ -243,6 +282,19 @@ class EasClient:
     def policy_key(self) -> str | None:
         return self._state.policy_key
 
+    @property
+    def device_type(self) -> str:
+        return self.settings.device_type
+
+    @property
+    def user_agent(self) -> str:
+        return self.settings.user_agent or USER_AGENT
+
+    @property
+    def server_versions(self) -> list[str]:
+        """The versions the server offered when last asked (OPTIONS or a POST answer)."""
+        return list(self._state.server_versions)
+
     def _save(self) -> None:
         if self.settings.persist:
             self._state_file.save(self._state)
@@ -264,8 +316,22 @@ class EasClient:
         return self._adopt_versions(self._offered_versions(), source="OPTIONS")
 
     def _offered_versions(self) -> list[str]:
-        response = self._transport.options()
+        try:
+            response = self._transport.options()
+        except AccessDenied:
+            raise self.device_blocked(403) from None
         return versions.parse_header(response.header_values("MS-ASProtocolVersions"))
+
+    def probe_versions(self) -> list[str]:
+        """OPTIONS now: the versions the server offers; a negotiated account adopts the
+        highest common one (``eassync doctor``)."""
+        offered = self._offered_versions()
+        if self._pinned == versions.AUTO:
+            self._adopt_versions(offered, source="OPTIONS")
+        elif offered != self._state.server_versions:
+            self._state.server_versions = offered
+            self._save()
+        return offered
 
     def _recover_from_refused_version(self, refused: VersionRejected, used: str) -> None:
         """HTTP 501/505, or 400 with a version list: the version we sent is refused,
@@ -347,6 +413,7 @@ class EasClient:
         renegotiated = False
         throttle = Backoff(self.settings.retry)
         resent_149 = False
+        device_info_resent = False
         while True:
             version = self.version
             if version != built_for:
@@ -363,6 +430,8 @@ class EasClient:
                         f"account {self.name!r}: the server still demands provisioning after "
                         "a successful Provision (HTTP 449)",
                         status=449,
+                        hint="the device may be quarantined: give the administrator "
+                        f"DeviceId {self.device_id} and DeviceType {self.device_type}",
                     ) from None
                 self.provision()
                 provisioned = True
@@ -370,15 +439,11 @@ class EasClient:
             except AccessDenied:
                 # ≤12.1 servers send 403 for a missing policy key: provision once (§2.5)
                 if provisioned or self._state.policy_key is not None:
-                    raise
+                    raise self.device_blocked(403) from None
                 try:
                     self.provision()
                 except ProvisionError:
-                    raise AuthError(
-                        f"account {self.name!r} at {self._transport.host}: not allowed to use "
-                        "ActiveSync (HTTP 403)",
-                        hint="ask the administrator to allow ActiveSync for this user/device",
-                    ) from None
+                    raise self.device_blocked(403) from None
                 provisioned = True
                 continue
             except Redirected as redirect:
@@ -425,6 +490,17 @@ class EasClient:
                     f"account {self.name!r}: the server reports {problem} "
                     f"(status {status}) and asks to retry later"
                 )
+            if (
+                status in (138, 165)
+                and not device_info_resent
+                and not (cmd == "Settings" and self._sending_device_info)
+            ):
+                # Exchange Online (16.1 only since March 2026) answers Status 138 or 165
+                # until it has seen Settings/DeviceInformation, even from a provisioned
+                # device (issue 15): send it, then retry once.
+                device_info_resent = True
+                self._send_device_information(reason=f"{cmd} status {status}")
+                continue
             if status in (137, 138) and not renegotiated and self._pinned == versions.AUTO:
                 self.negotiate()
                 renegotiated = True
@@ -529,13 +605,29 @@ class EasClient:
         self._reprobed = True
         self._adopt_versions(offered, source=f"{cmd} response")
 
+    def device_blocked(self, status: int) -> DeviceBlocked:
+        """The error for a refused user or device (Status 126/129/130/177, HTTP 403)."""
+        reason, todo = _DEVICE_REFUSED[status]
+        return DeviceBlocked(
+            f"account {self.name!r} at {self._transport.host}: {reason}. For the "
+            f"administrator: user {self.settings.username}, DeviceId {self.device_id}, "
+            f"DeviceType {self.device_type}",
+            device_id=self.device_id,
+            device_type=self.device_type,
+            status=status,
+            hint=f"{todo} (DeviceId {self.device_id}, DeviceType {self.device_type}); "
+            "admins allow, block and quarantine devices by DeviceType, model "
+            "(device_model) and User-Agent (user_agent)",
+        )
+
     def _raise_common(self, cmd: str, status: int, body: Element | None) -> None:
         where = f"account {self.name!r}"
+        if status in _DEVICE_REFUSED:
+            raise self.device_blocked(status)
         if status in _ACCOUNT_REFUSED:
             raise AuthError(
-                f"{where}: {_ACCOUNT_REFUSED[status]} (status {status})",
-                hint="ask the server administrator; "
-                + ("remove old devices of this user" if status == 177 else "nothing to retry"),
+                f"{where}: {_ACCOUNT_REFUSED[status]}",
+                hint="ask the server administrator; nothing to retry",
             )
         if 132 <= status <= 136:
             raise CollectionInvalidSyncKey(
@@ -543,7 +635,14 @@ class EasClient:
                 collection_id=None,
                 status=status,
             )
-        if status in (139, 141, 145, 165):
+        if status == 165:
+            raise ProvisionError(
+                f"{where}: the server requires this device's DeviceInformation and did not "
+                "accept it (status 165, DeviceInformationRequired)",
+                status=status,
+                hint="rerun with -vv and report the log",
+            )
+        if status in (139, 141, 145):
             raise ProvisionError(
                 f"{where}: the device cannot be provisioned (status {status})", status=status
             )
@@ -565,17 +664,77 @@ class EasClient:
     def _device_info(self) -> DeviceInfo:
         host = platform.node() or "localhost"
         return DeviceInfo(
-            model="eassync",
+            model=self.settings.device_model,
             friendly_name=self.settings.friendly_name or f"eassync on {host}",
             os=f"Linux {platform.release()}".strip() if platform.system() == "Linux" else "Linux",
-            user_agent=USER_AGENT,
+            user_agent=self.user_agent,
         )
+
+    def _device_fingerprint(self) -> str:
+        info = self._device_info()
+        fields = [info.model, info.friendly_name, info.os, info.os_language, info.user_agent]
+        fields.append(self.device_type)
+        return hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:16]
+
+    @property
+    def device_information_sent(self) -> bool:
+        """True when the server has been sent this device's current DeviceInformation."""
+        return self._state.device_info == self._device_fingerprint()
+
+    def ensure_device_information(self) -> bool:
+        """Send Settings/DeviceInformation once per account at ≥14.1, and again when the
+        device fields changed; True when it was sent now.
+
+        MS-ASCMD 2.2.1.18.1: ≥14.1 clients send DeviceInformation; Exchange Online,
+        16.1 only since March 2026, answers Provision 165 and Settings 138 until it has
+        it, even where it never asked for provisioning (issue 15).
+        """
+        if not versions.at_least(self.version, "14.1") or self.device_information_sent:
+            return False
+        return self._send_device_information(reason="first contact")
+
+    def send_device_information(self) -> bool:
+        """Settings/DeviceInformation now, whatever was sent before; False when the
+        server refused it (``eassync doctor``)."""
+        return self._send_device_information(reason="asked for")
+
+    def _send_device_information(self, *, reason: str) -> bool:
+        """Settings/DeviceInformation now; remembered in the account state either way.
+
+        A server that refuses it is noted (a warning), not fatal: sync may work without,
+        and a server that needs it says so with Status 165 or 138, which sends it again.
+        Remembering the refusal keeps a server without Settings from a warning per run.
+        """
+        log.info("account %r: sending Settings/DeviceInformation (%s)", self.name, reason)
+        self._sending_device_info = True
+        accepted = True
+        try:
+            self.settings_device_information()
+        except ProvisionError as exc:
+            if exc.status != 165:  # 165 here: refused, like any other Settings status
+                raise
+            accepted = self._refused_device_information(exc)
+        except (AuthError, RemoteWipeRequested):
+            raise
+        except (ServerError, ProtocolError) as exc:
+            accepted = self._refused_device_information(exc)
+        finally:
+            self._sending_device_info = False
+        self._state.device_info = self._device_fingerprint()
+        self._save()
+        return accepted
+
+    def _refused_device_information(self, exc: Exception) -> bool:
+        log.warning("account %r: the server refused Settings/DeviceInformation: %s", self.name, exc)
+        return False
 
     def _provision_call(self, body: Element, policy_key: str | None) -> cmds.ProvisionResult:
         try:
             response = self._transport.post(
                 "Provision", wbxml.encode(body), version=self.version, policy_key=policy_key
             )
+        except AccessDenied:
+            raise self.device_blocked(403) from None
         except ProvisionRequired:
             raise ProvisionError(
                 f"account {self.name!r}: the server answers Provision itself with HTTP 449",
@@ -586,7 +745,13 @@ class EasClient:
         return cmds.parse_provision(wbxml.decode(response.content))
 
     def provision(self) -> None:
-        """Two-phase Provision; the final policy key is kept in the account state."""
+        """Two-phase Provision; the final policy key is kept in the account state.
+
+        Status 165 (DeviceInformationRequired) although the request carried
+        DeviceInformation (Exchange Online wants it by Settings first): send it by
+        Settings, then provision once more.
+        """
+        resent_device_info = False
         while True:
             version = self.version
             try:
@@ -594,6 +759,12 @@ class EasClient:
                 return
             except VersionRejected as refused:
                 self._recover_from_refused_version(refused, version)
+            except ProvisionError as exc:
+                if exc.status != 165 or resent_device_info or self._sending_device_info:
+                    raise
+                resent_device_info = True
+                if not self._send_device_information(reason="Provision status 165"):
+                    raise
 
     def _provision(self, version: str) -> None:
         first = self._provision_call(
@@ -681,6 +852,7 @@ class EasClient:
         Status 9 (key rejected) → full FolderSync from "0", rebuilding the map; the
         differences are in :attr:`folder_changes` either way.
         """
+        self.ensure_device_information()
         before = self._folders()
         key = self._state.folder_sync_key
         resynced = False

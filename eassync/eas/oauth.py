@@ -140,7 +140,7 @@ class OAuthAccount:
         if "access_token" not in result:
             raise AuthError(
                 f"account {self.account!r}: sign-in failed: {_describe(result)}",
-                hint=login_hint(self.account),
+                hint=_hint(result, self.account),
             )
         claims = result.get("id_token_claims") or {}
         return str(claims.get("preferred_username") or self.email or "")
@@ -165,7 +165,7 @@ class OAuthAccount:
             reason = _describe(result) if result else "no usable refresh token"
             raise AuthError(
                 f"account {self.account!r}: the sign-in has expired or was revoked ({reason})",
-                hint=login_hint(self.account),
+                hint=_hint(result or {}, self.account),
             )
         return str(result["access_token"])
 
@@ -225,6 +225,16 @@ def _describe(result: dict[str, Any]) -> str:
     error = result.get("error") or "error"
     text = str(result.get("error_description") or "").splitlines()
     return f"{error}: {text[0][:200]}" if text else str(error)
+
+
+def _hint(result: dict[str, Any], account: str) -> str:
+    """What to do: the AADSTS code explained where there is one, else sign in again."""
+    from eassync.eas import aadsts
+
+    explained = aadsts.explain(str(result.get("error_description") or ""))
+    if explained is None:
+        return login_hint(account)
+    return explained.sentence().replace("`eassync login`", f"`eassync login {account}`")
 
 
 def check_settings(client_id: str | None, tenant: str | None, where: str) -> None:

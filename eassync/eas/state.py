@@ -63,6 +63,9 @@ class AccountState:
     url_from: str | None = None
     folder_sync_key: str = "0"
     folders: dict[str, FolderRecord] = field(default_factory=dict)
+    #: fingerprint of the Settings/DeviceInformation last sent (None: never sent);
+    #: sent again only when the device fields change (client.py)
+    device_info: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -91,6 +94,7 @@ class AccountState:
             url_from=_optional_str(data.get("url_from")),
             folder_sync_key=str(data.get("folder_sync_key") or "0"),
             folders=folders,
+            device_info=_optional_str(data.get("device_info")),
         )
 
 

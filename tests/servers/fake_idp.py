@@ -37,6 +37,9 @@ class FakeIdP:
     approve: bool = True
     #: refresh tokens are refused (password changed, token revoked)
     revoked: bool = False
+    #: the token endpoint refuses every grant with this AADSTS code, as Microsoft's does
+    #: (e.g. "65001" consent required, "53003" Conditional Access); None: it does not
+    aadsts: str | None = None
     access: dict[str, str] = field(default_factory=dict)  # access token → user
     refresh: set[str] = field(default_factory=set)
     grants: list[str] = field(default_factory=list)  # grant types seen, in order
@@ -84,6 +87,8 @@ class FakeIdP:
         grant = form.get("grant_type", "")
         self.grants.append(grant)
         self.scopes.append(form.get("scope", ""))
+        if self.aadsts is not None:
+            return aadsts_error(self.aadsts)
         if grant == "urn:ietf:params:oauth:grant-type:device_code":
             if form.get("device_code") not in self.device_codes:
                 return 400, {"error": "invalid_grant", "error_description": "unknown code"}
@@ -127,6 +132,26 @@ class FakeIdP:
             "id_token": id_token,
             "client_info": _b64({"uid": claims["oid"], "utid": claims["tid"]}),
         }
+
+
+#: AADSTS code → (OAuth error, description), shaped like Microsoft's token endpoint answers
+AADSTS_ERRORS = {
+    "65001": ("invalid_grant", "The user or administrator has not consented to use the app."),
+    "7000112": ("unauthorized_client", "Application is disabled."),
+    "700016": ("unauthorized_client", "Application was not found in the directory."),
+    "53003": ("invalid_grant", "Access has been blocked by Conditional Access policies."),
+    "70011": ("invalid_scope", "The provided value for the input parameter 'scope' is not valid."),
+}
+
+
+def aadsts_error(code: str) -> tuple[int, dict[str, Any]]:
+    error, text = AADSTS_ERRORS.get(code, ("invalid_request", "Sign-in refused."))
+    return 400, {
+        "error": error,
+        "error_description": f"AADSTS{code}: {text}\r\nTrace ID: 0000\r\nTimestamp: now",
+        "error_codes": [int(code)],
+        "suberror": "consent_required" if code == "65001" else None,
+    }
 
 
 def _handler(idp: FakeIdP) -> type[BaseHTTPRequestHandler]:

@@ -262,9 +262,11 @@ def test_provision_first_provisions_before_anything_else(srv, tmp_path):
     rec = Recorder()
     with make_client(srv, tmp_path, recorder=rec, provision_first=True) as client:
         client.folder_sync()
-    assert [c for c in rec.commands() if c != "OPTIONS"][:3] == [
+    # then DeviceInformation (≥14.1, once per account) and the FolderSync
+    assert [c for c in rec.commands() if c != "OPTIONS"][:4] == [
         "Provision",
         "Provision",
+        "Settings",
         "FolderSync",
     ]
 
@@ -402,7 +404,7 @@ def test_an_error_page_answering_a_sync_is_reported_as_the_server_failing(srv, t
             200, command="Sync", body=HORDE_FATAL, headers={"Content-Type": "text/html"}
         )
         # the server's own words, and a failure of the server, not of the url
-        with pytest.raises(RequestFailed, match="failed on Sync.*Horde :: Fatal Error") as caught:
+        with pytest.raises(RequestFailed, match=r"failed on Sync.*Horde :: Fatal Error") as caught:
             client.sync(
                 [CollectionRequest(folder, key, commands=[ClientCommand.add("c1", contact("A"))])]
             )

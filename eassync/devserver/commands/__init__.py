@@ -22,6 +22,16 @@ class ServerSettings:
     ping_min: int = 1
     ping_max: int = 3540
     require_provision: bool = True
+    #: Exchange Online (issue 15): Provision answers 165 and other commands 138 until the
+    #: device sent Settings/DeviceInformation (DeviceInformation inside Provision is not
+    #: enough); Settings needs no policy key
+    device_info_required: bool = False
+    #: the server assigns every calendar UID; one the client sends is ignored (MS-ASCAL
+    #: 2.2.2.46: from 16.0 on the client sends ClientUid, the server answers the UID)
+    assign_uids: bool = False
+    #: quarantine on demand: every command is answered with this common status (126,
+    #: 129, 130, 177 …), or HTTP 403 when it is 403; None: not quarantined
+    quarantine: int | None = None
     #: set when the server stops, so long waits (Ping, long-poll Sync) end at once
     stopping: threading.Event = field(default_factory=threading.Event)
 

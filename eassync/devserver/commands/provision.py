@@ -76,6 +76,12 @@ def handle(ctx: Context, body: Element | None) -> Element | None:
 
     if acked_key is None and ctx.at_least("14.1") and device_info is None:
         return E("Provision:Provision", E("Provision:Status", value=DEVICE_INFORMATION_REQUIRED))
+    if ctx.settings.device_info_required:
+        # Exchange Online: only Settings/DeviceInformation counts (issue 15)
+        if store.device(ctx.user, ctx.device)["info"] is None:
+            status = E("Provision:Status", value=DEVICE_INFORMATION_REQUIRED)
+            return E("Provision:Provision", status)
+        device_info = None  # the one from Settings stays
 
     response = E("Provision:Provision")
     if device_info is not None:

@@ -336,7 +336,7 @@ def _client_add(
                 answer(OK, existing)
                 return
         uid = data.text("Calendar:UID")
-        if uid is None:
+        if uid is None or ctx.settings.assign_uids:
             # ≤14.1 the server invents a missing UID; ≥16.0 it always assigns it and
             # returns it in the Add response (MS-ASCAL 2.2.2.46).
             uid = str(uuid.uuid4()).upper()
