@@ -81,6 +81,11 @@ def _default_data_dir() -> Path:
     metavar="TAG",
     help="A field the server does not keep, e.g. Contacts:Anniversary (as SOGo); repeatable.",
 )
+@click.option(
+    "--assign-uids",
+    is_flag=True,
+    help="Give every calendar item the server's own UID, ignoring the client's (as Horde).",
+)
 def command(
     host: str,
     port: int,
@@ -94,6 +99,7 @@ def command(
     no_provision: bool,
     ping_max: int,
     drop_fields: tuple[str, ...],
+    assign_uids: bool,
 ) -> None:
     """Run the bundled EAS server (a test server: plain passwords, loopback only by default).
 
@@ -121,6 +127,7 @@ def command(
         ping_max=ping_max,
         control=control,
         drop_fields=drop_fields,
+        assign_uids=assign_uids,
     )
     if seed_contacts > 0:
         for user in accounts:

@@ -17,7 +17,8 @@ Only answered for loopback clients and when the server runs with control enabled
   "folder"}`` → ``{"server_id"}``.
 - ``POST /_devserver/seed`` ``{"user": "alice", "contacts": 1000}`` → ``{"count"}``.
 - ``POST /_devserver/settings`` ``{"drop_fields": ["Contacts:Anniversary"]}`` — fields
-  the server stops keeping (as SOGo lacks some), ``[]`` to keep all again.
+  the server stops keeping (as SOGo lacks some), ``[]`` to keep all again;
+  ``{"assign_uids": true}`` — calendar UIDs become the server's own (as Horde).
 - ``GET /_devserver/stats`` → ``{"requests": {command: n}, "folders": {user: [...]}}``.
 """
 
@@ -65,7 +66,12 @@ def dispatch(
     if (verb, name) == ("POST", "settings"):
         if "drop_fields" in payload:
             server.store.drop_fields = frozenset(str(t) for t in payload["drop_fields"])
-        return {"drop_fields": sorted(server.store.drop_fields)}
+        if "assign_uids" in payload:
+            server.store.assign_uids = bool(payload["assign_uids"])
+        return {
+            "drop_fields": sorted(server.store.drop_fields),
+            "assign_uids": server.store.assign_uids,
+        }
     if (verb, name) == ("GET", "stats"):
         with server.requests_lock:
             requests = dict(server.requests)

@@ -40,6 +40,7 @@ class DevServer:
         ntlm: bool = False,
         bearer: Callable[[str], str | None] | None = None,
         drop_fields: Iterable[str] = (),
+        assign_uids: bool = False,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.users = dict(users if users is not None else DEFAULT_USERS)
@@ -61,6 +62,8 @@ class DevServer:
             self.store.ensure_user(user)
         #: fields the server does not keep, like a real one that lacks them
         self.store.drop_fields = frozenset(drop_fields)
+        #: calendar UIDs assigned by the server at every version, the client's ignored
+        self.store.assign_uids = assign_uids
         self.faults = Faults(
             invalidate=self.store.invalidate_sync_keys, wipe=self.store.request_wipe
         )

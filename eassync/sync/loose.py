@@ -43,6 +43,18 @@ class LooseMatcher:
     #: anchor → local idents of candidates; None until first needed
     _anchors: dict[str, list[str]] | None = field(default=None, init=False)
 
+    def may_bind(
+        self, local_uid: str | None, remote_uid: str | None, bare_hash: str | None
+    ) -> bool:
+        """Whether a candidate with ``local_uid`` may be the server item with
+        ``remote_uid``: two UIDs that differ are two items, unless the server item's UID
+        says nothing — one we derived (``bare_hash``: the server holds none) or one a
+        server assigns in place of ours (``server_assigns_uids``: calendars at 16.x,
+        MS-ASCAL 2.2.2.46, and Horde at any version)."""
+        if not local_uid or not remote_uid or local_uid == remote_uid or bare_hash:
+            return True
+        return bool(getattr(self.handler, "server_assigns_uids", False))
+
     def reset(self) -> None:
         """Forget the index (a resync makes every row a candidate)."""
         self._anchors = None
