@@ -403,8 +403,8 @@ class TasksHandler:
             if group in kept:
                 continue
             if rk[group] != lk[group]:
-                same_flag = rk[group][0] == lk[group][0]
-                if group == "complete" and DATE_COMPLETED in not_held and same_flag:
+                flag_only = group == "complete" and DATE_COMPLETED in not_held
+                if flag_only and rk[group][0] == lk[group][0]:
                     continue  # done on both sides; the local date stays
                 for name in names:
                     local_todo.pop(name, None)
