@@ -3,8 +3,10 @@ places it: the server did not keep every field of the local item (SOGo drops
 Anniversary, joins street lines …) and we have not learnt that yet — after a lost
 status, a ``repair``, or the first pass over two filled sides.
 
-Candidates are found by a coarse anchor (the names) and confirmed by the handler's
-``same_held_content``: equal in every field the server holds. Only local items that
+Candidates are found by a coarse anchor (a contact's names, an event's summary and
+start, a task's summary and due date) and confirmed by the handler's
+``same_held_content``: equal in every field the server holds. An event's UID does not
+veto a match where the server assigns its own (``may_bind``). Only local items that
 wait for a server item are candidates: new local items (not in the status) and rows
 without their server item. The index is built on first use, so a pass that never needs
 it (a first download into an empty folder) pays nothing.

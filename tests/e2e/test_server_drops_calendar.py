@@ -257,3 +257,5 @@ def test_a_task_edited_where_its_completion_date_was_dropped_is_not_done_in_1970
     # the server holds a date now (B's): A follows the change
     assert "local +0 ~1 -0" in a.sync()
     assert "SUMMARY:Rent" in (a.tasks / "rent.ics").read_text(encoding="utf-8")
+    assert a.sync().count(NO_OP) == 2
+    assert b.sync().count(NO_OP) == 2

@@ -423,3 +423,19 @@ def test_a_completed_task_never_says_1970(
 
 def test_aliases_fold_two_spellings_into_one_slot() -> None:
     assert SLOT_ALIASES["AirSyncBase:Location"] == C + "Location"
+
+
+def test_differing_uids_veto_a_loose_match_only_where_the_server_keeps_ours() -> None:
+    from eassync.convert.contacts import ContactsHandler
+    from eassync.sync.loose import LooseMatcher
+
+    def matcher(handler: object) -> LooseMatcher:
+        return LooseMatcher(handler, "16.1", None, "c", None, lambda ident: None)  # type: ignore[arg-type]
+
+    events = matcher(CalendarHandler())
+    assert events.may_bind("local-uid", "SERVER-UID", None)  # 16.x, Horde: the server's own
+    cards = matcher(ContactsHandler())
+    assert not cards.may_bind("a", "b", None)
+    assert cards.may_bind("a", "b", "bare-hash")  # a UID we derived says nothing
+    assert cards.may_bind("a", "a", None)
+    assert cards.may_bind(None, "b", None)
