@@ -841,11 +841,17 @@ class CalendarHandler:
         holds it: the same times (instants; dates for all-day items; zones where both
         name a real one), and equal in every slot the server is known to hold. Slots of
         the local item the server is not known to hold are not compared, nor the UID
-        (the server's own at 16.x)."""
+        (the server's own at 16.x), nor what this client does not send at ``version``
+        (a 16.x server fills in its own organizer, attendees and meeting status)."""
         not_held = self._not_held(local)
         mine = self.extract(self.project(local, version))
         theirs = self.extract(remote)
-        if not _same_held(mine, theirs, not_held):
+        unsent: set[str] = set()
+        if at_least(version, "16.0"):
+            unsent.add("organizer")
+            if not self.send_invitations:
+                unsent |= {"attendees", "status"}
+        if not _same_held(mine, theirs, not_held, unsent=frozenset(unsent)):
             return False
         if C + "Exceptions" in not_held:
             return True
@@ -853,7 +859,7 @@ class CalendarHandler:
             return False
         for original, override in mine.overrides.items():
             other = theirs.overrides[original]
-            if not _same_held(override, other, not_held, override=True):
+            if not _same_held(override, other, not_held, override=True, unsent=frozenset(unsent)):
                 return False
         return True
 
@@ -1402,13 +1408,18 @@ def _same_text(a: str | None, b: str | None) -> bool:
 
 
 def _same_held(
-    mine: Event, theirs: Event, not_held: frozenset[str], override: bool = False
+    mine: Event,
+    theirs: Event,
+    not_held: frozenset[str],
+    override: bool = False,
+    unsent: frozenset[str] = frozenset(),
 ) -> bool:
     """``mine`` (a projected local event) equals ``theirs`` (a server copy) in every
-    group the server holds (``CalendarHandler.same_held_content``)."""
+    group the server holds (``CalendarHandler.same_held_content``); ``unsent``: groups
+    the client does not send, so the server's values are its own."""
     if not _same_times(mine, theirs):
         return False
-    skipped = _groups_not_held(not_held) | {"server", "attachments"}
+    skipped = _groups_not_held(not_held) | {"server", "attachments"} | unsent
     mk, tk = mine.group_keys(), theirs.group_keys()
     for group in mk:
         if group in skipped or (override and group not in OVERRIDE_GROUPS):
@@ -1417,6 +1428,8 @@ def _same_held(
             continue  # 16.x without invitations: neither sent nor kept (module doc)
         if group == "request" and tk[group] == (None, None):
             continue  # from 14.0 only
+        if group == "organizer" and mine.organizer is None:
+            continue  # a server may name the mailbox owner organizer (Exchange)
         if group == "body":
             same = _same_text(mine.body, theirs.body)
         elif group == "attendees":

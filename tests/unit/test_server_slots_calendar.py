@@ -439,3 +439,23 @@ def test_differing_uids_veto_a_loose_match_only_where_the_server_keeps_ours() ->
     assert cards.may_bind("a", "b", "bare-hash")  # a UID we derived says nothing
     assert cards.may_bind("a", "a", None)
     assert cards.may_bind(None, "b", None)
+
+
+@pytest.mark.parametrize("version", ["14.1", "16.1"])
+def test_an_organizer_the_server_fills_in_does_not_make_another_event(version: str) -> None:
+    """A server may name the mailbox owner organizer of an appointment sent without
+    one; a 16.x server sets organizer and meeting fields itself (the client sends
+    none without send_invitations)."""
+    local = _event("utc-single.ics")
+    handler = CalendarHandler(knowledge=SlotKnowledge())
+    edit = {C + "OrganizerEmail": "owner@example.org"}
+    if version == "16.1":
+        edit[C + "MeetingStatus"] = "1"
+    data = _server_data(handler, local, version, set(), edit)
+    remote = handler.from_eas(data, version)
+    assert handler.same_held_content(local, remote, version)
+    meeting = Item(MEETING.encode(), "local-meeting")
+    edit[C + "OrganizerEmail"] = "someone-else@example.org"
+    remote = handler.from_eas(_server_data(handler, meeting, version, set(), edit), version)
+    # 14.1 sends the organizer: one that differs is another event; 16.x does not send it
+    assert handler.same_held_content(meeting, remote, version) == (version == "16.1")
