@@ -148,7 +148,7 @@ def _vevent(path: Path) -> icalendar.Event:
 
 
 @pytest.mark.parametrize("version", ["14.1", "16.1"])
-def test_no_duplicates_after_a_lost_status_a_repair_from_scratch_or_a_resync(
+def test_no_duplicates_after_a_lost_status_a_repair_from_scratch_a_resync_or_on_a_second_machine(
     tmp_path: Path, server: DevServer, version: str
 ) -> None:
     """Every event the server holds under its own UID, and every task it keeps
@@ -180,6 +180,16 @@ def test_no_duplicates_after_a_lost_status_a_repair_from_scratch_or_a_resync(
     assert a.files() == before
     assert _counts(server) == counts
     assert a.sync().count(NO_OP) == 2
+
+    # a second machine holding copies of the same files: its first pass matches them
+    b = Device(tmp_path / "b", server.url, version)
+    for name, raw in before.items():
+        (b.root / name).parent.mkdir(parents=True, exist_ok=True)
+        (b.root / name).write_bytes(raw)
+    out = b.sync()
+    assert out.count("local +0 ~0 -0, remote +0 ~0 -0") == 2, out
+    assert b.files() == before
+    assert _counts(server) == counts
 
 
 @pytest.mark.parametrize("version", ["14.1", "16.1"])
