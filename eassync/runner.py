@@ -49,12 +49,14 @@ TASKS_FILTER = {"all": 0, "incomplete": 8}
 def handler_for(kind: str, pair: Pair | None = None) -> ContentHandler:
     """The content handler of a kind (contacts, calendar, tasks), set up with the
     pair's options (time zone fallback, invitations)."""
+    from eassync.sync.slots import SlotKnowledge
+
     default_tz = pair.default_timezone if pair else None
+    # each handler learns what its folder's server holds: loaded and kept by the
+    # engine's status (eassync.sync.slots)
     if kind == "contacts":
         from eassync.convert.contacts import ContactsHandler
-        from eassync.sync.slots import SlotKnowledge
 
-        # what this folder's server holds: loaded and kept by the engine's status
         return ContactsHandler(SlotKnowledge())
     if kind == "calendar":
         from eassync.convert.calendar import CalendarHandler
@@ -62,11 +64,12 @@ def handler_for(kind: str, pair: Pair | None = None) -> ContentHandler:
         return CalendarHandler(
             default_timezone=default_tz,
             send_invitations=bool(pair and pair.send_invitations),
+            knowledge=SlotKnowledge(),
         )
     if kind == "tasks":
         from eassync.convert.tasks import TasksHandler
 
-        return TasksHandler(default_timezone=default_tz)
+        return TasksHandler(default_timezone=default_tz, knowledge=SlotKnowledge())
     raise ConfigError(f"unknown kind {kind!r}")
 
 

@@ -97,6 +97,11 @@ def _default_data_dir() -> Path:
     help="Answer every command with this status (126, 129, 130, 177), or HTTP 403 with 403: "
     "a blocked or quarantined device. The control endpoint switches it on and off.",
 )
+@click.option(
+    "--assign-uids",
+    is_flag=True,
+    help="Give every calendar item the server's own UID, ignoring the client's (as Horde).",
+)
 def command(
     host: str,
     port: int,
@@ -112,6 +117,7 @@ def command(
     drop_fields: tuple[str, ...],
     personality: str,
     quarantine: int | None,
+    assign_uids: bool,
 ) -> None:
     """Run the bundled EAS server (a test server: plain passwords, loopback only by default).
 
@@ -141,6 +147,7 @@ def command(
         drop_fields=drop_fields,
         personality=personality,
         quarantine=quarantine,
+        assign_uids=assign_uids,
     )
     if seed_contacts > 0:
         for user in accounts:

@@ -51,7 +51,7 @@ from zoneinfo import ZoneInfo
 import icalendar
 from icalendar.cal import Component
 
-from eassync.convert import ical
+from eassync.convert import held, ical
 from eassync.convert import recurrence as rec_mod
 from eassync.convert import timezone as tz_mod
 from eassync.convert.base import item_failures
@@ -59,6 +59,7 @@ from eassync.convert.recurrence import Recurrence, at_least, compact_utc, parse_
 from eassync.eas.element import E, Element
 from eassync.errors import ConversionError
 from eassync.storage.base import Item
+from eassync.sync.slots import SlotKnowledge
 
 log = logging.getLogger(__name__)
 
@@ -196,9 +197,25 @@ class CalendarHandler:
     eas_class = "Calendar"
     fileext = ".ics"
 
-    def __init__(self, default_timezone: str | None = None, send_invitations: bool = False) -> None:
+    #: a server may store its own UID instead of ours (16.x always, MS-ASCAL 2.2.2.46;
+    #: Horde at any version): a UID that differs does not make a server item another
+    #: event than a local one of the same held content (eassync.sync.loose)
+    server_assigns_uids = True
+
+    def __init__(
+        self,
+        default_timezone: str | None = None,
+        send_invitations: bool = False,
+        knowledge: SlotKnowledge | None = None,
+    ) -> None:
         self.default_timezone = default_timezone
         self.send_invitations = send_invitations
+        #: what the folder's server holds (eassync.sync.slots); None: unknown, every
+        #: slot is taken as held (the handler of tools that know no folder)
+        self.knowledge = knowledge
+        #: the protocol version last converted for (slots depend on it: 16.x sends no
+        #: attendees without send_invitations, Location moves to AirSyncBase)
+        self._version = "14.1"
         zone = tz_mod.zone_by_name(default_timezone) if default_timezone else None
         if default_timezone and zone is None:
             raise ConversionError(f"unknown time zone {default_timezone!r}")
@@ -357,6 +374,7 @@ class CalendarHandler:
     # --- Event → EAS ------------------------------------------------------------------------
 
     def to_eas(self, item: Item, version: str) -> Element:
+        self._version = version
         event = self.extract(item)
         return self.elements(event, version)
 
@@ -647,6 +665,9 @@ class CalendarHandler:
         return ov
 
     def from_eas(self, data: Element, version: str) -> Item:
+        self._version = version
+        if self.knowledge is not None:
+            self.knowledge.saw(slots_of_data(data))  # a download: the server holds these
         event = self.read(data, version)
         return self.item(event)
 
@@ -769,7 +790,12 @@ class CalendarHandler:
         return [C + t for t in tags]
 
     def project(self, item: Item, version: str) -> Item:
-        projected = self.from_eas(self.to_eas(item, version), version)
+        """``from_eas(to_eas(item))`` without the slots the server is known to drop; a
+        projection is no download, it teaches the knowledge nothing."""
+        data = self.to_eas(item, version)
+        if self.knowledge is not None:
+            data = held.without(data, self.knowledge.dropped_key, SLOT_ALIASES)
+        projected = self.item(self.read(data, version))
         carried = ["server", "attachments"]
         if at_least(version, "16.0"):
             carried.append("organizer")  # not sent in 16.x; the server keeps its own
@@ -783,7 +809,60 @@ class CalendarHandler:
             if uid is None:
                 return self.with_uid(remote, str(uuid.uuid4()))
             return Item(remote.raw, uid)
-        return merge_items(self, remote, local)
+        return merge_items(self, remote, local, self._not_held(local))
+
+    # --- what the server holds (eassync.sync.slots) -----------------------------------------
+
+    def slots_of_data(self, data: Element) -> set[str]:
+        """The slots a server item fills (a download, a read-back after a push)."""
+        return slots_of_data(data)
+
+    def slots_of_item(self, item: Item) -> set[str]:
+        """The slots a local item asks the server to hold (as last sent)."""
+        return slots_of_data(self.to_eas(item, self._version))
+
+    def _not_held(self, local: Item) -> frozenset[str]:
+        """Local slots the server is not known to hold. Every slot of a downloaded item
+        is held (``from_eas``), so these are slots the server's copy lacks: their
+        absence says nothing about an edit elsewhere, the local values stay."""
+        if self.knowledge is None:
+            return frozenset()
+        known = self.knowledge.held
+        return frozenset(s for s in self.slots_of_item(local) if s not in known)
+
+    def match_anchor(self, item: Item) -> str:
+        """A coarse key for matching a server item to a local one their content hashes
+        do not match (see :meth:`same_held_content`): the summary and the first start."""
+        event = self.extract(item)
+        summary = " ".join((event.subject or "").split()).casefold()
+        return f"{summary}\0{_instant_key(event.start)}"
+
+    def same_held_content(self, local: Item, remote: Item, version: str) -> bool:
+        """Whether ``remote`` is the server's copy of ``local`` as far as the server
+        holds it: the same times (instants; dates for all-day items; zones where both
+        name a real one), and equal in every slot the server is known to hold. Slots of
+        the local item the server is not known to hold are not compared, nor the UID
+        (the server's own at 16.x), nor what this client does not send at ``version``
+        (a 16.x server fills in its own organizer, attendees and meeting status)."""
+        not_held = self._not_held(local)
+        mine = self.extract(self.project(local, version))
+        theirs = self.extract(remote)
+        unsent: set[str] = set()
+        if at_least(version, "16.0"):
+            unsent.add("organizer")
+            if not self.send_invitations:
+                unsent |= {"attendees", "status"}
+        if not _same_held(mine, theirs, not_held, unsent=frozenset(unsent)):
+            return False
+        if C + "Exceptions" in not_held:
+            return True
+        if set(mine.overrides) != set(theirs.overrides):
+            return False
+        for original, override in mine.overrides.items():
+            other = theirs.overrides[original]
+            if not _same_held(override, other, not_held, override=True, unsent=frozenset(unsent)):
+                return False
+        return True
 
     def fingerprint(self, item: Item) -> str:
         return ical.fingerprint(item)
@@ -1269,12 +1348,19 @@ def _merge_component(
     remote: Event,
     local: Event,
     override: bool = False,
+    not_held: frozenset[str] = frozenset(),
 ) -> None:
+    """Replace in ``target`` (a copy of the local component) the groups the server
+    changed. ``not_held``: slots the server is not known to hold; their groups (and
+    attendee details) keep the local values."""
     rk, lk = remote.group_keys(), local.group_keys()
+    kept = _groups_not_held(not_held)
     if not _same_times(remote, local):
         _replace_group(target, remote_comp, GROUPS["times"])
     for group, names in GROUPS.items():
         if group == "times" or (override and group not in OVERRIDE_GROUPS):
+            continue
+        if group in kept:
             continue
         if group == "recurrence" and local.recurrence_unsupported and remote.recurrence is None:
             continue  # the local rule EAS cannot hold: the server has a single event
@@ -1284,16 +1370,158 @@ def _merge_component(
             continue
         if group == "request" and rk[group] == (None, None):
             continue  # ResponseRequested/DisallowNewTimeProposal exist from 14.0 only
-        differs = rk[group] != lk[group]
-        if group == "attendees" and not differs:
-            differs = not _same_statuses(remote.attendees, local.attendees)
-        if differs:
+        if group == "attendees":
+            if not _same_attendees(remote.attendees, local.attendees, not_held):
+                mine = _as_list(target.get("ATTENDEE"))
+                _replace_group(target, remote_comp, names)
+                _keep_attendee_details(target, mine, not_held)
+            continue
+        if group == "recurrence" and C + "Exceptions" in not_held:
+            # the server keeps no exceptions: the local EXDATEs stay
+            if rk[group][0] != lk[group][0]:
+                _replace_group(target, remote_comp, tuple(n for n in names if n != "EXDATE"))
+            continue
+        if rk[group] != lk[group]:
             _replace_group(target, remote_comp, names)
-    if remote.reminder != local.reminder:
+    if "reminder" not in kept and remote.reminder != local.reminder:
         alarms = [c for c in target.subcomponents if c.name == "VALARM"]
         others = [c for c in target.subcomponents if c.name != "VALARM"]
         incoming = [c for c in remote_comp.subcomponents if c.name == "VALARM"][:1]
         target.subcomponents = others + copy.deepcopy(incoming) + alarms[1:]
+
+
+#: slot → the merge groups it feeds (an attendee's details: ``_same_attendees``)
+SLOT_GROUPS: dict[str, str] = {
+    C + "Subject": "subject",
+    "AirSyncBase:Body": "body",
+    C + "Location": "location",
+    C + "BusyStatus": "busy",
+    C + "Sensitivity": "class",
+    C + "Categories": "categories",
+    C + "OrganizerEmail": "organizer",
+    C + "MeetingStatus": "status",
+    C + "Attendees": "attendees",
+    C + "Recurrence": "recurrence",
+    C + "ResponseRequested": "request",
+    C + "DisallowNewTimeProposal": "request",
+    C + "Reminder": "reminder",
+}
+#: an attendee's details, each a slot: a server may keep attendees but not their roles
+ATTENDEE_TYPE, ATTENDEE_STATUS, ATTENDEE_NAME = (
+    C + "AttendeeType",
+    C + "AttendeeStatus",
+    C + "Name",
+)
+#: one field, two spellings (16.x moved Location to AirSyncBase; 2.5 Body)
+SLOT_ALIASES = {"AirSyncBase:Location": C + "Location", C + "Body": "AirSyncBase:Body"}
+#: identity, volatile or the times themselves (no server drops a start): never slots
+_NOT_SLOTS = frozenset(
+    C + t
+    for t in ("UID", "ClientUid", "DtStamp", "TimeZone", "AllDayEvent", "StartTime", "EndTime")
+) | {"AirSyncBase:NativeBodyType"}
+
+
+def slots_of_data(data: Element) -> set[str]:
+    """The slots an EAS calendar item fills (:mod:`eassync.convert.held`)."""
+    return held.slots_of(
+        data,
+        ignored=_NOT_SLOTS,
+        aliases=SLOT_ALIASES,
+        nested={C + "Attendees": C + "Attendees/" + C + "Attendee"},
+    )
+
+
+def _groups_not_held(not_held: frozenset[str]) -> frozenset[str]:
+    return frozenset(SLOT_GROUPS[s] for s in not_held if s in SLOT_GROUPS)
+
+
+def _attendee_keys(
+    attendees: tuple[Attendee, ...], not_held: frozenset[str]
+) -> tuple[tuple[str, str | None, int | None], ...]:
+    return tuple(
+        (
+            a.email.lower(),
+            None if ATTENDEE_NAME in not_held else a.name,
+            None if ATTENDEE_TYPE in not_held else a.type,
+        )
+        for a in attendees
+    )
+
+
+def _same_attendees(
+    remote: tuple[Attendee, ...], local: tuple[Attendee, ...], not_held: frozenset[str]
+) -> bool:
+    """Equal attendees, as far as the server holds their details."""
+    if _attendee_keys(remote, not_held) != _attendee_keys(local, not_held):
+        return False
+    return ATTENDEE_STATUS in not_held or _same_statuses(remote, local)
+
+
+#: ATTENDEE parameters that carry each detail
+_DETAIL_PARAMS = {
+    ATTENDEE_TYPE: ("ROLE", "CUTYPE"),
+    ATTENDEE_STATUS: ("PARTSTAT",),
+    ATTENDEE_NAME: ("CN",),
+}
+
+
+def _keep_attendee_details(target: Component, mine: list[Any], not_held: frozenset[str]) -> None:
+    """The attendees now in ``target`` (the server's list) get back the local details
+    the server does not hold, for each attendee that was there before (``mine``)."""
+    params = [p for slot, names in _DETAIL_PARAMS.items() if slot in not_held for p in names]
+    if not params:
+        return
+    before = {_mail(p).lower(): p for p in mine}
+    for prop in _as_list(target.get("ATTENDEE")):
+        old = before.get(_mail(prop).lower())
+        if old is None:
+            continue
+        for name in params:
+            prop.params.pop(name, None)
+            if name in old.params:
+                prop.params[name] = old.params[name]
+
+
+def _same_text(a: str | None, b: str | None) -> bool:
+    """Equal but for the layout of white space (servers rewrap bodies, end lines
+    with CRLF …)."""
+    return " ".join((a or "").split()) == " ".join((b or "").split())
+
+
+def _same_held(
+    mine: Event,
+    theirs: Event,
+    not_held: frozenset[str],
+    override: bool = False,
+    unsent: frozenset[str] = frozenset(),
+) -> bool:
+    """``mine`` (a projected local event) equals ``theirs`` (a server copy) in every
+    group the server holds (``CalendarHandler.same_held_content``); ``unsent``: groups
+    the client does not send, so the server's values are its own."""
+    if not _same_times(mine, theirs):
+        return False
+    skipped = _groups_not_held(not_held) | {"server", "attachments"} | unsent
+    mk, tk = mine.group_keys(), theirs.group_keys()
+    for group in mk:
+        if group in skipped or (override and group not in OVERRIDE_GROUPS):
+            continue
+        if group in ("attendees", "organizer", "status") and _not_a_meeting(theirs):
+            continue  # 16.x without invitations: neither sent nor kept (module doc)
+        if group == "request" and tk[group] == (None, None):
+            continue  # from 14.0 only
+        if group == "organizer" and mine.organizer is None:
+            continue  # a server may name the mailbox owner organizer (Exchange)
+        if group == "body":
+            same = _same_text(mine.body, theirs.body)
+        elif group == "attendees":
+            same = _same_attendees(theirs.attendees, mine.attendees, not_held)
+        elif group == "recurrence" and C + "Exceptions" in not_held:
+            same = mk[group][0] == tk[group][0]
+        else:
+            same = mk[group] == tk[group]
+        if not same:
+            return False
+    return "reminder" in skipped or mine.reminder == theirs.reminder
 
 
 def _same_statuses(remote: tuple[Attendee, ...], local: tuple[Attendee, ...]) -> bool:
@@ -1307,8 +1535,11 @@ def _not_a_meeting(event: Event) -> bool:
     return not event.attendees and not event.organizer and not event.meeting_status
 
 
-def merge_items(handler: CalendarHandler, remote: Item, local: Item) -> Item:
-    """Group-wise merge of a server change into the local item (module doc)."""
+def merge_items(
+    handler: CalendarHandler, remote: Item, local: Item, not_held: frozenset[str] = frozenset()
+) -> Item:
+    """Group-wise merge of a server change into the local item (module doc);
+    ``not_held``: slots whose local values stay (``CalendarHandler._not_held``)."""
     remote_cal, local_cal = ical.parse(remote), ical.parse(local)
     rm, rovs = ical.master_and_overrides(remote_cal, "VEVENT")
     lm, _ = ical.master_and_overrides(local_cal, "VEVENT")
@@ -1320,9 +1551,10 @@ def merge_items(handler: CalendarHandler, remote: Item, local: Item) -> Item:
     out = copy.deepcopy(local_cal)
     out_master, out_ovs = ical.master_and_overrides(out, "VEVENT")
     assert out_master is not None
-    _merge_component(out_master, rm, remote_ev, local_ev)
+    _merge_component(out_master, rm, remote_ev, local_ev, not_held=not_held)
     _replace_server_attaches(out_master, rm)
-    if not local_ev.recurrence_unsupported:
+    # a server that keeps no exceptions sent none: the local overrides stay
+    if not local_ev.recurrence_unsupported and C + "Exceptions" not in not_held:
         local_by_rid = {_rid_key(c): c for c in out_ovs}
         remote_by_rid = {_rid_key(c): c for c in rovs}
         keep: list[Component] = []
@@ -1334,7 +1566,7 @@ def merge_items(handler: CalendarHandler, remote: Item, local: Item) -> Item:
             r_ev = handler._event(comp)
             l_ev = handler._event(mine)
             r_ev.recurrence = l_ev.recurrence = None
-            _merge_component(mine, comp, r_ev, l_ev, override=True)
+            _merge_component(mine, comp, r_ev, l_ev, override=True, not_held=not_held)
             _replace_server_attaches(mine, comp)
             keep.append(mine)
         others = [c for c in out.subcomponents if not (c.name == "VEVENT" and c in out_ovs)]

@@ -166,7 +166,8 @@ CALENDAR: tuple[Row, ...] = (
         ("Calendar:UID", "Calendar:ClientUid"),
         SUPPORTED,
         "≤14.1 sends UID; 16.x sends ClientUid and takes the server's UID; the local"
-        " file's UID never changes.",
+        " file's UID never changes. A server UID other than the file's (16.x, Horde) does"
+        " not keep an event from being matched to its file by content.",
     ),
     Row(
         "X-EAS-RESPONSEREQUESTED, X-MICROSOFT-DISALLOW-COUNTER",
@@ -239,7 +240,8 @@ TASKS: tuple[Row, ...] = (
         ("Tasks:Complete", "Tasks:DateCompleted"),
         SUPPORTED,
         "COMPLETED ⇄ Complete 1 (+ date, PERCENT-COMPLETE:100); anything else is 0 and the"
-        " local STATUS (IN-PROCESS …) is kept.",
+        " local STATUS (IN-PROCESS …) is kept. Done without COMPLETED: LAST-MODIFIED is sent"
+        " as the date, else the time of the sync.",
         ("STATUS:COMPLETED", "COMPLETED:20240611T080000Z"),
     ),
     Row(

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 import icalendar
 from icalendar.cal import Component
 
-from eassync.convert import ical
+from eassync.convert import held, ical
 from eassync.convert import recurrence as rec_mod
 from eassync.convert import timezone as tz_mod
 from eassync.convert.base import item_failures
@@ -35,6 +35,7 @@ from eassync.convert.recurrence import Recurrence, compact_utc, eas_datetime, pa
 from eassync.eas.element import E, Element
 from eassync.errors import ConversionError
 from eassync.storage.base import Item
+from eassync.sync.slots import SlotKnowledge
 
 T = "Tasks:"
 IMPORTANCE_TO_PRIORITY = {0: 9, 1: 5, 2: 1}
@@ -78,6 +79,8 @@ class Task:
     regenerate: bool | None = None
     dead_occur: bool | None = None
     uid: str | None = None
+    #: LAST-MODIFIED (aware): the best known completion date after COMPLETED
+    modified: datetime | None = None
 
     def group_keys(self) -> dict[str, Any]:
         return {
@@ -107,12 +110,17 @@ class TasksHandler:
     eas_class = "Tasks"
     fileext = ".ics"
 
-    def __init__(self, default_timezone: str | None = None) -> None:
+    def __init__(
+        self, default_timezone: str | None = None, knowledge: SlotKnowledge | None = None
+    ) -> None:
         zone = tz_mod.zone_by_name(default_timezone) if default_timezone else None
         if default_timezone and zone is None:
             raise ConversionError(f"unknown time zone {default_timezone!r}")
         self.default_timezone = default_timezone
         self.zone: tzinfo = zone or ZoneInfo("UTC")
+        #: what the folder's server holds (eassync.sync.slots); None: unknown, every
+        #: slot is taken as held (the handler of tools that know no folder)
+        self.knowledge = knowledge
 
     # --- VTODO → Task -----------------------------------------------------------------------
 
@@ -149,6 +157,8 @@ class TasksHandler:
                 task.completed = completed
             elif isinstance(completed, date):
                 task.completed = datetime.combine(completed, time(0), tzinfo=UTC)
+            modified = self._aware(ical.decoded(comp, "LAST-MODIFIED"))
+            task.modified = modified if isinstance(modified, datetime) else None
         priority = ical.decoded(comp, "PRIORITY")
         task.importance = priority_to_importance(priority if isinstance(priority, int) else None)
         alarms = [c for c in comp.subcomponents if c.name == "VALARM"]
@@ -209,7 +219,11 @@ class TasksHandler:
         midnight = datetime.combine(value, time(0), tzinfo=self.zone)
         return eas_datetime(value), eas_datetime(midnight)
 
-    def elements(self, task: Task, version: str) -> Element:
+    def elements(self, task: Task, version: str, *, guess_completion: bool = True) -> Element:
+        """The ApplicationData of ``task``. ``guess_completion``: a completed task
+        without COMPLETED gets the best date known (LAST-MODIFIED, else now), as
+        DateCompleted is required with Complete 1 (MS-ASTASK 2.2.2.9); without it the
+        date is left out (a projection cannot know the instant of a later push)."""
         data = E("AirSync:ApplicationData")
         data.append(ical.body_element(task.body))
         cats = ical.categories_element("Tasks", task.categories)
@@ -217,7 +231,13 @@ class TasksHandler:
             data.append(cats)
         data.add(T + "Complete", "1" if task.complete else "0")
         if task.complete:
-            data.add(T + "DateCompleted", eas_datetime(task.completed or _epoch()))
+            # never the epoch: a device whose server dropped the date (SOGo) would
+            # tell every other device the task was done in 1970
+            when = task.completed or task.modified
+            if when is None and guess_completion:
+                when = datetime.now(UTC)
+            if when is not None:
+                data.add(T + "DateCompleted", eas_datetime(when))
         if task.due is not None:
             local, utc = self._dates(task.due)
             data.add(T + "DueDate", local)
@@ -311,6 +331,8 @@ class TasksHandler:
         return task
 
     def from_eas(self, data: Element, version: str) -> Item:
+        if self.knowledge is not None:
+            self.knowledge.saw(slots_of_data(data))  # a download: the server holds these
         return self.item(self.read(data, version))
 
     def item(self, task: Task) -> Item:
@@ -360,7 +382,12 @@ class TasksHandler:
         return []  # MS-ASCMD 2.2.3.179: Supported is for Contacts and Calendar only
 
     def project(self, item: Item, version: str) -> Item:
-        return self.from_eas(self.to_eas(item, version), version)
+        """``from_eas(to_eas(item))`` without the slots the server is known to drop; a
+        projection is no download, it teaches the knowledge nothing."""
+        data = self.elements(self.extract(item), version, guess_completion=False)
+        if self.knowledge is not None:
+            data = held.without(data, self.knowledge.dropped_key, SLOT_ALIASES)
+        return self.item(self.read(data, version))
 
     def merge(self, remote: Item, local: Item | None) -> Item:
         if local is None:
@@ -374,21 +401,82 @@ class TasksHandler:
             return remote
         r, l_task = self._task(remote_todo), self._task(local_todo)
         rk, lk = r.group_keys(), l_task.group_keys()
+        not_held, kept = self._not_held(l_task)
         for group, names in GROUPS.items():
             if group == "recurrence" and l_task.recurrence_unsupported and r.recurrence is None:
                 continue
+            if group in kept:
+                continue
             if rk[group] != lk[group]:
+                flag_only = group == "complete" and DATE_COMPLETED in not_held
+                if flag_only and rk[group][0] == lk[group][0]:
+                    continue  # done on both sides; the local date stays
                 for name in names:
                     local_todo.pop(name, None)
                     if name in remote_todo:
                         local_todo[name] = copy.deepcopy(remote_todo[name])
-        if _key(r.reminder) != _key(l_task.reminder):
+        if "reminder" not in kept and _key(r.reminder) != _key(l_task.reminder):
             alarms = [c for c in local_todo.subcomponents if c.name == "VALARM"]
             others = [c for c in local_todo.subcomponents if c.name != "VALARM"]
             incoming = [c for c in remote_todo.subcomponents if c.name == "VALARM"][:1]
             local_todo.subcomponents = others + copy.deepcopy(incoming) + alarms[1:]
         uid = local.uid or l_task.uid
         return Item(ical.serialize(out), uid)
+
+    # --- what the server holds (eassync.sync.slots) -----------------------------------------
+
+    def slots_of_data(self, data: Element) -> set[str]:
+        """The slots a server item fills (a download, a read-back after a push)."""
+        return slots_of_data(data)
+
+    def slots_of_item(self, item: Item) -> set[str]:
+        """The slots a local item asks the server to hold."""
+        return slots_of_data(self.elements(self.extract(item), "14.1"))
+
+    def _not_held(self, task: Task) -> tuple[frozenset[str], frozenset[str]]:
+        """Slots of a local task the server is not known to hold, and the groups whose
+        local values therefore stay. Every slot of a downloaded item is held
+        (``from_eas``), so these are slots the server's copy lacks: their absence says
+        nothing about an edit elsewhere."""
+        if self.knowledge is None:
+            return frozenset(), frozenset()
+        known = self.knowledge.held
+        mine = slots_of_data(self.elements(task, "14.1"))
+        not_held = frozenset(s for s in mine if s not in known)
+        return not_held, _groups_not_held(mine, not_held)
+
+    def match_anchor(self, item: Item) -> str:
+        """A coarse key for matching a server task to a local one their content hashes
+        do not match (see :meth:`same_held_content`): the summary and the due date
+        (else the start)."""
+        task = self.extract(item)
+        summary = " ".join((task.subject or "").split()).casefold()
+        return f"{summary}\0{_key(task.due) or _key(task.start) or ''}"
+
+    def same_held_content(self, local: Item, remote: Item, version: str) -> bool:
+        """Whether ``remote`` is the server's copy of ``local`` as far as the server
+        holds it: equal in every group whose slots the server is known to hold (or
+        not known to drop, for slots the local task lacks). A completion date the
+        local task does not know (a server that dropped it) is not compared."""
+        mine_task = self.extract(local)
+        not_held, skipped = self._not_held(mine_task)
+        mine = self.extract(self.project(local, version))
+        theirs = self.extract(remote)
+        mk, tk = mine.group_keys(), theirs.group_keys()
+        for group in mk:
+            if group in skipped:
+                continue
+            if group == "recurrence" and mine_task.recurrence_unsupported:
+                continue  # the server holds one task of the local rule (Limited)
+            if group == "body":
+                same = " ".join((mine.body or "").split()) == " ".join((theirs.body or "").split())
+            elif group == "complete" and (DATE_COMPLETED in not_held or mine.completed is None):
+                same = mk[group][0] == tk[group][0]
+            else:
+                same = mk[group] == tk[group]
+            if not same:
+                return False
+        return "reminder" in skipped or _key(mine.reminder) == _key(theirs.reminder)
 
     def fingerprint(self, item: Item) -> str:
         return ical.fingerprint(item)
@@ -422,8 +510,40 @@ def _is_utc(zone: tzinfo | None) -> bool:
     ) and datetime(2001, 7, 15, tzinfo=UTC).astimezone(zone).utcoffset() == timedelta(0)
 
 
-def _epoch() -> datetime:
-    return datetime(1970, 1, 1, tzinfo=UTC)
+DATE_COMPLETED = T + "DateCompleted"
+#: slot → the merge group it feeds
+SLOT_GROUPS: dict[str, str] = {
+    T + "Subject": "subject",
+    "AirSyncBase:Body": "body",
+    T + "StartDate": "start",
+    T + "UtcStartDate": "start",
+    T + "DueDate": "due",
+    T + "UtcDueDate": "due",
+    T + "Complete": "complete",
+    T + "Importance": "importance",
+    T + "Sensitivity": "class",
+    T + "Categories": "categories",
+    T + "Recurrence": "recurrence",
+    # ReminderSet is a flag sent always; the reminder is its time
+    T + "ReminderTime": "reminder",
+}
+#: one field, two spellings (2.5 Body)
+SLOT_ALIASES = {T + "Body": "AirSyncBase:Body"}
+_NOT_SLOTS = frozenset({"AirSyncBase:NativeBodyType"})
+
+
+def slots_of_data(data: Element) -> set[str]:
+    """The slots an EAS task fills (:mod:`eassync.convert.held`)."""
+    return held.slots_of(data, ignored=_NOT_SLOTS, aliases=SLOT_ALIASES, nested={})
+
+
+def _groups_not_held(mine: set[str], not_held: frozenset[str]) -> frozenset[str]:
+    """Groups of a local task none of whose slots the server is known to hold (one
+    keeping DueDate but not UtcDueDate still holds the due date)."""
+    groups = {SLOT_GROUPS[s] for s in not_held if s in SLOT_GROUPS}
+    return frozenset(
+        g for g in groups if all(s in not_held for s in mine if SLOT_GROUPS.get(s) == g)
+    )
 
 
 def _flag(text: str | None) -> bool | None:

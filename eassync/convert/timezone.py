@@ -25,6 +25,7 @@ import binascii
 import calendar as _calendar
 import logging
 import struct
+import unicodedata
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
@@ -159,7 +160,10 @@ ZERO = TimeZoneInfo()
 
 
 def _name(raw: bytes) -> str:
-    return raw.decode("utf-16-le", "replace").split("\x00", 1)[0]
+    """The zone's name without control characters: it becomes a TZID, and a line
+    break inside one (even a vertical tab) makes the iCalendar file unreadable."""
+    name = raw.decode("utf-16-le", "replace").split("\x00", 1)[0]
+    return "".join(c for c in name if unicodedata.category(c)[0] != "C").strip()
 
 
 def _encode_name(name: str) -> bytes:

@@ -17,7 +17,8 @@ Only answered for loopback clients and when the server runs with control enabled
   "folder"}`` → ``{"server_id"}``.
 - ``POST /_devserver/seed`` ``{"user": "alice", "contacts": 1000}`` → ``{"count"}``.
 - ``POST /_devserver/settings`` ``{"drop_fields": ["Contacts:Anniversary"]}`` — fields
-  the server stops keeping (as SOGo lacks some), ``[]`` to keep all again.
+  the server stops keeping (as SOGo lacks some), ``[]`` to keep all again;
+  ``{"assign_uids": true}`` — calendar UIDs become the server's own (as Horde).
 - ``POST /_devserver/settings`` ``{"quarantine": 129}`` — answer every command with that
   status (HTTP 403 for 403) until ``{"quarantine": null}``;
   ``{"forget_device_info": "alice"}`` — lose the DeviceInformation of alice's devices.
@@ -68,6 +69,8 @@ def dispatch(
     if (verb, name) == ("POST", "settings"):
         if "drop_fields" in payload:
             server.store.drop_fields = frozenset(str(t) for t in payload["drop_fields"])
+        if "assign_uids" in payload:
+            server.store.assign_uids = bool(payload["assign_uids"])
         if "quarantine" in payload:
             code = payload["quarantine"]
             server.settings.quarantine = None if code is None else int(code)
@@ -76,6 +79,7 @@ def dispatch(
         return {
             "drop_fields": sorted(server.store.drop_fields),
             "quarantine": server.settings.quarantine,
+            "assign_uids": server.store.assign_uids,
         }
     if (verb, name) == ("GET", "stats"):
         with server.requests_lock:

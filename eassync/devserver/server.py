@@ -50,6 +50,7 @@ class DevServer:
         drop_fields: Iterable[str] = (),
         personality: str = "default",
         quarantine: int | None = None,
+        assign_uids: bool = False,
     ) -> None:
         if personality not in PERSONALITIES:
             raise ValueError(f"unknown personality {personality!r}; known: {PERSONALITIES}")
@@ -68,7 +69,6 @@ class DevServer:
             ping_max=ping_max,
             require_provision=require_provision,
             device_info_required=exchange_online,
-            assign_uids=exchange_online,
             quarantine=quarantine,
         )
         self.control = control if control is not None else _is_loopback(host)
@@ -82,6 +82,8 @@ class DevServer:
             self.store.ensure_user(user)
         #: fields the server does not keep, like a real one that lacks them
         self.store.drop_fields = frozenset(drop_fields)
+        #: calendar UIDs assigned by the server at every version, the client's ignored
+        self.store.assign_uids = assign_uids or exchange_online
         self.faults = Faults(
             invalidate=self.store.invalidate_sync_keys, wipe=self.store.request_wipe
         )

@@ -108,6 +108,9 @@ class Store:
         #: top-level fields (``Contacts:Anniversary`` …) the server does not keep, as
         #: real servers lack some (SOGo); set by DevServer(drop_fields=…)
         self.drop_fields: frozenset[str] = frozenset()
+        #: calendar UIDs are the server's own, the client's ignored at every version
+        #: (Horde; 16.x servers always, MS-ASCAL 2.2.2.46); set by DevServer(assign_uids=…)
+        self.assign_uids = False
 
     def close(self) -> None:
         with self.changed:
@@ -289,10 +292,19 @@ class Store:
                 raise KeyError(server_id)
 
     def _kept(self, data: Element) -> Element:
-        """What the server stores of ``data``: without the fields it does not keep."""
+        """What the server stores of ``data``: without the fields it does not keep, at
+        any depth (an attendee's ``Calendar:AttendeeType``, an exception's fields)."""
         if not self.drop_fields:
             return data
-        return Element(data.tag, [c for c in data.children if c.tag not in self.drop_fields])
+        dropped = self.drop_fields
+
+        def kept(node: Element) -> Element:
+            if not node.children:
+                return node
+            children = [kept(c) for c in node.children if c.tag not in dropped]
+            return Element(node.tag, children, node.value)
+
+        return kept(data)
 
     def delete_item(
         self, user: str, folder_id: str, server_id: str, *, origin: str | None = None

@@ -247,7 +247,7 @@ class Matcher:
         if found is None and self.loose is not None and item is not None:
             loose = self.loose.find(item)
             assert loose is None or isinstance(loose, StatusRow | LocalChange)
-            if loose is not None and loose.uid and uid and loose.uid != uid and not bare_hash:
+            if loose is not None and not self.loose.may_bind(loose.uid, uid, bare_hash):
                 return None  # two UIDs that differ are two items
             self.last_loose = loose is not None
             return loose

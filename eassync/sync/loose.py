@@ -3,8 +3,10 @@ places it: the server did not keep every field of the local item (SOGo drops
 Anniversary, joins street lines …) and we have not learnt that yet — after a lost
 status, a ``repair``, or the first pass over two filled sides.
 
-Candidates are found by a coarse anchor (the names) and confirmed by the handler's
-``same_held_content``: equal in every field the server holds. Only local items that
+Candidates are found by a coarse anchor (a contact's names, an event's summary and
+start, a task's summary and due date) and confirmed by the handler's
+``same_held_content``: equal in every field the server holds. An event's UID does not
+veto a match where the server assigns its own (``may_bind``). Only local items that
 wait for a server item are candidates: new local items (not in the status) and rows
 without their server item. The index is built on first use, so a pass that never needs
 it (a first download into an empty folder) pays nothing.
@@ -42,6 +44,18 @@ class LooseMatcher:
     read_local: Callable[[str], Item | None]
     #: anchor → local idents of candidates; None until first needed
     _anchors: dict[str, list[str]] | None = field(default=None, init=False)
+
+    def may_bind(
+        self, local_uid: str | None, remote_uid: str | None, bare_hash: str | None
+    ) -> bool:
+        """Whether a candidate with ``local_uid`` may be the server item with
+        ``remote_uid``: two UIDs that differ are two items, unless the server item's UID
+        says nothing — one we derived (``bare_hash``: the server holds none) or one a
+        server assigns in place of ours (``server_assigns_uids``: calendars at 16.x,
+        MS-ASCAL 2.2.2.46, and Horde at any version)."""
+        if not local_uid or not remote_uid or local_uid == remote_uid or bare_hash:
+            return True
+        return bool(getattr(self.handler, "server_assigns_uids", False))
 
     def reset(self) -> None:
         """Forget the index (a resync makes every row a candidate)."""

@@ -96,6 +96,16 @@ def test_sogo_garbage_in_standard_date_is_ignored_without_daylight_rules():
     assert zone_from_info(info, YEAR) == UTC_ZONE
 
 
+def test_control_characters_in_zone_names_are_dropped():
+    # found by fuzzing: a vertical tab in StandardName became a line break inside the
+    # TZID, and the written .ics could not be read back
+    raw = bytearray(base64.b64decode(encode_blob(TimeZoneInfo(bias=-60))))
+    raw[4:20] = "Eu\x0bro\x01pe\r\n".encode("utf-16-le")
+    info = decode_blob(base64.b64encode(bytes(raw)).decode())
+    assert info is not None
+    assert info.standard_name == "Europe"
+
+
 @pytest.mark.parametrize(
     "value", ["", "   ", "not-base64!!", "AAAA", base64.b64encode(b"\x00" * 300).decode()]
 )

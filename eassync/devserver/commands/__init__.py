@@ -26,9 +26,6 @@ class ServerSettings:
     #: device sent Settings/DeviceInformation (DeviceInformation inside Provision is not
     #: enough); Settings needs no policy key
     device_info_required: bool = False
-    #: the server assigns every calendar UID; one the client sends is ignored (MS-ASCAL
-    #: 2.2.2.46: from 16.0 on the client sends ClientUid, the server answers the UID)
-    assign_uids: bool = False
     #: quarantine on demand: every command is answered with this common status (126,
     #: 129, 130, 177 …), or HTTP 403 when it is 403; None: not quarantined
     quarantine: int | None = None

@@ -335,10 +335,11 @@ def _client_add(
                 outcome.client_ids[client_id] = existing
                 answer(OK, existing)
                 return
-        uid = data.text("Calendar:UID")
-        if uid is None or ctx.settings.assign_uids:
+        uid = None if ctx.store.assign_uids else data.text("Calendar:UID")
+        if uid is None:
             # ≤14.1 the server invents a missing UID; ≥16.0 it always assigns it and
-            # returns it in the Add response (MS-ASCAL 2.2.2.46).
+            # returns it in the Add response (MS-ASCAL 2.2.2.46). With assign_uids it
+            # replaces the client's at every version (Horde).
             uid = str(uuid.uuid4()).upper()
             data = E(data.tag, *[c for c in data.children if c.tag != "Calendar:UID"])
             data.add("Calendar:UID", uid)
@@ -394,6 +395,11 @@ def _client_change(
     all_ghosted = folder.item_class == "Calendar" and ctx.at_least("16.0")
     old_data = itemdata.loads(old_json)
     merged = itemdata.merge_change(old_data, data, state.options.get("supported"), all_ghosted)
+    own_uid = old_data.text("Calendar:UID")
+    if ctx.store.assign_uids and own_uid:
+        # the server's UID stays whatever the client sends
+        merged = E(merged.tag, *[c for c in merged.children if c.tag != "Calendar:UID"])
+        merged.add("Calendar:UID", own_uid)
     if (
         all_ghosted
         and data.find(itemdata.EXCEPTIONS) is None
