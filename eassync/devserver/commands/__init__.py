@@ -59,8 +59,11 @@ def handlers() -> dict[str, Handler]:
         estimate,
         foldersync,
         itemops,
+        meetingresponse,
         ping,
         provision,
+        resolverecipients,
+        search,
         settings,
         sync,
     )
@@ -73,6 +76,9 @@ def handlers() -> dict[str, Handler]:
         "ItemOperations": itemops.handle,
         "Ping": ping.handle,
         "Settings": settings.handle,
+        "MeetingResponse": meetingresponse.handle,
+        "Search": search.handle,
+        "ResolveRecipients": resolverecipients.handle,
     }
 
 
