@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from eassync.cli.text import safe
+from eassync.pim.text import safe
 
 
 class _Quiet:
@@ -94,10 +94,11 @@ def command(
             )
         )
         try:
-            addresses = set(client.user_information()["addresses"])  # type: ignore[arg-type]
+            listed = client.user_information()["addresses"]
         except EassyncError:
-            addresses = set()
-    me |= {a.lower() for a in addresses}
+            listed = []
+    if isinstance(listed, list):
+        me |= {str(a).lower() for a in listed}
     reporter = _Quiet()
     outcomes = run_sync(config, [f"{inv.pair}/{inv.collection}"], reporter=reporter)
     synced = all(o.exit_code == 0 for o in outcomes)

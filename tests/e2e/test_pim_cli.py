@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import icalendar
 import pytest
 
 from eassync.devserver import DevServer
@@ -173,3 +174,185 @@ def test_respond_ambiguous_unknown_and_version_limits_exit_2(
     assert "16.0" in too_old.stderr
     assert sent_responses(server) == []
     assert "Traceback" not in ambiguous.stderr + unknown.stderr + too_old.stderr
+
+
+# --- gal -------------------------------------------------------------------------------
+
+
+def write_gal(server: DevServer, entries: list[dict[str, str]], min_query: int = 1) -> None:
+    (server.data_dir / "gal.json").write_text(
+        json.dumps({"min_query": min_query, "entries": entries}), encoding="utf-8"
+    )
+
+
+def gal_people(n: int) -> list[dict[str, str]]:
+    return [
+        {
+            "display_name": f"Tester {i:03d}",
+            "email": f"tester{i}@example.org",
+            "first_name": "Tester",
+            "last_name": f"{i:03d}",
+            "company": "Example, Inc.",
+            "phone": f"+1 555 {i:04d}",
+        }
+        for i in range(n)
+    ]
+
+
+def test_gal_pages_through_ranges_and_writes_mutt_vcard_json(
+    server: DevServer, tmp_path: Path
+) -> None:
+    write_gal(server, gal_people(70))
+    config = write_cal_config(tmp_path / "dev", server.url, version="14.1")
+
+    mutt = run_device(config, "gal", "tester", "--format", "mutt", "--limit", "60", "--no-cache")
+    searches = server.requests["Search"]
+    vcards = run_device(config, "gal", "tester", "--format", "vcard", "--limit", "60")
+    as_json = json.loads(run_device(config, "gal", "tester", "--json", "--limit", "60").stdout)
+
+    lines = mutt.stdout.splitlines()
+    assert "60" in lines[0]  # the free first line
+    assert lines[1] == "tester0@example.org\tTester 000\tExample, Inc., +1 555 0000"
+    assert len(lines) == 61  # more than one 50-entry page: Range 0-49, then 50-59
+    # the same query again came from the cache: no request
+    assert server.requests["Search"] == searches
+    cards = vobject_cards(vcards.stdout)
+    assert len(cards) == 60
+    assert cards[0].fn.value == "Tester 000"
+    assert cards[0].org.value == ["Example, Inc."]
+    assert as_json["total"] == 70
+    assert len(as_json["entries"]) == 60
+    cache = next((tmp_path / "dev" / "state" / "gal-cache").glob("*.json"))
+    assert cache.stat().st_mode & 0o777 == 0o600
+
+
+def vobject_cards(text: str) -> list[object]:
+    import vobject
+
+    return list(vobject.readComponents(text))
+
+
+def test_gal_says_when_a_query_is_too_short_instead_of_returning_nothing(
+    server: DevServer, tmp_path: Path
+) -> None:
+    write_gal(server, gal_people(3), min_query=3)
+    config = write_cal_config(tmp_path / "dev", server.url, version="14.1")
+
+    short = run_device(config, "gal", "te", check=False)
+    mutt = run_device(config, "gal", "te", "--format", "mutt", check=False)
+    found = run_device(config, "gal", "teste")
+
+    assert short.returncode == 1
+    assert "shorter than 3 characters" in short.stderr
+    assert "shorter than 3 characters" in mutt.stdout.splitlines()[0]
+    assert len(found.stdout.splitlines()) == 3
+
+
+def test_gal_escapes_what_the_server_sends(server: DevServer, tmp_path: Path) -> None:
+    write_gal(server, [{"display_name": "Evil\x1b]0;pwned\x07\tName", "email": "evil@example.org"}])
+    config = write_cal_config(tmp_path / "dev", server.url, version="14.1")
+
+    text = run_device(config, "gal", "evil")
+    mutt = run_device(config, "gal", "evil", "--format", "mutt")
+
+    assert "\x1b" not in text.stdout + mutt.stdout
+    assert "\\x1b]0;pwned" in text.stdout
+    assert mutt.stdout.splitlines()[1].count("\t") == 2
+
+
+# --- freebusy --------------------------------------------------------------------------
+
+
+def plain_event(subject: str, start: datetime, hours: float, busy: int) -> Element:
+    stamp = "%Y%m%dT%H%M%SZ"
+    return E(
+        "AirSync:ApplicationData",
+        E(C + "StartTime", value=start.strftime(stamp)),
+        E(C + "EndTime", value=(start + timedelta(hours=hours)).strftime(stamp)),
+        E(C + "Subject", value=subject),
+        E(C + "UID", value=f"fb-{subject}"),
+        E(C + "BusyStatus", value=busy),
+    )
+
+
+def test_freebusy_shows_busy_blocks_json_and_vfreebusy(server: DevServer, tmp_path: Path) -> None:
+    bob_cal = server.store.default_folder("bob", 8)
+    day = datetime(2030, 6, 3, 8, 0, tzinfo=UTC)
+    server.store.add_item("bob", bob_cal, plain_event("standup", day + timedelta(hours=1), 1, 2))
+    server.store.add_item("bob", bob_cal, plain_event("maybe", day + timedelta(hours=4), 0.5, 1))
+    config = write_cal_config(tmp_path / "dev", server.url, version="14.1")
+    window = ("--from", "2030-06-03T08:00+00:00", "--to", "2030-06-03T16:00+00:00")
+
+    doc = json.loads(run_device(config, "freebusy", "bob@devserver.test", *window, "--json").stdout)
+    ics = run_device(config, "freebusy", "bob@devserver.test", *window, "--ics").stdout
+    text = run_device(config, "freebusy", "bob@devserver.test", *window).stdout
+    missing = run_device(config, "freebusy", "nobody@nowhere.test", *window, check=False)
+
+    (bob,) = doc["people"]
+    assert [(b["kind"], b["start"], b["end"]) for b in bob["busy"]] == [
+        ("busy", "2030-06-03T09:00:00+00:00", "2030-06-03T10:00:00+00:00"),
+        ("tentative", "2030-06-03T12:00:00+00:00", "2030-06-03T12:30:00+00:00"),
+    ]
+    cal = icalendar.Calendar.from_ical(ics)
+    (fb,) = list(cal.walk("VFREEBUSY"))
+    periods = fb.get("FREEBUSY")
+    assert [p.params["FBTYPE"] for p in periods] == ["BUSY", "BUSY-TENTATIVE"]
+    assert text.startswith("bob@devserver.test (Bob): busy ")
+    assert missing.returncode == 1
+    assert "not found" in missing.stdout
+
+
+# --- oof -------------------------------------------------------------------------------
+
+
+def test_oof_on_scheduled_with_html_then_status_then_off(server: DevServer, tmp_path: Path) -> None:
+    config = write_cal_config(tmp_path / "dev", server.url, version="14.1")
+    internal = tmp_path / "away.txt"
+    internal.write_text("Back on Monday.\nAsk Carol.", encoding="utf-8")
+    external = tmp_path / "away.html"
+    external.write_text("<p>Back on <b>Monday</b>.</p>", encoding="utf-8")
+
+    on = run_device(
+        config,
+        "oof",
+        "dev",
+        "on",
+        "--message",
+        str(internal),
+        "--external",
+        str(external),
+        "--from",
+        "2030-12-24 00:00",
+        "--until",
+        "2031-01-02 00:00",
+    )
+    status = json.loads(run_device(config, "oof", "dev", "--json").stdout)
+    as_html = json.loads(run_device(config, "oof", "dev", "status", "--html", "--json").stdout)
+    off = run_device(config, "oof", "dev", "off")
+
+    assert on.stdout.startswith("out of office: scheduled from ")
+    assert status["state"] == "scheduled"
+    assert status["messages"]["internal"]["text"] == "Back on Monday.\nAsk Carol."
+    # the server stores the external reply as HTML and serves it as text when asked so
+    assert status["messages"]["external_unknown"]["text"] == "Back on Monday."
+    assert as_html["messages"]["external_known"]["text"] == "<p>Back on <b>Monday</b>.</p>"
+    assert as_html["messages"]["external_known"]["body_type"] == "HTML"
+    assert off.stdout.splitlines()[0] == "out of office: off"
+
+
+def test_oof_refuses_bad_input_before_asking_the_server(server: DevServer, tmp_path: Path) -> None:
+    config = write_cal_config(tmp_path / "dev", server.url, version="14.1")
+    binary = tmp_path / "bin.txt"
+    binary.write_bytes(b"\xff\xfe\x00")
+
+    no_message = run_device(config, "oof", "dev", "on", check=False)
+    not_utf8 = run_device(config, "oof", "dev", "on", "--message", str(binary), check=False)
+    half = run_device(
+        config, "oof", "dev", "on", "--message", str(binary), "--until", "2031-01-01", check=False
+    )
+    unknown = run_device(config, "oof", "nope", "status", check=False)
+
+    assert [p.returncode for p in (no_message, not_utf8, half, unknown)] == [2, 2, 2, 2]
+    assert "not UTF-8" in not_utf8.stderr
+    assert "no account 'nope'" in unknown.stderr
+    assert server.requests["Settings"] == 0
