@@ -941,7 +941,10 @@ class EasClient:
                 status=exc.status,
             ) from None
         if root is None:
-            raise ProtocolError(f"account {self.name!r}: empty answer to {cmd} ({what})")
+            raise ServerError(
+                f"account {self.name!r}: the server answered {cmd} with an empty body: it "
+                f"does not provide {what}"
+            )
         return root
 
     def meeting_response(self, request: pim.MeetingRequest) -> pim.MeetingResult:
@@ -1013,6 +1016,7 @@ class EasClient:
 
     def oof_get(self, body_type: str = "Text") -> pim.OofSettings:
         root = self._pim("Settings", pim.build_oof_get(body_type), "out-of-office settings")
+        self._require_oof(root)
         status, oof_status, settings = pim.parse_oof(root)
         self._check_oof(status, oof_status, "reading")
         if settings is None:
@@ -1021,8 +1025,19 @@ class EasClient:
 
     def oof_set(self, settings: pim.OofSettings) -> None:
         root = self._pim("Settings", pim.build_oof_set(settings), "out-of-office settings")
+        self._require_oof(root)
         status, oof_status, _ = pim.parse_oof(root)
         self._check_oof(status, oof_status, "setting")
+
+    def _require_oof(self, root: Element) -> None:
+        # SOGo 5.8 without mail answers Status 1 and leaves the Oof part out: the
+        # request was ignored, which must not read as success
+        if root.tag == "Settings:Settings" and root.find("Settings:Oof") is None:
+            raise ServerError(
+                f"account {self.name!r}: the server ignores out-of-office requests (its "
+                "Settings answer has no Oof part)",
+                hint="set the reply in the server's web interface",
+            )
 
     def _check_oof(self, status: int, oof_status: int | None, doing: str) -> None:
         bad = status if status != 1 else oof_status if oof_status not in (None, 1) else None
