@@ -940,6 +940,14 @@ class EasClient:
                 f"{exc.status})",
                 status=exc.status,
             ) from None
+        except ProtocolError as exc:
+            # Horde 5.2 dies on MeetingResponse and ResolveRecipients without IMAP or
+            # with PHP 8 (an HTML error page, sometimes after a WBXML header)
+            raise ServerError(
+                f"account {self.name!r}: the server failed on {cmd} ({what}): {exc}",
+                hint=f"if syncing works on this account, the server cannot do {cmd} "
+                "(its log says why)",
+            ) from None
         if root is None:
             raise ServerError(
                 f"account {self.name!r}: the server answered {cmd} with an empty body: it "

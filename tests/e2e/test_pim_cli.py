@@ -397,3 +397,32 @@ def test_respond_says_the_answer_went_when_the_sync_after_it_fails(
     server.faults.clear()
     run_device(config, "sync")
     assert partstat(by_uid(calendar_dir(tmp_path / "dev"))["inv-f"]) == "ACCEPTED"
+
+
+@pytest.mark.parametrize(
+    ("args", "command"),
+    [
+        (("respond", "accept", "inv-h"), "MeetingResponse"),
+        (("freebusy", "bob@devserver.test"), "ResolveRecipients"),
+        (("gal", "bob"), "Search"),
+        (("oof", "dev"), "Settings"),
+    ],
+)
+def test_a_server_dying_on_the_command_is_told_not_a_traceback(
+    server: DevServer, tmp_path: Path, args: tuple[str, ...], command: str
+) -> None:
+    """Horde 5.2 writes a WBXML header and then a PHP error page (MeetingResponse
+    without IMAP) or an HTML page alone (ResolveRecipients under PHP 8)."""
+    cal = server.store.default_folder(USER, 8)
+    start = datetime.now(UTC).replace(microsecond=0, second=0, minute=0) + timedelta(days=1)
+    server.store.add_item(USER, cal, invitation("inv-h", "Horde", start))
+    config = write_cal_config(tmp_path / "dev", server.url, version="14.1")
+    run_device(config, "sync")
+    page = b"\x03\x01\x6a\x00<html><title>Horde :: Fatal Error</title></html>"
+    server.faults.http_status(200, times=5, command=command, body=page)
+
+    done = run_device(config, *args, "--no-cache" if args[0] == "gal" else "--json", check=False)
+
+    assert done.returncode == 1
+    assert f"the server failed on {command}" in done.stderr
+    assert "Traceback" not in done.stderr
