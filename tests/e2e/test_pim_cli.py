@@ -426,3 +426,29 @@ def test_a_server_dying_on_the_command_is_told_not_a_traceback(
     assert done.returncode == 1
     assert f"the server failed on {command}" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_gal_pictures_reach_the_vcards_from_14_1_only(server: DevServer, tmp_path: Path) -> None:
+    import base64
+
+    photo = b"\xff\xd8\xff\xe0fake-jpeg"
+    write_gal(
+        server,
+        [
+            {
+                "display_name": "Pia Picture",
+                "email": "pia@example.org",
+                "picture": base64.b64encode(photo).decode(),
+            }
+        ],
+    )
+    new = write_cal_config(tmp_path / "new", server.url, version="14.1")
+    old = write_cal_config(tmp_path / "old", server.url, version="14.0")
+
+    with_photo = vobject_cards(
+        run_device(new, "gal", "pia", "--pictures", "--format", "vcard").stdout
+    )
+    without = vobject_cards(run_device(old, "gal", "pia", "--pictures", "--format", "vcard").stdout)
+
+    assert with_photo[0].photo.value == photo
+    assert "photo" not in without[0].contents
