@@ -44,7 +44,7 @@ def command(
     free/busy, EAS 14.0+). Exits 1 if someone could not be looked up."""
     from eassync.accounts import ClientPool
     from eassync.cli.accountopt import pick_account
-    from eassync.eas.pim import MAX_AVAILABILITY_RECIPIENTS, RecipientResponse
+    from eassync.eas.pim import MAX_AVAILABILITY_RECIPIENTS
     from eassync.pim import freebusy
 
     if as_json and ics:
@@ -68,9 +68,7 @@ def command(
         for i in range(0, len(wanted), MAX_AVAILABILITY_RECIPIENTS):
             chunk = wanted[i : i + MAX_AVAILABILITY_RECIPIENTS]
             result = client.availability(chunk, start, end)
-            answered = {r.to.lower(): r for r in result.responses}
-            ordered = [answered.get(a.lower(), RecipientResponse(a, 4)) for a in chunk]
-            persons.extend(freebusy.people(ordered, start, end))
+            persons.extend(freebusy.people(freebusy.match(chunk, result.responses), start, end))
     if as_json:
         doc = {
             "from": start.isoformat(),

@@ -61,6 +61,24 @@ def blocks(merged: str, start: datetime, end: datetime) -> list[Block]:
     return out
 
 
+def match(asked: Sequence[str], responses: Sequence[RecipientResponse]) -> list[RecipientResponse]:
+    """One response per asked address, in the asked order. Responses echo the asked
+    ``To``; SOGo leaves an unknown address out (then: "not found"). A server that
+    echoes something else is matched by position, but only if it answered each one."""
+    by_to = {r.to.lower(): r for r in responses}
+    out = []
+    for i, address in enumerate(asked):
+        found = by_to.get(address.lower())
+        if (
+            found is None
+            and len(responses) == len(asked)
+            and responses[i].to.lower() not in {a.lower() for a in asked}
+        ):
+            found = responses[i]
+        out.append(found or RecipientResponse(address, 4))
+    return out
+
+
 def people(responses: Sequence[RecipientResponse], start: datetime, end: datetime) -> list[Person]:
     out = []
     for resp in responses:

@@ -172,3 +172,16 @@ def test_freebusy_ics_has_one_vfreebusy_per_resolved_person() -> None:
     )
     (fb,) = list(cal.walk("VFREEBUSY"))
     assert [p.params["FBTYPE"] for p in fb.get("FREEBUSY")] == ["BUSY-TENTATIVE", "BUSY"]
+
+
+def test_freebusy_answers_are_matched_to_the_asked_addresses() -> None:
+    from eassync.eas.pim import RecipientResponse
+
+    a, b = RecipientResponse("A@x", 1), RecipientResponse("b@x", 1)
+    other = RecipientResponse("Bob Example", 1)
+
+    assert freebusy.match(["b@x", "a@x"], [a, b]) == [b, a]  # by To, any case
+    # SOGo leaves the unknown one out: it is not found, the other keeps its answer
+    assert [r.status for r in freebusy.match(["a@x", "zz@x"], [a])] == [1, 4]
+    # an answer echoing something else is taken by position when all were answered
+    assert freebusy.match(["a@x", "bob@x"], [a, other]) == [a, other]
