@@ -53,6 +53,8 @@ def command(
     from eassync.pim.invitations import find, own_partstat
     from eassync.runner import run_sync
 
+    if comment and no_send:
+        raise UsageError("--comment travels in the reply, and --no-send sends none")
     config = ctx.load_config()
     found = find(config, event)
     if not found:

@@ -164,6 +164,9 @@ def test_respond_ambiguous_unknown_and_version_limits_exit_2(
     ambiguous = run_device(config, "respond", "accept", "design", check=False)
     unknown = run_device(config, "respond", "accept", "no such thing", check=False)
     too_old = run_device(config, "respond", "accept", "inv-x", "--no-send", check=False)
+    both = run_device(
+        config, "respond", "accept", "inv-x", "--no-send", "--comment", "hi", check=False
+    )
 
     assert ambiguous.returncode == 2
     assert "inv-x" in ambiguous.stderr
@@ -172,8 +175,9 @@ def test_respond_ambiguous_unknown_and_version_limits_exit_2(
     assert "no synced calendar item" in unknown.stderr
     assert too_old.returncode == 2
     assert "16.0" in too_old.stderr
+    assert both.returncode == 2
     assert sent_responses(server) == []
-    assert "Traceback" not in ambiguous.stderr + unknown.stderr + too_old.stderr
+    assert "Traceback" not in ambiguous.stderr + unknown.stderr + too_old.stderr + both.stderr
 
 
 # --- gal -------------------------------------------------------------------------------
