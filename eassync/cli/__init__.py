@@ -35,6 +35,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "debug": ("eassync.cli.debug", "Troubleshooting tools (WBXML decode/encode …)."),
     "watch": ("eassync.cli.watch", "Stay up and sync live (EAS Ping, file watching)."),
     "login": ("eassync.cli.login", "Sign in to an OAuth2 account (device code flow)."),
+    "respond": ("eassync.cli.respond", "Accept, tentatively accept or decline an invitation."),
+    "gal": ("eassync.cli.gal", "Search the server's global address list (mutt, vCard, JSON)."),
+    "freebusy": ("eassync.cli.freebusy", "Show when people are busy (server free/busy)."),
+    "oof": ("eassync.cli.oof", "Show or set an account's out-of-office reply."),
 }
 
 EXIT_OK = 0

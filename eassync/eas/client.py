@@ -14,6 +14,7 @@ import logging
 import platform
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 
@@ -21,7 +22,7 @@ import requests
 
 from eassync import paths
 from eassync.eas import commands as cmds
-from eassync.eas import versions, wbxml
+from eassync.eas import pim, versions, wbxml
 from eassync.eas.auth import Auth, BasicAuth
 from eassync.eas.commands import (
     ClientCommand,
@@ -1166,6 +1167,138 @@ class EasClient:
             "primary_smtp_address": info.primary_smtp_address,
             "addresses": list(info.addresses),
         }
+
+    # --- commands a person runs by hand (eas/pim.py) ---
+
+    def _pim(self, cmd: str, body: RequestBody, what: str) -> Element:
+        try:
+            root = self._execute(cmd, body, idempotent=cmd != "MeetingResponse")
+        except VersionRejected as exc:
+            raise ServerError(
+                f"account {self.name!r}: the server does not offer {what} ({cmd}, HTTP "
+                f"{exc.status})",
+                status=exc.status,
+            ) from None
+        except ProtocolError as exc:
+            # Horde 5.2 dies on MeetingResponse and ResolveRecipients without IMAP or
+            # with PHP 8 (an HTML error page, sometimes after a WBXML header)
+            raise ServerError(
+                f"account {self.name!r}: the server failed on {cmd} ({what}): {exc}",
+                hint=f"if syncing works on this account, the server cannot do {cmd} "
+                "(its log says why)",
+            ) from None
+        if root is None:
+            raise ServerError(
+                f"account {self.name!r}: the server answered {cmd} with an empty body: it "
+                f"does not provide {what}"
+            )
+        return root
+
+    def meeting_response(self, request: pim.MeetingRequest) -> pim.MeetingResult:
+        """Answer one invitation (MS-ASCMD 2.2.1.11); ServerError unless Status 1."""
+        root = self._pim(
+            "MeetingResponse",
+            lambda version: pim.build_meeting_response([request], version),
+            "answering invitations",
+        )
+        results = pim.parse_meeting_response(root)
+        result = results[0] if results else pim.MeetingResult(None, _status_of(root), None)
+        if result.status != 1:
+            reason = pim.MEETING_STATUS.get(result.status, "unknown status")
+            raise ServerError(
+                f"account {self.name!r}: the server refused the answer to item "
+                f"{request.request_id!r} in {request.collection_id!r}: {reason} "
+                f"(status {result.status})",
+                status=result.status,
+            )
+        return result
+
+    def search_gal(
+        self, query: str, start: int, end: int, *, picture_max_size: int | None = None
+    ) -> pim.GalPage:
+        """One page of a GAL search (2.2.1.16); the Store status stays in the page."""
+        root = self._pim(
+            "Search",
+            lambda version: pim.build_search_gal(
+                query,
+                start,
+                end,
+                version,
+                picture_max_size=picture_max_size,
+                max_pictures=end - start + 1 if picture_max_size else None,
+            ),
+            "the address book search (GAL)",
+        )
+        page = pim.parse_search_gal(root)
+        if page.status != 1:
+            raise ServerError(
+                f"account {self.name!r}: the GAL search failed: "
+                f"{pim.SEARCH_STATUS.get(page.status, 'unknown status')} (status {page.status})",
+                status=page.status,
+            )
+        return page
+
+    def availability(
+        self, addresses: Sequence[str], start: datetime, end: datetime
+    ) -> pim.ResolveResult:
+        """Free/busy of up to 20 addresses (ResolveRecipients + Availability, 14.0+)."""
+        if not versions.at_least(self.version, "14.0"):
+            raise ServerError(
+                f"account {self.name!r}: free/busy needs EAS 14.0; the server speaks "
+                f"{self.version}",
+                hint="a server offering 14.0 or later is needed (protocol_version: auto)",
+            )
+        root = self._pim(
+            "ResolveRecipients",
+            lambda version: pim.build_resolve_availability(addresses, start, end, version),
+            "free/busy lookups",
+        )
+        result = pim.parse_resolve_recipients(root)
+        if result.status != 1:
+            raise ServerError(
+                f"account {self.name!r}: the free/busy lookup failed (status {result.status})",
+                status=result.status,
+            )
+        return result
+
+    def oof_get(self, body_type: str = "Text") -> pim.OofSettings:
+        root = self._pim("Settings", pim.build_oof_get(body_type), "out-of-office settings")
+        self._require_oof(root)
+        status, oof_status, settings = pim.parse_oof(root)
+        self._check_oof(status, oof_status, "reading")
+        if settings is None:
+            raise ProtocolError(f"account {self.name!r}: the Oof answer holds no settings")
+        return settings
+
+    def oof_set(self, settings: pim.OofSettings) -> None:
+        root = self._pim("Settings", pim.build_oof_set(settings), "out-of-office settings")
+        self._require_oof(root)
+        status, oof_status, _ = pim.parse_oof(root)
+        self._check_oof(status, oof_status, "setting")
+
+    def _require_oof(self, root: Element) -> None:
+        # SOGo 5.8 without mail answers Status 1 and leaves the Oof part out: the
+        # request was ignored, which must not read as success
+        if root.tag == "Settings:Settings" and root.find("Settings:Oof") is None:
+            raise ServerError(
+                f"account {self.name!r}: the server ignores out-of-office requests (its "
+                "Settings answer has no Oof part)",
+                hint="set the reply in the server's web interface",
+            )
+
+    def _check_oof(self, status: int, oof_status: int | None, doing: str) -> None:
+        bad = status if status != 1 else oof_status if oof_status not in (None, 1) else None
+        if bad is not None:
+            raise ServerError(
+                f"account {self.name!r}: {doing} the out-of-office reply failed: "
+                f"{pim.SETTINGS_STATUS.get(bad, 'unknown status')} (status {bad})",
+                status=bad,
+            )
+
+
+def _status_of(root: Element) -> int:
+    """A top-level Status, or 2 (an answer without a result is no success)."""
+    return cmds.top_level_status(root) or 2
 
 
 def redirect_domains(url: str, domains: Sequence[str]) -> tuple[str, ...]:

@@ -1801,6 +1801,7 @@ class _Pass:
         }
         ops: list[PushOp] = []
         sent: list[tuple[StatusRow, Item, str, str, str]] = []
+        edited_since: dict[int, str] = {}  # row id → the version the lost Add carried
         with self.status.transaction() as tx:
             for row in rows:
                 found = items.get(row.local_ident or "")
@@ -1824,16 +1825,24 @@ class _Pass:
                 if row.rejected_hash is not None and row.rejected_hash == item_hash:
                     tx.update(row.id, pending=None)
                     continue
+                assert row.pending is not None
+                expected = proj_hash
+                if row.pending in self.client_ids_sent and row.remote_hash is not None:
+                    # a resend: a server that knows the ClientId (MS-ASCMD 2.2.3.28) or
+                    # ClientUid (MS-ASCAL 2.2.2.11) answers with the item it stored
+                    # from the first send, unchanged; that is the copy to expect
+                    expected = row.remote_hash
+                    if expected != proj_hash:
+                        edited_since[row.id] = expected
                 # the expected server copy must be known before sending (Matcher)
                 tx.update(
                     row.id,
                     uid=item.uid or row.uid,
                     local_etag=etag,
                     local_hash=item_hash,
-                    remote_hash=proj_hash,
+                    remote_hash=expected,
                     bare_hash=bare_hash,
                 )
-                assert row.pending is not None
                 ops.append(PushOp("add", row.pending, item))
                 sent.append((row, item, etag, item_hash, proj_hash))
         if not ops:
@@ -1843,8 +1852,13 @@ class _Pass:
                 for row, item, _, item_hash, _ in sent:
                     assert row.pending is not None
                     result = results.get(row.pending)
-                    if result is not None:
-                        self._added_remote(tx, row, item, item_hash, result)
+                    if result is None:
+                        continue
+                    self._added_remote(tx, row, item, item_hash, result)
+                    if row.id in edited_since and result.status == "ok" and result.ident:
+                        # the server may hold the first version: the edit follows as
+                        # a Change in this pass (harmless if it took the new one)
+                        tx.update(row.id, needs_push=1)
                 tx.set_remote_state(self.collection, self._pushed_state)
             self.state = self._pushed_state
 

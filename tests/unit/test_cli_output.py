@@ -98,3 +98,12 @@ def test_no_command_prints_around_the_escaping():
 def test_escapes_are_readable():
     assert safe_text("a\x1b[31mb\r\nc\u202e") == "a\\x1b[31mb\\r\\nc\\u202e"
     assert unicodedata.category("\u202e") == "Cf"
+
+
+@given(st.text())
+def test_layout_keeps_only_the_characters_it_names(text):
+    # mutt lines keep their tabs and vCards their CRLF; nothing else gets through
+    out = safe_text(text, newlines=True, layout="\t\r")
+    assert not any(unicodedata.category(c) == "Cc" and c not in "\t\r\n" for c in out), out
+    assert out.count("\t") == text.count("\t")
+    assert out.count("\r") == text.count("\r")

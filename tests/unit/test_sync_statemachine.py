@@ -441,3 +441,30 @@ def test_a_parked_change_the_server_stored_after_all_lets_a_local_delete_through
     state.delete_local(pick=0)
     state.clean_sync(policy="keep_both")
     state.teardown()
+
+
+def test_an_edit_made_after_a_lost_add_answer_reaches_the_server() -> None:
+    """Found by the machine: the resent Add of an edited item is answered with the
+    copy the server stored from the lost answer (it knows the ClientId), so the
+    edit must follow as a Change instead of being taken as stored."""
+    state = SyncMachine()
+    state.setup(window=1, batch=1)
+    state.create_local(local_prop=False)
+    state.killed_sync(fault="push_answer", k=0, policy="error")
+    state.edit_local(local_prop=False, pick=0, value=1)
+    state.killed_sync(fault="pull_batch", k=0, policy="error")
+    state.clean_sync(policy="keep_both")
+    state.teardown()
+
+
+def test_an_edit_between_two_lost_add_answers_reaches_the_server() -> None:
+    """Found by the machine: the copy to expect stays the first send's, however
+    often the Add is resent."""
+    state = SyncMachine()
+    state.setup(window=1, batch=1)
+    state.create_local(local_prop=False)
+    state.killed_sync(fault="push_answer", k=0, policy="error")
+    state.edit_local(local_prop=False, pick=0, value=1)
+    state.killed_sync(fault="push_answer", k=0, policy="error")
+    state.clean_sync(policy="keep_both")
+    state.teardown()

@@ -137,3 +137,56 @@ def test_libwbxml_agrees(path: Path, tmp_path: Path) -> None:
 
     # (c) we read libwbxml's bytes (public id via string table) as the same tree
     assert decode(theirs) == tree
+
+
+def _pim_requests() -> dict[str, Element]:
+    """Every request shape the commands of eassync/eas/pim.py emit."""
+    from datetime import UTC, datetime
+
+    from eassync.eas import pim
+
+    start = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
+    end = datetime(2026, 12, 8, 8, 0, tzinfo=UTC)
+    messages = [
+        pim.OofMessage("internal", True, "Back on Monday\nAsk Carol", "Text"),
+        pim.OofMessage("external_known", True, "<p>Away</p>", "HTML"),
+        pim.OofMessage("external_unknown", False, None),
+    ]
+    return {
+        "meeting_14.1": pim.build_meeting_response(
+            [pim.MeetingRequest("accept", "cal", "cal:7")], "14.1"
+        ),
+        "meeting_16.1_comment": pim.build_meeting_response(
+            [pim.MeetingRequest("tentative", "cal", "cal:7", comment="late, sorry")], "16.1"
+        ),
+        "meeting_16.1_no_send": pim.build_meeting_response(
+            [pim.MeetingRequest("decline", "cal", "cal:7", send=False)], "16.1"
+        ),
+        "gal_page": pim.build_search_gal("smith", 50, 99, "14.0"),
+        "gal_pictures": pim.build_search_gal(
+            "smith", 0, 9, "16.1", picture_max_size=65536, max_pictures=10
+        ),
+        "availability": pim.build_resolve_availability(
+            ["a@example.org", "b@example.org"], start, end, "14.1"
+        ),
+        "oof_get_html": pim.build_oof_get("HTML"),
+        "oof_set_scheduled": pim.build_oof_set(pim.OofSettings(2, start, end, messages)),
+        "oof_set_off": pim.build_oof_set(pim.OofSettings(0)),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_pim_requests()))
+def test_libwbxml_reads_our_pim_requests(name: str, tmp_path: Path) -> None:
+    """What respond/gal/freebusy/oof send decodes with libwbxml to the same document."""
+    require_libwbxml()
+    tree = _pim_requests()[name]
+    (tmp_path / "ours.wbxml").write_bytes(encode(tree))
+    run(
+        "wbxml2xml",
+        "-l",
+        "ACTIVESYNC",
+        "-o",
+        str(tmp_path / "ours.xml"),
+        str(tmp_path / "ours.wbxml"),
+    )
+    assert from_xml((tmp_path / "ours.xml").read_bytes()) == tree

@@ -66,8 +66,11 @@ def handlers() -> dict[str, Handler]:
         estimate,
         foldersync,
         itemops,
+        meetingresponse,
         ping,
         provision,
+        resolverecipients,
+        search,
         settings,
         sync,
     )
@@ -80,6 +83,9 @@ def handlers() -> dict[str, Handler]:
         "ItemOperations": itemops.handle,
         "Ping": ping.handle,
         "Settings": settings.handle,
+        "MeetingResponse": meetingresponse.handle,
+        "Search": search.handle,
+        "ResolveRecipients": resolverecipients.handle,
     }
 
 

@@ -28,13 +28,9 @@ def handle(ctx: Context, body: Element | None) -> Element | None:
         elif request.name == "UserInformation":
             response.append(_user_information(ctx))
         elif request.name == "Oof":
-            response.append(
-                E(
-                    "Settings:Oof",
-                    E("Settings:Status", value=OK),
-                    E("Settings:Get", E("Settings:OofState", value=0)),
-                )
-            )
+            from eassync.devserver.commands import oof
+
+            response.append(oof.handle(ctx, request))
         else:
             response.append(E(request.tag, E("Settings:Status", value=PROTOCOL_ERROR)))
     return response
