@@ -33,7 +33,8 @@ class ContentHandler(Protocol):
         ...
 
     def supported(self, version: str) -> list[str]:
-        """Tags to declare in ``AirSync:Supported`` on the first Sync (no ghosting)."""
+        """Tags to declare in ``AirSync:Supported`` on the first Sync (no ghosting); an
+        empty list sends no Supported element."""
         ...
 
     def project(self, item: Item, version: str) -> Item:

@@ -742,6 +742,10 @@ class CalendarHandler:
     # --- the ContentHandler protocol --------------------------------------------------------
 
     def supported(self, version: str) -> list[str]:
+        if at_least(version, "16.0"):
+            # MS-ASCAL 3.1.5.3: from 16.0 every top-level calendar element is ghosted
+            # when absent, whatever Supported says; the list is not sent.
+            return []
         tags = [
             "TimeZone",
             "AllDayEvent",
@@ -763,8 +767,6 @@ class CalendarHandler:
         ]
         if at_least(version, "14.0"):
             tags += ["ResponseRequested", "DisallowNewTimeProposal"]
-        if at_least(version, "16.0"):
-            tags.remove("Location")  # AirSyncBase:Location replaces it (16.x ghosts all)
         return [C + t for t in tags]
 
     def project(self, item: Item, version: str) -> Item:

@@ -348,7 +348,10 @@ def build_collection(req: CollectionRequest, version: str) -> Element:
     WindowSize, ConversationMode, Options, Commands."""
     priming = req.sync_key == "0"
     supported = None
-    if priming and req.supported is not None:
+    # Never an empty Supported: it names the elements the client manages (MS-ASCMD
+    # 2.2.3.179), and Horde 5.2's parser swallows the element after an empty one
+    # (Status 4, or HTTP 500 as the Collection's last child).
+    if priming and req.supported:
         supported = E("AirSync:Supported", *(E(tag) for tag in req.supported))
     deletes_as_moves = None
     if any(c.kind == "delete" for c in req.commands):

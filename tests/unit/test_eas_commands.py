@@ -224,6 +224,58 @@ def test_supported_is_only_sent_with_sync_key_0():
     assert c.build_collection(req, "14.1").find("AirSync:Supported") is None
 
 
+#: AirSync code page 0: Supported without (0x20) and with (0x60) content, WindowSize
+EMPTY_SUPPORTED, SUPPORTED_WITH_CONTENT, WINDOW_SIZE_WITH_CONTENT = 0x20, 0x60, 0x55
+
+
+def _priming_bytes(supported: list[str], version: str) -> bytes:
+    req = c.CollectionRequest("col", "0", options=c.SyncOptions(), supported=supported)
+    return wbxml.encode(c.build_sync([req], version))
+
+
+def _after_collection_id(data: bytes) -> int:
+    """The token that follows ``<CollectionId>col</CollectionId>`` in the request."""
+    marker = bytes([0x52, 0x03]) + b"col" + bytes([0x00, 0x01])
+    return data[data.index(marker) + len(marker)]
+
+
+@pytest.mark.parametrize("version", ["2.5", "12.0", "12.1", "14.0", "14.1", "16.0", "16.1"])
+def test_first_sync_of_a_folder_never_carries_an_empty_supported(version):
+    # Horde 5.2 swallows the element after an empty <Supported/> (Status 4 for tasks
+    # at every version, issue 15): an empty list is sent as no Supported at all.
+    from eassync.convert.calendar import HANDLER as CALENDAR
+    from eassync.convert.contacts import HANDLER as CONTACTS
+    from eassync.convert.tasks import HANDLER as TASKS
+
+    contacts = _priming_bytes(CONTACTS.supported(version), version)
+    calendar = _priming_bytes(CALENDAR.supported(version), version)
+    tasks = _priming_bytes(TASKS.supported(version), version)
+    # Contacts at every version (MS-ASCMD 2.2.3.179) …
+    assert _after_collection_id(contacts) == SUPPORTED_WITH_CONTENT
+    supported = wbxml.decode(contacts).find(
+        "AirSync:Collections/AirSync:Collection/AirSync:Supported"
+    )
+    assert supported is not None
+    assert "Contacts:FirstName" in {e.tag for e in supported.children}
+    # … Calendar up to 14.1; from 16.0 every absent top-level calendar element is
+    # ghosted anyway (MS-ASCAL 3.1.5.3) …
+    if version.startswith("16"):
+        assert _after_collection_id(calendar) == WINDOW_SIZE_WITH_CONTENT
+    else:
+        assert _after_collection_id(calendar) == SUPPORTED_WITH_CONTENT
+    # … never Tasks (Supported names contact and calendar elements only)
+    assert _after_collection_id(tasks) == WINDOW_SIZE_WITH_CONTENT
+
+
+def test_an_empty_supported_list_sends_no_supported_element():
+    data = _priming_bytes([], "14.1")
+    assert _after_collection_id(data) == WINDOW_SIZE_WITH_CONTENT
+    assert EMPTY_SUPPORTED not in data.split(b"col", 1)[1][:3]
+    assert (
+        wbxml.decode(data).find("AirSync:Collections/AirSync:Collection/AirSync:Supported") is None
+    )
+
+
 def test_collection_with_commands_in_order():
     data = app(E("Contacts:FirstName", value="Ada"))
     req = c.CollectionRequest(
