@@ -62,6 +62,10 @@ def handler_for(kind: str, pair: Pair | None = None) -> ContentHandler:
         from eassync.convert.tasks import TasksHandler
 
         return TasksHandler(default_timezone=default_tz)
+    if kind == "notes":
+        from eassync.convert.notes import NotesHandler
+
+        return NotesHandler()
     raise ConfigError(f"unknown kind {kind!r}")
 
 
@@ -108,6 +112,12 @@ def open_local(
         assert storage.path is not None
         path = storage.path / sel.subdir if sel.subdir else storage.path
         return VdirStorage(path, storage.fileext_for(sel.kind), create=True)
+    if storage.type == "notes":
+        from eassync.storage.notes import NotesStorage
+
+        assert storage.path is not None
+        path = storage.path / sel.subdir if sel.subdir else storage.path
+        return NotesStorage(path, storage.fileext or ".md", create=True)
     try:
         from eassync.storage.dav import open_dav_storage
     except ImportError as exc:

@@ -169,6 +169,6 @@ def local_folder(config: Config, pair: Pair) -> Path | None:
     """The vdir folder of ``pair`` (the parent of all subfolders for ``{all: KIND}``),
     or None when its local side is not a vdir."""
     storage = config.storage_for(pair)
-    if storage.type != "vdir" or storage.path is None:
+    if storage.type not in ("vdir", "notes") or storage.path is None:
         return None
     return Path(storage.path)
