@@ -106,6 +106,13 @@ def open_local(
 ) -> Storage:
     """The local collection of one selected EAS folder (``state_dir``: where a DAV
     storage remembers the collections it discovered)."""
+    if (storage.type == "notes") != (sel.kind == "notes"):
+        # {folder: NAME} without kind: the server told the kind only now
+        raise ConfigError(
+            f"storage {storage.name!r} is {storage.type}, which cannot hold {sel.kind} "
+            f"(folder {sel.folder.display_name!r})",
+            hint="notes need a storage of type notes; other kinds cannot use one",
+        )
     if storage.type == "vdir":
         from eassync.storage.vdir import VdirStorage
 

@@ -246,9 +246,13 @@ def html_to_markdown(html: str) -> str:
     """An HTML body as Markdown. markdownify (MIT, pure Python on BeautifulSoup's
     html.parser): it keeps headings, lists, links and emphasis as Markdown and drops
     scripts and styles; html2text was the other choice, but it is GPL-3.0-only."""
-    from markdownify import markdownify  # here: only HTML bodies need it
+    from bs4 import BeautifulSoup  # here: only HTML bodies need them
+    from markdownify import MarkdownConverter
 
-    text = markdownify(html, heading_style="ATX", strip=["script", "style", "head", "title"])
+    soup = BeautifulSoup(html, "html.parser")
+    for node in soup(["script", "style", "head", "title"]):
+        node.decompose()  # their text is no part of the note
+    text = MarkdownConverter(heading_style="ATX").convert_soup(soup)
     lines = [line.rstrip() for line in normalize.lf(text).split("\n")]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n")
 
