@@ -96,7 +96,7 @@ def command(ctx: object, account: str | None, as_json: bool) -> int:
             inside = f"  in {r['parent']}" if r["parent"] else ""
             click.echo(f" {mark} {r['name']!s:30} {r['type_name']!s:20} id={r['id']}{inside}{used}")
         click.echo(
-            "  (* = contacts, calendar or tasks: can be synced. EAS shows only the folders "
+            "  (* = contacts, calendar, tasks or notes: can be synced. EAS shows only the folders "
             "the server lists; shared folders appear only if the server exposes them.)"
         )
     return 0
