@@ -233,3 +233,20 @@ def test_index_json_is_private_bookkeeping(tmp_path: Path, server: DevServer) ->
     index = json.loads((notes_dir(a) / ".eassync-notes.json").read_text(encoding="utf-8"))
     assert index["names"] == {"Draft.md": "Final.md"}
     assert index["moving"] == {}
+
+
+def test_testdata_creates_and_removes_tagged_notes_only(tmp_path: Path, server: DevServer) -> None:
+    a = write_notes_config(tmp_path / "a", server.url)
+    notes_dir(a).mkdir(parents=True)
+    (notes_dir(a) / "Mine.md").write_text("keep me\n", encoding="utf-8")
+    run_device(a, "sync")
+    run_device(a, "testdata", "create", "notes", "--count", "2")
+    run_device(a, "sync")
+    assert len(files(a)) == 5
+    assert len(server_notes(server)) == 5
+    tagged = [t for t in files(a).values() if "categories: [eassync-testdata]" in t]
+    assert len(tagged) == 4
+    run_device(a, "testdata", "delete", "notes")
+    run_device(a, "sync")
+    assert files(a) == {"Mine.md": "keep me\n"}
+    assert server_notes(server) == {"Mine": ("keep me", ())}
