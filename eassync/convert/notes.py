@@ -331,7 +331,7 @@ class NotesHandler:
             new = replace(new, subject=r.subject)
         if _body_key(r.body) != _body_key(mine.body):
             new = replace(new, body=r.body)
-        if sorted(r.categories) != sorted(mine.categories):
+        if _categories_key(r.categories) != _categories_key(mine.categories):
             new = replace(new, categories=r.categories)
         return document(replace(new, uid=local.uid or mine.uid))
 
@@ -342,7 +342,7 @@ class NotesHandler:
         key = [
             clean_subject(note.subject),
             _body_key(note.body),
-            sorted(note.categories),
+            _categories_key(note.categories),
             _without_key(note.extra, "uid").strip(),
         ]
         return hashlib.sha256(json.dumps(key, ensure_ascii=False).encode("utf-8")).hexdigest()
@@ -362,6 +362,12 @@ class NotesHandler:
         except ConversionError:
             return "(unreadable note)"
         return note.subject or "(untitled note)"
+
+
+def _categories_key(categories: tuple[str, ...]) -> list[str]:
+    """Categories as compared: order and case do not count (Horde hands back a tag in
+    the spelling of an existing one, "work" → "Work"; Outlook's are case-insensitive)."""
+    return sorted({c.casefold() for c in categories})
 
 
 def _body_key(body: str) -> str:

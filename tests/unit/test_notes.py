@@ -216,3 +216,13 @@ def test_describe() -> None:
     assert HANDLER.describe(document(Note("Plan", "x"))) == "Plan"
     assert HANDLER.describe(document(Note("", "x"))) == "(untitled note)"
     assert HANDLER.describe(Item(b"\xff")) == "(unreadable note)"
+
+
+def test_categories_differing_in_case_or_order_are_no_change() -> None:
+    local = document(Note("s", "b", ("work", "ideas")))
+    remote = document(Note("s", "b", ("Ideas", "Work")))
+    assert HANDLER.fingerprint(local) == HANDLER.fingerprint(remote)
+    assert HANDLER.merge(remote, local).raw == local.raw
+    assert parse(HANDLER.merge(document(Note("s", "b", ("other",))), local)).categories == (
+        "other",
+    )
