@@ -49,6 +49,9 @@ from eassync.errors import ConversionError
 from eassync.storage.base import Item
 
 N = "Notes:"
+#: separates a note document's Markdown from the server's original HTML body (never in
+#: a file: a NUL byte pair is no text a note holds)
+HTML_MARKER = "\0\0eassync-html\0"
 MESSAGE_CLASS = "IPM.StickyNote"
 
 #: front matter larger than this is not front matter (a cap on what a file can make us parse)
@@ -67,6 +70,18 @@ class Note:
     #: front matter other than ``categories`` (verbatim lines), kept locally only
     extra: str = ""
     uid: str | None = None
+    #: the server's HTML body this note's Markdown body was converted from, and the
+    #: hash of that Markdown: sent back as is while the body is unchanged (no
+    #: formatting lost to a categories or subject edit). Never in the file: the notes
+    #: storage keeps it beside (``.eassync-html/``)
+    html: str | None = None
+    html_of: str | None = None
+
+    def html_if_unchanged(self) -> str | None:
+        """The original HTML body, if the Markdown body is still the one made from it."""
+        if self.html is None or self.html_of != body_hash(self.body):
+            return None
+        return self.html
 
 
 # --- the note document ------------------------------------------------------------------
@@ -187,8 +202,16 @@ def parse(item: Item) -> Note:
         text = item.raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConversionError(f"a note is not UTF-8 text (byte {exc.start})") from None
+    text, marker, origin = text.partition(HTML_MARKER)
     note, _ = parse_text(text)
-    return replace(note, uid=item.uid or note.uid)
+    note = replace(note, uid=item.uid or note.uid)
+    if marker:
+        try:
+            kept = json.loads(origin)
+            note = replace(note, html=str(kept["html"]), html_of=str(kept["of"]))
+        except (ValueError, KeyError, TypeError):
+            pass  # only an optimisation: the note goes as plain text
+    return note
 
 
 def _yaml_scalar(word: str) -> str:
@@ -236,7 +259,16 @@ def needs_heading(note: Note, stem: str) -> bool:
 
 
 def document(note: Note) -> Item:
-    return Item(render_text(note).encode("utf-8"), note.uid)
+    """The note document of a note; the server's original HTML (if any) travels after
+    ``HTML_MARKER``, outside the Markdown text that becomes the file."""
+    text = render_text(note)
+    if note.html is not None:
+        text += HTML_MARKER + json.dumps({"html": note.html, "of": note.html_of})
+    return Item(text.encode("utf-8"), note.uid)
+
+
+def body_hash(body: str) -> str:
+    return hashlib.sha256(_body_key(body).encode("utf-8")).hexdigest()
 
 
 # --- HTML bodies ------------------------------------------------------------------------
@@ -267,6 +299,7 @@ class NotesHandler:
 
     def read(self, data: Element) -> Note:
         body = ""
+        html: str | None = None
         node = data.find("AirSyncBase:Body")
         if node is not None:
             if node.text("AirSyncBase:Truncated") == "1":
@@ -276,7 +309,7 @@ class NotesHandler:
             raw = node.text("AirSyncBase:Data") or ""
             kind = node.text("AirSyncBase:Type") or "1"
             if kind == "2":
-                body = html_to_markdown(raw)
+                body, html = html_to_markdown(raw), raw
             elif kind == "1":
                 body = normalize.lf(raw).rstrip("\n")
             else:
@@ -284,6 +317,8 @@ class NotesHandler:
         return Note(
             subject=clean_subject(data.text(N + "Subject")),
             body=body,
+            html=html,
+            html_of=body_hash(body) if html is not None else None,
             categories=_categories_of(
                 [c.text() or "" for c in data.findall(N + "Categories/" + N + "Category")]
             ),
@@ -292,11 +327,12 @@ class NotesHandler:
     def elements(self, note: Note) -> Element:
         data = E("AirSync:ApplicationData")
         # an omitted Body would stay on the server (eas-protocol.md §5.1): always sent
+        html = note.html_if_unchanged()
         data.append(
             E(
                 "AirSyncBase:Body",
-                E("AirSyncBase:Type", value="1"),
-                E("AirSyncBase:Data", value=normalize.crlf(note.body)),
+                E("AirSyncBase:Type", value="1" if html is None else "2"),
+                E("AirSyncBase:Data", value=normalize.crlf(note.body) if html is None else html),
             )
         )
         data.add(N + "Subject", clean_subject(note.subject))
@@ -333,6 +369,8 @@ class NotesHandler:
             new = replace(new, body=r.body)
         if _categories_key(r.categories) != _categories_key(mine.categories):
             new = replace(new, categories=r.categories)
+        # the server's body is what the file's body now stands for
+        new = replace(new, html=r.html, html_of=r.html_of)
         return document(replace(new, uid=local.uid or mine.uid))
 
     def fingerprint(self, item: Item) -> str:

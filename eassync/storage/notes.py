@@ -27,6 +27,7 @@ are mapped to file names.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -34,6 +35,7 @@ import re
 import stat as stat_mode
 import unicodedata
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from eassync.convert import notes as notedoc
@@ -45,6 +47,13 @@ from eassync.storage.vdir import VdirStorage, _etag, random_file_name
 log = logging.getLogger(__name__)
 
 INDEX_NAME = ".eassync-notes.json"
+#: extended attributes on each file eassync writes: the note's ident and UID. They
+#: travel with the file through ``mv`` (and most editors), so a renamed note is known
+#: for sure, and a note written by a killed pass keeps its UID for the next one
+XATTR_IDENT = "user.eassync.ident"
+XATTR_UID = "user.eassync.uid"
+#: the server's original HTML bodies, one hidden file per note (``Note.html``)
+HTML_DIR = ".eassync-html"
 #: a note file's name stays well below NAME_MAX (255 bytes), leaving room for " (99)"
 MAX_STEM_BYTES = 120
 #: notes larger than this are not read (a cap on what one file can make us parse)
@@ -66,15 +75,33 @@ def safe_stem(subject: str) -> str:
     return text or "Untitled"
 
 
-def _inode(etag: str | None) -> int | None:
-    """The inode recorded in a vdir etag (``mtime;size;inode;ctime``)."""
-    if not etag:
-        return None
-    parts = etag.split(";")
+def _moved_key(etag: str | None) -> tuple[int, int, int] | None:
+    """(mtime_ns, size, inode) of a vdir etag: what a rename (``mv``) keeps."""
+    parts = (etag or "").split(";")
     try:
-        return int(parts[2]) if len(parts) >= 3 else None
+        return (int(parts[0]), int(parts[1]), int(parts[2])) if len(parts) >= 3 else None
     except ValueError:
         return None
+
+
+def _tags(ident: str, uid: str | None) -> dict[str, bytes]:
+    tags = {XATTR_IDENT: ident.encode("utf-8", "surrogateescape")}
+    if uid:
+        tags[XATTR_UID] = uid.encode("utf-8")
+    return tags
+
+
+def read_tags(path: str | os.PathLike[str]) -> tuple[str | None, str | None]:
+    """(ident, uid) eassync left on a file; (None, None) where there are none."""
+    try:
+        ident = os.getxattr(path, XATTR_IDENT, follow_symlinks=False).decode("utf-8")
+    except (OSError, AttributeError, UnicodeDecodeError):
+        return None, None
+    try:
+        uid: str | None = os.getxattr(path, XATTR_UID, follow_symlinks=False).decode("utf-8")
+    except (OSError, AttributeError, UnicodeDecodeError):
+        uid = None
+    return ident, uid
 
 
 class NotesStorage(VdirStorage):
@@ -193,7 +220,16 @@ class NotesStorage(VdirStorage):
             new = self.name_of(ident)
             if new in present:
                 st = present.get(old)
-                if old != new and st is not None and _inode(known.get(ident)) == st.st_ino:
+                if (
+                    old != new
+                    and st is not None
+                    and _moved_key(known.get(ident))
+                    == (
+                        st.st_mtime_ns,
+                        st.st_size,
+                        st.st_ino,
+                    )
+                ):
                     # the old file, untouched since the status recorded it: ours to remove
                     with contextlib.suppress(OSError):
                         if not self.read_only:
@@ -203,16 +239,41 @@ class NotesStorage(VdirStorage):
                 self._set_name(ident, old)
             del self.moving[ident]
             changed = True
-        # 2. renames by the user: same inode as the status recorded, new name
+        # 2. renames by the user: a file eassync wrote (its ident in an xattr) under a
+        # new name; without xattrs, the file the status recorded (same inode)
         claimed = {self.name_of(ident) for ident in known} | set(self.names.values())
-        by_inode = {st.st_ino: name for name, st in present.items() if name not in claimed}
+        for name in sorted(set(present) - claimed):
+            tagged, _ = read_tags(self.path / name)
+            if tagged is None or tagged == name or not self._plain(tagged):
+                continue
+            if self.name_of(tagged) in present or tagged in self.moving:
+                continue  # the note is still there: this is a copy, a note of its own
+            self._set_name(tagged, name)
+            claimed.add(name)
+            changed = True
+        # the file the status recorded: same inode, and the mtime and size a rename
+        # keeps. Not the inode alone: the file system gives a deleted file's inode to
+        # the next new one, and a deleted note and a new one must not become one
+        # (a conflict could then settle for the deleted one's text). Renamed and
+        # edited without xattrs, a note goes as delete + add: nothing is lost
+        moved = {
+            (st.st_mtime_ns, st.st_size, st.st_ino): name
+            for name, st in present.items()
+            if name not in claimed
+        }
         for ident, etag in known.items():
             if self.name_of(ident) in present:
                 continue
-            name = by_inode.get(_inode(etag) or -1)
-            if name is not None:
-                self._set_name(ident, name)
-                del by_inode[present[name].st_ino]
+            key = _moved_key(etag)
+            found = moved.pop(key, None) if key is not None else None
+            if found is not None:
+                self._set_name(ident, found)
+                changed = True
+        # a renamed note whose file is gone (deleted behind our back) leaves the index:
+        # its name may be given to a new note (the engine sees the old one deleted)
+        for ident, name in list(self.names.items()):
+            if name not in present and ident not in self.moving:
+                del self.names[ident]
                 changed = True
         # 3. a new file named like the ident a renamed note holds gets an ident of its own
         holders = {v: k for k, v in self.names.items()}
@@ -246,6 +307,7 @@ class NotesStorage(VdirStorage):
         present = self._listing()
         if self._resolve(present, known):
             self._save_index()
+        self._tag(present)
         listing = dict(self.list())
         changed = {ident: etag for ident, etag in listing.items() if known.get(ident) != etag}
         skipped = {}
@@ -254,6 +316,30 @@ class NotesStorage(VdirStorage):
             skipped[holders.get(name, name)] = why
         deleted = {ident for ident in known if ident not in listing and ident not in skipped}
         return Changes(changed=changed, deleted=deleted, token=None, skipped=skipped)
+
+    def _tag(self, present: Mapping[str, os.stat_result]) -> None:
+        """Mark every note file with its ident (an xattr) where it lacks it, so that a
+        user's ``mv`` followed by an edit is still known as that note next time. A
+        copy of another note's file becomes a note of its own (and loses that UID)."""
+        if self.read_only:
+            return
+        holders = {v: k for k, v in self.names.items()}
+        for name, st in present.items():
+            if not stat_mode.S_ISREG(st.st_mode) or name in self.skipped:
+                continue
+            ident = holders.get(name, name)
+            path = self.path / name
+            if path.is_symlink():
+                continue  # the link is the user's; its target may be anything
+            tagged, uid = read_tags(path)
+            if tagged == ident:
+                continue
+            try:
+                os.setxattr(path, XATTR_IDENT, ident.encode("utf-8", "surrogateescape"))
+                if uid is not None:
+                    os.removexattr(path, XATTR_UID)
+            except (OSError, AttributeError):
+                return  # no xattrs here: renames are found by inode, mtime and size
 
     def _read_text(self, ident: str) -> tuple[str, str, os.stat_result]:
         """(file text, stem, stat) of a note."""
@@ -274,7 +360,45 @@ class NotesStorage(VdirStorage):
     def get(self, ident: str) -> tuple[Item, str]:
         text, stem, st = self._read_text(ident)
         note, _ = notedoc.parse_text(text, stem)
+        if note.uid is None:
+            tagged, uid = read_tags(self.path_of(ident))
+            if tagged == ident:  # not a copy of another note's file
+                note = replace(note, uid=uid)
+        kept = self._load_html(ident)
+        if kept is not None:
+            note = replace(note, html=kept[0], html_of=kept[1])
         return notedoc.document(note), _etag(st)
+
+    # --- the server's HTML, beside the file -------------------------------------------------
+
+    def _html_path(self, ident: str) -> Path:
+        digest = hashlib.sha256(ident.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+        return self.path / HTML_DIR / f".{digest}.json"
+
+    def _load_html(self, ident: str) -> tuple[str, str] | None:
+        """The HTML body a note's Markdown came from (None: none, or unreadable: then
+        the note simply goes as plain text)."""
+        try:
+            raw = self._html_path(ident).read_bytes()[: 2 * MAX_NOTE_BYTES]
+            kept = json.loads(raw)
+            return str(kept["html"]), str(kept["of"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _keep_html(self, ident: str, note: notedoc.Note) -> None:
+        """Remember (or forget) the server's HTML of a note just written. Advisory: a
+        lost write only means the next local edit goes as plain text."""
+        path = self._html_path(ident)
+        try:
+            if note.html is None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+                return
+            path.parent.mkdir(mode=0o700, exist_ok=True)
+            data = json.dumps({"html": note.html, "of": note.html_of}, ensure_ascii=False)
+            write_atomic(path, data.encode("utf-8"), mode=0o600)
+        except OSError as exc:
+            log.warning("%s: cannot keep the HTML of %s: %s", self.location, ident, exc.strerror)
 
     # --- writing ----------------------------------------------------------------------------
 
@@ -292,31 +416,39 @@ class NotesStorage(VdirStorage):
         for _ in range(3):
             yield random_file_name(self.fileext)
 
-    def _create(self, note: notedoc.Note, heading: bool | None) -> tuple[str, os.stat_result]:
-        """Create a new file for ``note`` under the first free name for its subject;
-        ``heading`` None: only when the name does not say the subject."""
+    def _create(self, note: notedoc.Note) -> tuple[str, str, os.stat_result]:
+        """Create a new file for ``note`` under the first free name for its subject
+        (the subject as a heading only where the name does not say it); returns
+        (ident, name, stat)."""
+        # entries for files gone since the scan (deleted meanwhile) free their names
+        for ident, name in list(self.names.items()):
+            if not os.path.lexists(self.path / name) and ident not in self.moving:
+                del self.names[ident]
+        taken = set(self.names) | self._known
         for name in self._free_names(note.subject):
             stem = name[: -len(self.fileext)]
-            show = heading or notedoc.needs_heading(note, stem)
-            data = notedoc.render_text(note, heading=show).encode("utf-8")
+            data = notedoc.render_text(note, heading=notedoc.needs_heading(note, stem))
+            ident = self._new_ident(name, taken)
             try:
-                st = create_exclusive(self.path / name, data, mode=None)
+                st = create_exclusive(
+                    self.path / name, data.encode("utf-8"), mode=None, xattrs=_tags(ident, note.uid)
+                )
             except FileExistsError:
                 continue
             except OSError as exc:
                 raise StorageError(f"{self.path / name}: cannot write: {exc.strerror}") from None
             self._run_post_hook(self.path / name)
-            return name, st
+            return ident, name, st
         raise StorageError(f"{self.location}: could not find a free file name")
 
     def add(self, item: Item) -> tuple[str, str]:
         self._check_writable()
         note = self._note_of(item, "add")
-        name, st = self._create(note, None)
-        ident = self._new_ident(name, set(self.names) | self._known)
+        ident, name, st = self._create(note)
         if ident != name:
             self.names[ident] = name
             self._save_index()
+        self._keep_html(ident, note)
         return ident, _etag(st)
 
     def _keeps_name(self, stem: str, old: notedoc.Note, new: notedoc.Note) -> bool:
@@ -328,22 +460,36 @@ class NotesStorage(VdirStorage):
     def update(self, ident: str, item: Item, etag: str) -> str:
         self._check_writable()
         new = self._note_of(item, "update")
+        new_etag = self._update(ident, new, etag)
+        self._keep_html(ident, new)
+        return new_etag
+
+    def _update(self, ident: str, new: notedoc.Note, etag: str) -> str:
         path, st = self._guard(ident, etag)
         text, stem, _ = self._read_text(ident)
         old, had_heading = notedoc.parse_text(text, stem)
+        tagged, old_uid = read_tags(self.path_of(ident))
+        tags = _tags(ident, new.uid or (old_uid if tagged == ident else None))
         # a symlink stays where the user put it: its target changes in place
         if self._keeps_name(stem, old, new) or self.path_of(ident).is_symlink():
             show = had_heading or notedoc.needs_heading(new, stem)
             data = notedoc.render_text(new, heading=show).encode("utf-8")
             try:
-                written = write_atomic(path, data, mode=stat_mode.S_IMODE(st.st_mode))
+                written = write_atomic(path, data, mode=stat_mode.S_IMODE(st.st_mode), xattrs=tags)
             except OSError as exc:
                 raise StorageError(f"{path}: cannot write: {exc.strerror}") from None
             self._run_post_hook(path)
             return _etag(written)
-        return self._rename(ident, path, new, had_heading)
+        return self._rename(ident, path, new, had_heading, tags)
 
-    def _rename(self, ident: str, old_path: Path, note: notedoc.Note, heading: bool) -> str:
+    def _rename(
+        self,
+        ident: str,
+        old_path: Path,
+        note: notedoc.Note,
+        heading: bool,
+        tags: dict[str, bytes],
+    ) -> str:
         """A new subject: the note moves to a file named after it. Journalled first, so
         a kill at any point leaves the index able to tell (``_resolve`` step 1)."""
         old_name = old_path.name
@@ -356,7 +502,7 @@ class NotesStorage(VdirStorage):
             stem = old_name[: -len(self.fileext)]
             show = heading or notedoc.needs_heading(note, stem)
             data = notedoc.render_text(note, heading=show).encode("utf-8")
-            return _etag(write_atomic(old_path, data, mode=None))
+            return _etag(write_atomic(old_path, data, mode=None, xattrs=tags))
         self.moving[ident] = old_name
         self._set_name(ident, chosen)
         self._save_index()
@@ -364,7 +510,7 @@ class NotesStorage(VdirStorage):
         show = heading or notedoc.needs_heading(note, stem)
         data = notedoc.render_text(note, heading=show).encode("utf-8")
         try:
-            st = create_exclusive(self.path / chosen, data, mode=None)
+            st = create_exclusive(self.path / chosen, data, mode=None, xattrs=tags)
         except OSError as exc:
             # undo the journal: the note stays under its old name
             self.moving.pop(ident, None)
@@ -384,6 +530,8 @@ class NotesStorage(VdirStorage):
 
     def delete(self, ident: str, etag: str) -> None:
         super().delete(ident, etag)
+        with contextlib.suppress(OSError):
+            os.unlink(self._html_path(ident))
         if ident in self.names or ident in self.moving:
             self.names.pop(ident, None)
             self.moving.pop(ident, None)

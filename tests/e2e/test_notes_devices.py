@@ -250,3 +250,34 @@ def test_testdata_creates_and_removes_tagged_notes_only(tmp_path: Path, server: 
     run_device(a, "sync")
     assert files(a) == {"Mine.md": "keep me\n"}
     assert server_notes(server) == {"Mine": ("keep me", ())}
+
+
+def test_an_html_note_keeps_its_html_until_its_text_is_edited(
+    tmp_path: Path, server: DevServer
+) -> None:
+    folder = server.store.default_folder(USER, 10)
+    html = "<p>Call <b>Bob</b></p>"
+    server.store.add_item(USER, folder, note_data("Call", html, "2"))
+    a = write_notes_config(tmp_path / "a", server.url)
+    run_device(a, "sync")
+    path = notes_dir(a) / "Call.md"
+    assert path.read_text(encoding="utf-8") == "Call **Bob**\n"
+
+    def server_body() -> tuple[str | None, str | None]:
+        (data,) = server.store.items(USER, folder).values()
+        return data.text("AirSyncBase:Body/AirSyncBase:Type"), data.text(
+            "AirSyncBase:Body/AirSyncBase:Data"
+        )
+
+    # a new category, a new subject: the server keeps its HTML body
+    path.write_text("---\ncategories: [phone]\n---\nCall **Bob**\n", encoding="utf-8")
+    path.rename(notes_dir(a) / "Call Bob.md")
+    assert "remote +0 ~1 -0" in run_device(a, "sync").stdout
+    assert server_body() == ("2", html)
+    # the text edited: it goes as the Markdown the user wrote, plain text
+    (notes_dir(a) / "Call Bob.md").write_text(
+        "---\ncategories: [phone]\n---\nCall **Bob** at 5\n", encoding="utf-8"
+    )
+    assert "remote +0 ~1 -0" in run_device(a, "sync").stdout
+    assert server_body() == ("1", "Call **Bob** at 5")
+    assert "local +0 ~0 -0, remote +0 ~0 -0" in run_device(a, "sync").stdout

@@ -40,9 +40,10 @@ class TestNotesContract(CorruptibleStorageTests):
         return write_garbage
 
     def assert_same_item(self, got: Item, sent: Item) -> None:
-        # a note file holds no UID, and a subject is one clean line: same content
+        # a subject is one clean line: the same content; the UID is kept in an
+        # extended attribute where the file system has them (test_uid_in_an_xattr)
         assert HANDLER.fingerprint(got) == HANDLER.fingerprint(Item(sent.raw))
-        assert got.uid is None
+        assert got.uid in (sent.uid, None)
 
 
 def note(subject: str, body: str = "text", categories: tuple[str, ...] = ()) -> Item:
@@ -58,6 +59,56 @@ def folder(tmp_path: Path) -> Path:
 
 def names(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name != INDEX_NAME)
+
+
+def xattrs_work(folder: Path) -> bool:
+    probe = folder / "probe"
+    probe.write_text("")
+    try:
+        os.setxattr(probe, "user.eassync.probe", b"1")
+    except OSError:
+        return False
+    finally:
+        probe.unlink()
+    return True
+
+
+def test_uid_and_ident_in_xattrs_follow_the_file_not_its_copies(folder: Path) -> None:
+    if not xattrs_work(folder):
+        pytest.skip("no user xattrs on this file system")
+    storage = NotesStorage(folder)
+    ident, etag = storage.add(HANDLER.with_uid(note("A", "x"), "uid-1"))
+    assert (folder / "A.md").read_text() == "x\n"  # the file itself stays clean
+    assert storage.get(ident)[0].uid == "uid-1"
+    # renamed and rewritten by an editor that keeps xattrs, same inode or not
+    os.rename(folder / "A.md", folder / "B.md")
+    (folder / "B.md").write_text("x edited\n")
+    fresh = NotesStorage(folder)
+    changes = fresh.changes(None, {ident: etag})
+    assert list(changes.changed) == [ident]
+    assert changes.deleted == set()
+    assert fresh.get(ident)[0].uid == "uid-1"
+    # a copy (cp --preserve=xattr) is a note of its own, without the original's UID
+    (folder / "C.md").write_bytes((folder / "B.md").read_bytes())
+    for name, value in ((notes_mod.XATTR_IDENT, ident), (notes_mod.XATTR_UID, "uid-1")):
+        os.setxattr(folder / "C.md", name, value.encode())
+    changes = fresh.changes(None, {ident: changes.changed[ident]})
+    assert list(changes.changed) == ["C.md"]
+    assert fresh.get("C.md")[0].uid is None
+
+
+def test_a_note_written_by_a_killed_pass_keeps_its_uid_through_a_rename(
+    folder: Path,
+) -> None:
+    if not xattrs_work(folder):
+        pytest.skip("no user xattrs on this file system")
+    # the pass wrote the file, then died before the status learnt its ident
+    ident, _ = NotesStorage(folder).add(HANDLER.with_uid(note("A"), "uid-2"))
+    os.rename(folder / "A.md", folder / "Renamed.md")
+    fresh = NotesStorage(folder)
+    changes = fresh.changes(None, {})
+    assert list(changes.changed) == [ident]
+    assert fresh.get(ident)[0].uid == "uid-2"
 
 
 # --- file names -----------------------------------------------------------------------------
