@@ -204,6 +204,10 @@ class PairSession:
         from eassync.sync.engine import sync_collection
 
         pair, key, trash = self.pair, coll.key, self.trash
+        if dry_run:
+            # nothing written locally, not even a storage's own bookkeeping (the notes
+            # storage's rename index and file tags, vdir's stale temp files)
+            coll.local.read_only = True
 
         def put_in_trash(ident: str, item: Item) -> None:
             trash.put(pair.name, key, ident, item)

@@ -281,3 +281,37 @@ def test_an_html_note_keeps_its_html_until_its_text_is_edited(
     assert "remote +0 ~1 -0" in run_device(a, "sync").stdout
     assert server_body() == ("1", "Call **Bob** at 5")
     assert "local +0 ~0 -0, remote +0 ~0 -0" in run_device(a, "sync").stdout
+
+
+def test_a_dry_run_after_a_rename_writes_no_bookkeeping(tmp_path: Path, server: DevServer) -> None:
+    a = write_notes_config(tmp_path / "a", server.url)
+    notes_dir(a).mkdir(parents=True)
+    (notes_dir(a) / "Draft.md").write_text("text\n", encoding="utf-8")
+    run_device(a, "sync")
+    (notes_dir(a) / "Draft.md").rename(notes_dir(a) / "Final.md")
+    (notes_dir(a) / "New.md").write_text("new\n", encoding="utf-8")
+    before = {p.name: p.stat().st_ctime_ns for p in notes_dir(a).iterdir()}
+    out = run_device(a, "sync", "--dry-run").stdout
+    assert "update remote: Final" in out, out
+    assert "add remote: New" in out, out
+    assert {p.name: p.stat().st_ctime_ns for p in notes_dir(a).iterdir()} == before
+    assert server_notes(server) == {"Draft": ("text", ())}
+    out = run_device(a, "sync").stdout
+    assert "remote +1 ~1 -0" in out, out
+    assert server_notes(server) == {"Final": ("text", ()), "New": ("new", ())}
+
+
+def test_repair_from_scratch_makes_no_duplicates(tmp_path: Path, server: DevServer) -> None:
+    a = write_notes_config(tmp_path / "a", server.url)
+    notes_dir(a).mkdir(parents=True)
+    for name in ("One", "Two", "Three"):
+        (notes_dir(a) / f"{name}.md").write_text(f"{name} text\n", encoding="utf-8")
+    server.store.add_item(USER, server.store.default_folder(USER, 10), note_data("Four", "4"))
+    run_device(a, "sync")
+    (notes_dir(a) / "One.md").rename(notes_dir(a) / "Uno.md")
+    run_device(a, "sync")
+    run_device(a, "repair", "notes", "--from-scratch")
+    out = run_device(a, "sync").stdout
+    assert len(files(a)) == 4, files(a)
+    assert set(server_notes(server)) == {"Uno", "Two", "Three", "Four"}, out
+    assert "local +0 ~0 -0, remote +0 ~0 -0" in run_device(a, "sync").stdout
