@@ -3,6 +3,7 @@ locally, and the server's copy follows."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ def test_demo_syncs_a_note_both_ways(tmp_path: Path) -> None:
     assert "Notes: update remote: Books to read" in proc.stdout
     assert "the server's note is now called 'Books to read', with 3 lines" in proc.stdout
     assert "demo_notes/Notes: local +0 ~0 -0, remote +0 ~0 -0" in proc.stdout
+    assert re.search(r"\* Notes +notes \(default\) .*← demo_notes", proc.stdout), proc.stdout
     text = (folder / "notes" / "Books to read.md").read_text(encoding="utf-8")
     assert text == (
         "---\ncategories: [books]\n---\n"
