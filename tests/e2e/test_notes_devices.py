@@ -24,7 +24,9 @@ def server(tmp_path: Path) -> Iterator[DevServer]:
         yield srv
 
 
-def write_notes_config(device: Path, url: str, *, version: str = "14.1") -> Path:
+def write_notes_config(
+    device: Path, url: str, *, version: str = "14.1", conflict: str = "remote_wins"
+) -> Path:
     device.mkdir(parents=True, exist_ok=True)
     config = device / "config.yaml"
     config.write_text(
@@ -47,6 +49,7 @@ def write_notes_config(device: Path, url: str, *, version: str = "14.1") -> Path
                 account: dev
                 remote: {{default: notes}}
                 local: notes
+                conflict: {conflict}
             """
         ),
         encoding="utf-8",
@@ -315,3 +318,53 @@ def test_repair_from_scratch_makes_no_duplicates(tmp_path: Path, server: DevServ
     assert len(files(a)) == 4, files(a)
     assert set(server_notes(server)) == {"Uno", "Two", "Three", "Four"}, out
     assert "local +0 ~0 -0, remote +0 ~0 -0" in run_device(a, "sync").stdout
+
+
+def test_keep_both_keeps_each_side_as_a_note(tmp_path: Path, server: DevServer) -> None:
+    a = write_notes_config(tmp_path / "a", server.url, conflict="keep_both")
+    b = write_notes_config(tmp_path / "b", server.url)
+    notes_dir(a).mkdir(parents=True)
+    (notes_dir(a) / "Plan.md").write_text("v1\n", encoding="utf-8")
+    run_device(a, "sync")
+    run_device(b, "sync")
+    (notes_dir(b) / "Plan.md").write_text("v2 from b\n", encoding="utf-8")
+    run_device(b, "sync")
+    (notes_dir(a) / "Plan.md").write_text("v2 from a\n", encoding="utf-8")
+    out = run_device(a, "sync").stdout + run_device(a, "sync").stdout
+    assert files(a) == {"Plan (2).md": "# Plan\n\nv2 from a\n", "Plan.md": "v2 from b\n"}, out
+    bodies = sorted(
+        (data.text("AirSyncBase:Body/AirSyncBase:Data") or "").replace("\r\n", "\n")
+        for data in server.store.items(USER, server.store.default_folder(USER, 10)).values()
+    )
+    assert bodies == ["v2 from a", "v2 from b"]
+    assert "local +0 ~0 -0, remote +0 ~0 -0" in run_device(a, "sync").stdout
+
+
+def test_mass_deletes_are_guarded_and_server_deletes_go_to_the_trash(
+    tmp_path: Path, server: DevServer
+) -> None:
+    a = write_notes_config(tmp_path / "a", server.url)
+    notes_dir(a).mkdir(parents=True)
+    for i in range(8):
+        (notes_dir(a) / f"N{i}.md").write_text(f"{i}\n", encoding="utf-8")
+    run_device(a, "sync")
+    for path in notes_dir(a).glob("*.md"):
+        path.unlink()
+    proc = run_device(a, "sync", check=False)
+    assert proc.returncode != 0
+    assert len(server_notes(server)) == 8  # nothing deleted on the server
+    assert "--force-delete" in proc.stdout + proc.stderr
+    # restore them from the server: a server delete then moves one file to the trash
+    (a.parent / "state").rename(a.parent / "state-old")
+    run_device(a, "sync")
+    assert len(files(a)) == 8
+    folder = server.store.default_folder(USER, 10)
+    sid = next(
+        s for s, d in server.store.items(USER, folder).items() if d.text("Notes:Subject") == "N3"
+    )
+    server.store.delete_item(USER, folder, sid)
+    run_device(a, "sync")
+    assert "N3.md" not in files(a)
+    trashed = [p for p in (a.parent / "state" / "trash").rglob("*") if p.is_file()]
+    assert len(trashed) == 1
+    assert trashed[0].read_bytes() == b"# N3\n\n3\n"
