@@ -21,17 +21,19 @@ Mapping (MS-ASNOTE 2.2.2):
   spaces);
 - ``AirSyncBase:Body`` ⇄ the body. Type 1 (plain) is stored as is; Type 2 (HTML, a
   server that ignores our BodyPreference) is converted to Markdown with
-  ``markdownify``; we always send Type 1 (CRLF line ends, as Exchange stores them);
+  ``markdownify``, and that HTML is sent back while the Markdown body is unchanged
+  (``Note.html``); otherwise we send Type 1 (CRLF line ends, as Exchange stores them);
 - ``Notes:Categories`` ⇄ ``categories:`` in the front matter (only when there are any);
-- ``Notes:MessageClass``: always sent as ``IPM.StickyNote`` (MS-ASNOTE 2.2.2.6), not
-  stored (Horde neither stores nor returns it, horde-notes §6);
+- ``Notes:MessageClass``: always sent as ``IPM.StickyNote`` (required, MS-ASNOTE
+  2.2.2.5), not stored (Horde neither stores nor returns it, horde-notes §6);
 - ``Notes:LastModifiedDate``: set by the server, not stored (it would change the file
   on every server-side touch).
 
 Other front matter keys (Obsidian's ``tags``, ``aliases`` …) stay in the local file and
 never reach the server. Notes have no UID in EAS: a ``uid:`` front matter key is read
-if a user or tool wrote one, eassync never writes one (files stay clean; the status
-keeps the UID the engine derives for a server note). Pure code, no I/O.
+if a user or tool wrote one, eassync never writes one into the text (files stay clean;
+the notes storage keeps the UID the engine derives for a server note in an extended
+attribute, and the status has it too). Pure code, no I/O.
 """
 
 from __future__ import annotations
