@@ -304,6 +304,9 @@ class NotesStorage(VdirStorage):
 
     def changes(self, token: str | None, known: Mapping[str, str]) -> Changes:
         self.skipped = {}
+        # read afresh: another process (a sync beside ``watch``) may have renamed notes
+        self.names, self.moving = {}, {}
+        self._load_index()
         present = self._listing()
         if self._resolve(present, known):
             self._save_index()

@@ -347,3 +347,16 @@ def test_an_index_naming_paths_is_ignored(folder: Path) -> None:
     assert storage.names == {}
     with pytest.raises(ItemError):
         storage.path_of("../x")
+
+
+def test_a_long_lived_reader_sees_renames_another_instance_made(folder: Path) -> None:
+    """``watch`` keeps one storage open for its checks while syncs open their own."""
+    watcher = NotesStorage(folder, read_only=True)
+    sync = NotesStorage(folder)
+    ident, etag = sync.add(note("A"))
+    assert watcher.changes(None, {}).changed.keys() == {ident}
+    etag = sync.update(ident, note("B"), etag)
+    os.rename(folder / "B.md", folder / "C.md")  # and the user renames it again
+    changes = watcher.changes(None, {ident: etag})
+    assert (set(changes.changed), changes.deleted) == ({ident}, set())
+    assert not (folder / INDEX_NAME).read_text().count("C.md")  # the reader wrote nothing
