@@ -27,15 +27,20 @@ from eassync.secrets import Secret
 
 log = logging.getLogger(__name__)
 
-KINDS = ("contacts", "calendar", "tasks")
+KINDS = ("contacts", "calendar", "tasks", "notes")
 #: storage types able to hold each kind
-STORAGE_KINDS = {"vdir": set(KINDS), "carddav": {"contacts"}, "caldav": {"calendar", "tasks"}}
+STORAGE_KINDS = {
+    "vdir": {"contacts", "calendar", "tasks"},
+    "carddav": {"contacts"},
+    "caldav": {"calendar", "tasks"},
+    "notes": {"notes"},
+}
 EXAMPLE_HINT = "start from examples/config.yaml (see man 5 eassync.yaml)"
 
 
 def default_fileext(kind: str) -> str:
-    """``.vcf`` for contacts, ``.ics`` for calendars and tasks."""
-    return ".vcf" if kind == "contacts" else ".ics"
+    """``.vcf`` for contacts, ``.ics`` for calendars and tasks, ``.md`` for notes."""
+    return {"contacts": ".vcf", "notes": ".md"}.get(kind, ".ics")
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,7 @@ class Account:
 @dataclass(frozen=True)
 class StorageConfig:
     name: str
-    type: str  # vdir | caldav | carddav
+    type: str  # vdir | caldav | carddav | notes
     #: vdir: the folder (with ``{all: KIND}`` remotes: the parent of one subfolder each)
     path: Path | None = None
     #: vdir: ``.vcf``/``.ics``; filled from the pair's kind when it is known from the
@@ -322,7 +327,7 @@ def _check_storage_fits(
         problems.append(
             f"{where}: storage {storage_name!r} is {stype}, which cannot hold {kind}; use {fitting}"
         )
-    if stype == "vdir" and kind in KINDS:
+    if stype == "vdir" and kind in KINDS and kind != "notes":
         ext = storage.get("fileext")
         wrong = ".ics" if kind == "contacts" else ".vcf"
         if isinstance(ext, str) and ext.lower() == wrong:
@@ -424,11 +429,13 @@ def _build(data: dict[str, Any], pos: Positions, file: Path) -> Config:
     for name, raw in data["storages"].items():
         where = pos.where(("storages", name))
         kind = kind_of_storage.get(name)
-        if raw["type"] == "vdir":
+        if raw["type"] in ("vdir", "notes"):
             fileext = raw.get("fileext") or (default_fileext(kind) if kind else None)
+            if raw["type"] == "notes":
+                fileext = raw.get("fileext") or ".md"
             storages[name] = StorageConfig(
                 name=name,
-                type="vdir",
+                type=raw["type"],
                 path=_expand(raw["path"], base),
                 fileext=fileext,
                 where=where,

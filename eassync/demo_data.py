@@ -55,3 +55,16 @@ def contact(fields: dict[str, str], note: str | None = None) -> Element:
             E("AirSyncBase:Body", E("AirSyncBase:Type", value=1), E("AirSyncBase:Data", value=note))
         )
     return data
+
+
+def note(subject: str, body: str, categories: tuple[str, ...] = ()) -> Element:
+    """ApplicationData for a note (MS-ASNOTE): subject, plain body, categories."""
+    data = E(
+        "AirSync:ApplicationData",
+        E("AirSyncBase:Body", E("AirSyncBase:Type", value=1), E("AirSyncBase:Data", value=body)),
+        E("Notes:Subject", value=subject),
+        E("Notes:MessageClass", value="IPM.StickyNote"),
+    )
+    if categories:
+        data.append(E("Notes:Categories", *(E("Notes:Category", value=c) for c in categories)))
+    return data

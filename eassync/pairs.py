@@ -1,7 +1,7 @@
 """Which EAS folders a pair syncs, and where each one lives locally.
 
 A pair's ``remote`` selector is one of ``{default: KIND}``, ``{folder: NAME}``,
-``{folder_id: ID}`` or ``{all: KIND}`` (KIND = contacts, calendar, tasks).
+``{folder_id: ID}`` or ``{all: KIND}`` (KIND = contacts, calendar, tasks, notes).
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from eassync.errors import ConfigError, NotFoundError
 if TYPE_CHECKING:
     from eassync.eas.client import Folder
 
-KINDS = ("contacts", "calendar", "tasks")
+KINDS = ("contacts", "calendar", "tasks", "notes")
 #: FolderSync Type → kind (brief §4): default folders first, then user-created ones.
-DEFAULT_FOLDER_TYPE = {"contacts": 9, "calendar": 8, "tasks": 7}
-USER_FOLDER_TYPE = {"contacts": 14, "calendar": 13, "tasks": 15}
+DEFAULT_FOLDER_TYPE = {"contacts": 9, "calendar": 8, "tasks": 7, "notes": 10}
+USER_FOLDER_TYPE = {"contacts": 14, "calendar": 13, "tasks": 15, "notes": 17}
 TYPE_KIND = {t: k for k, t in DEFAULT_FOLDER_TYPE.items()} | {
     t: k for k, t in USER_FOLDER_TYPE.items()
 }
@@ -82,7 +82,7 @@ def select_folders(
             matches = [f for f in matches if folder_kind(f) == kind_filter]
         if not matches:
             raise NotFoundError(
-                f"pair '{pair_name}': no contacts, calendar or tasks folder named {name!r}",
+                f"pair '{pair_name}': no contacts, calendar, tasks or notes folder named {name!r}",
                 hint="run `eassync discover` to see the folder names",
             )
         if len(matches) > 1:
@@ -113,7 +113,7 @@ def _kind_of(pair_name: str, folder: Folder) -> str:
     if kind is None:
         raise ConfigError(
             f"pair '{pair_name}': folder {folder.display_name!r} (type {folder.type}) "
-            "holds neither contacts, calendars nor tasks"
+            "holds neither contacts, calendars, tasks nor notes"
         )
     return kind
 

@@ -70,6 +70,10 @@ def handler_for(kind: str, pair: Pair | None = None) -> ContentHandler:
         from eassync.convert.tasks import TasksHandler
 
         return TasksHandler(default_timezone=default_tz, knowledge=SlotKnowledge())
+    if kind == "notes":
+        from eassync.convert.notes import NotesHandler
+
+        return NotesHandler()
     raise ConfigError(f"unknown kind {kind!r}")
 
 
@@ -137,14 +141,25 @@ def open_local(
     """The local collection of one selected EAS folder (``state_dir``: where a DAV
     storage remembers the collections it discovered). A dry run creates no folder:
     one that does not exist yet is an empty collection."""
-    if storage.type == "vdir":
-        from eassync.storage.vdir import VdirStorage
-
+    if (storage.type == "notes") != (sel.kind == "notes"):
+        # {folder: NAME} without kind: the server told the kind only now
+        raise ConfigError(
+            f"storage {storage.name!r} is {storage.type}, which cannot hold {sel.kind} "
+            f"(folder {sel.folder.display_name!r})",
+            hint="notes need a storage of type notes; other kinds cannot use one",
+        )
+    if storage.type in ("vdir", "notes"):
         path = local_path(storage, sel.subdir)
         if dry_run and not path.is_dir():
             from eassync.sync.memory import MemoryStorage
 
             return MemoryStorage()
+        if storage.type == "notes":
+            from eassync.storage.notes import NotesStorage
+
+            return NotesStorage(path, storage.fileext or ".md", create=not dry_run)
+        from eassync.storage.vdir import VdirStorage
+
         return VdirStorage(path, storage.fileext_for(sel.kind), create=not dry_run)
     try:
         from eassync.storage.dav import open_dav_storage
@@ -248,6 +263,10 @@ class PairSession:
         from eassync.sync.engine import sync_collection
 
         pair, key, trash = self.pair, coll.key, self.trash
+        if dry_run:
+            # nothing written locally, not even a storage's own bookkeeping (the notes
+            # storage's rename index and file tags, vdir's stale temp files)
+            coll.local.read_only = True
 
         def put_in_trash(ident: str, item: Item) -> None:
             trash.put(pair.name, key, ident, item)

@@ -1,9 +1,10 @@
 """``eassync testdata``: tagged sample items on both sides of a pair, and their removal.
 
 Every sample item carries the tag twice: a UID starting with ``eassync-testdata-``
-and ``CATEGORIES:eassync-testdata``. The category is what survives the server: EAS
-contacts have no UID field (MS-ASCNTC), so a card that went through the server comes
-back with a UID eassync derived; its category is still there.
+and ``CATEGORIES:eassync-testdata`` (a note: ``categories: [eassync-testdata]``). The
+category is what survives the server: EAS contacts have no UID field (MS-ASCNTC), so a
+card that went through the server comes back with a UID eassync derived; its category is
+still there.
 
 The server-side items are written by a **second EAS device** (account state
 ``<account>.testdata``, its own DeviceId): a device has one SyncKey per collection
@@ -96,6 +97,12 @@ def is_tagged(item: Item) -> bool:
     """True for an item ``testdata create`` made (on either side)."""
     if item.uid and item.uid.startswith(UID_PREFIX):
         return True
+    if not item.raw.lstrip().startswith(b"BEGIN:"):
+        # a note document (Markdown): the tag is in its front matter categories
+        from eassync.convert.notes import parse_text
+
+        note, _ = parse_text(item.raw.decode("utf-8", "replace"))
+        return TAG in note.categories
     return TAG in categories(item.raw)
 
 
@@ -156,6 +163,12 @@ def sample_task(uid: str, label: str, index: int, now: dt.datetime) -> bytes:
     ).encode()
 
 
+def sample_note(label: str) -> bytes:
+    from eassync.convert.notes import Note, render_text
+
+    return render_text(Note(f"Testdata {label}", NOTE, (TAG,))).encode("utf-8")
+
+
 def sample_items(
     kind: str, side: str, count: int, *, run: str, now: dt.datetime | None = None
 ) -> list[Item]:
@@ -172,6 +185,8 @@ def sample_items(
             raw = sample_event(uid, label, i, now)
         elif kind == "tasks":
             raw = sample_task(uid, label, i, now)
+        elif kind == "notes":
+            raw = sample_note(label)
         else:
             raise ConfigError(f"no sample items for kind {kind!r}")
         items.append(Item(raw, uid))

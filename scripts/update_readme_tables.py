@@ -14,12 +14,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from eassync.convert import tables, tables_calendar  # noqa: E402
+from eassync.convert import tables, tables_calendar, tables_notes  # noqa: E402
 
 RENDER = {
     "contacts": lambda: tables.render_markdown("contacts"),
     "calendar": lambda: tables_calendar.render_markdown("calendar"),
     "tasks": lambda: tables_calendar.render_markdown("tasks"),
+    "notes": lambda: tables_notes.render_markdown("notes"),
 }
 
 

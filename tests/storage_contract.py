@@ -63,7 +63,16 @@ TASK_TEMPLATE = (
     "END:VCALENDAR\r\n"
 )
 
-TEMPLATES = {"VCARD": VCARD_TEMPLATE, "VEVENT": EVENT_TEMPLATE, "VTODO": TASK_TEMPLATE}
+#: a note document (eassync.convert.notes): the subject carries the "uid", so hostile
+#: UIDs are hostile subjects that must still give safe file names
+NOTE_TEMPLATE = "# {text} {uid}\n\n{note}\n"
+
+TEMPLATES = {
+    "VCARD": VCARD_TEMPLATE,
+    "VEVENT": EVENT_TEMPLATE,
+    "VTODO": TASK_TEMPLATE,
+    "NOTE": NOTE_TEMPLATE,
+}
 
 #: text that must survive storage unchanged: accents, CJK, Cyrillic, an astral emoji
 UNICODE_TEXT = "Zoë Ångström — 日本語 град 😀"

@@ -45,7 +45,7 @@ def account_info(acc: Account) -> dict[str, Any]:
 
 
 def storage_info(st: StorageConfig) -> dict[str, Any]:
-    if st.type == "vdir":
+    if st.type in ("vdir", "notes"):
         return {"type": st.type, "path": str(st.path), "fileext": st.fileext}
     return {
         "type": st.type,
@@ -159,9 +159,9 @@ def _print_text(info: dict[str, Any], secrets: dict[str, str]) -> None:
     echo()
     echo(f"storages ({len(info['storages'])}):")
     for name, st in info["storages"].items():
-        if st["type"] == "vdir":
+        if st["type"] in ("vdir", "notes"):
             ext = f" (*{st['fileext']})" if st["fileext"] else ""
-            echo(f"  {name}: vdir {st['path']}{ext}")
+            echo(f"  {name}: {st['type']} {st['path']}{ext}")
         else:
             coll = f", collection {st['collection']}" if st["collection"] else ""
             user = f", user {st['username']}" if st["username"] else ""

@@ -48,12 +48,19 @@ def _write_config(folder: Path, url: str) -> Path:
                 type: vdir
                 path: {folder / "contacts"}
                 fileext: .vcf
+              notes:
+                type: notes
+                path: {folder / "notes"}
             pairs:
               demo_contacts:
                 account: demo
                 remote: {{default: contacts}}
                 local: contacts
                 conflict: remote_wins
+              demo_notes:
+                account: demo
+                remote: {{default: notes}}
+                local: notes
             """
         ),
         encoding="utf-8",
@@ -71,6 +78,16 @@ def _show_files(folder: Path) -> None:
         name = HANDLER.describe(Item(path.read_bytes()))
         echo(f"  {path.name}  ({name})")
     echo(f"  {len(files)} files in {folder}")
+
+
+def _show_notes(folder: Path) -> None:
+    """Each note file with its first lines, as a terminal user would see them."""
+    files = sorted(p for p in folder.glob("*.md"))
+    for path in files:
+        echo(f"  {path.name}:")
+        for line in path.read_text(encoding="utf-8").splitlines()[:6]:
+            echo(f"    | {click.unstyle(line)}")
+    echo(f"  {len(files)} note file(s) in {folder}")
 
 
 def _edit_local_card(path: Path) -> str:
@@ -96,7 +113,7 @@ def _edit_local_card(path: Path) -> str:
 def command(ctx: Any, folder: Path | None) -> int:
     """Run a complete two-way sync against the bundled EAS server."""
     from eassync.config import load_config
-    from eassync.demo_data import SAMPLE_CONTACTS, contact
+    from eassync.demo_data import SAMPLE_CONTACTS, contact, note
     from eassync.devserver import DevServer
     from eassync.runner import run_sync
 
@@ -115,7 +132,19 @@ def command(ctx: Any, folder: Path | None) -> int:
         server_ids = [
             srv.store.add_item(DEMO_USER, contacts_id, contact(c)) for c in SAMPLE_CONTACTS
         ]
-        _step(f"The bundled EAS server runs at {srv.url} with {len(server_ids)} contacts")
+        notes_id = srv.store.default_folder(DEMO_USER, 10)
+        srv.store.add_item(
+            DEMO_USER,
+            notes_id,
+            note(
+                "Reading list",
+                "- Structure and Interpretation\n- The Mythical Man-Month",
+                ("books",),
+            ),
+        )
+        _step(
+            f"The bundled EAS server runs at {srv.url} with {len(server_ids)} contacts and a note"
+        )
         config_path = _write_config(folder, srv.url)
         echo(f"  config written to {config_path}:")
         for line in config_path.read_text().splitlines():
@@ -139,9 +168,11 @@ def command(ctx: Any, folder: Path | None) -> int:
                     echo(f"  {o.pair}/{report.summary()}")
             return max((o.exit_code for o in outcomes), default=0)
 
-        code = sync("eassync sync: the first pass downloads every contact")
+        code = sync("eassync sync: the first pass downloads every contact and the note")
         _step("The vdir folder (khard reads it)")
         _show_files(folder / "contacts")
+        _step("The notes folder: one Markdown file per note, named after its subject")
+        _show_notes(folder / "notes")
 
         _step("Now a change on each side")
         first = _file_of(folder / "contacts", "Lovelace")
@@ -165,6 +196,11 @@ def command(ctx: Any, folder: Path | None) -> int:
             ),
         )
         echo("  server: a new contact, Margaret Hamilton")
+        reading = folder / "notes" / "Reading list.md"
+        with reading.open("a", encoding="utf-8") as stream:
+            stream.write("- Gödel, Escher, Bach\n")
+        reading.rename(folder / "notes" / "Books to read.md")
+        echo("  local: a line added to the note, and its file renamed to 'Books to read.md'")
 
         code = max(code, sync("eassync sync: the second pass moves both changes"))
         _step("Result")
@@ -177,6 +213,10 @@ def command(ctx: Any, folder: Path | None) -> int:
             if e.tag.endswith("PhoneNumber")
         ]
         echo(f"  the server's copy of {who} now has the phones: {', '.join(map(str, phones))}")
+        (server_note,) = srv.store.items(DEMO_USER, notes_id).values()
+        lines = (server_note.text("AirSyncBase:Body/AirSyncBase:Data") or "").splitlines()
+        subject = server_note.text("Notes:Subject")
+        echo(f"  the server's note is now called {subject!r}, with {len(lines)} lines")
         code = max(code, sync("eassync sync: a third pass finds nothing to do"))
     echo()
     echo(f"Done. Everything the demo wrote is in {folder}.")

@@ -116,7 +116,7 @@ def command(ctx: object, account: str | None, as_json: bool) -> int:
                     + " (local values are kept)"
                 )
         echo(
-            "  (* = contacts, calendar or tasks: can be synced. EAS shows only the folders "
+            "  (* = contacts, calendar, tasks or notes: can be synced. EAS shows only the folders "
             "the server lists; shared folders appear only if the server exposes them.)"
         )
     return 0

@@ -74,6 +74,7 @@ DEFAULT_FOLDERS: tuple[tuple[str, int], ...] = (
     ("Calendar", 8),
     ("Contacts", 9),
     ("Tasks", 7),
+    ("Notes", 10),
 )
 
 

@@ -27,7 +27,7 @@ import os
 import random
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -194,8 +194,25 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _write_temp(path: str, data: bytes, mode: int | None, fsync: bool) -> tuple[str, int]:
-    """Write ``data`` to a fresh temp file next to ``path``; returns (temp path, open fd)."""
+def set_xattrs(fd: int, xattrs: Mapping[str, bytes] | None) -> None:
+    """Best effort: extended attributes on an open file (a file system without user
+    xattrs, tmpfs before Linux 6.6, FAT …, just does not keep them)."""
+    for name, value in (xattrs or {}).items():
+        try:
+            os.setxattr(fd, name, value)
+        except (OSError, AttributeError):  # AttributeError: no xattrs on this OS
+            return
+
+
+def _write_temp(
+    path: str,
+    data: bytes,
+    mode: int | None,
+    fsync: bool,
+    xattrs: Mapping[str, bytes] | None = None,
+) -> tuple[str, int]:
+    """Write ``data`` to a fresh temp file next to ``path``; returns (temp path, open fd).
+    ``xattrs`` are set before the file appears under its name."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     while True:
         tmp = temp_name_for(path)
@@ -209,6 +226,7 @@ def _write_temp(path: str, data: bytes, mode: int | None, fsync: bool) -> tuple[
             # os.open's mode is filtered by the umask; state files must be exactly 0600.
             os.fchmod(fd, mode)
         _write_all(fd, data)
+        set_xattrs(fd, xattrs)
         if _file_fsync_needed(fsync):
             _fsync(fd)
     except BaseException:
@@ -220,7 +238,12 @@ def _write_temp(path: str, data: bytes, mode: int | None, fsync: bool) -> tuple[
 
 
 def write_atomic(
-    path: str | os.PathLike[str], data: bytes, *, mode: int | None = 0o644, fsync: bool = True
+    path: str | os.PathLike[str],
+    data: bytes,
+    *,
+    mode: int | None = 0o644,
+    fsync: bool = True,
+    xattrs: Mapping[str, bytes] | None = None,
 ) -> os.stat_result:
     """Create or replace ``path`` with ``data`` atomically; ``mode`` exactly (None: as
     the umask makes it, like any new file).
@@ -229,7 +252,7 @@ def write_atomic(
     ctime on Linux), so callers can derive an etag that a later listing reproduces.
     """
     target = os.fspath(path)
-    tmp, fd = _write_temp(target, data, mode, fsync)
+    tmp, fd = _write_temp(target, data, mode, fsync, xattrs)
     try:
         os.replace(tmp, target)
         stat = os.fstat(fd)
@@ -244,14 +267,19 @@ def write_atomic(
 
 
 def create_exclusive(
-    path: str | os.PathLike[str], data: bytes, *, mode: int | None = 0o644, fsync: bool = True
+    path: str | os.PathLike[str],
+    data: bytes,
+    *,
+    mode: int | None = 0o644,
+    fsync: bool = True,
+    xattrs: Mapping[str, bytes] | None = None,
 ) -> os.stat_result:
     """Create ``path`` with ``data``, atomically, never overwriting: FileExistsError if
     it exists. The file appears complete or not at all (``os.link`` of a finished temp
     file fails with EEXIST where a rename would silently overwrite). ``mode`` as for
     :func:`write_atomic`."""
     target = os.fspath(path)
-    tmp, fd = _write_temp(target, data, mode, fsync)
+    tmp, fd = _write_temp(target, data, mode, fsync, xattrs)
     try:
         try:
             os.link(tmp, target)
@@ -264,7 +292,7 @@ def create_exclusive(
                 raise
             os.close(fd)
             fd = -1
-            return _create_excl_direct(target, data, mode, fsync)
+            return _create_excl_direct(target, data, mode, fsync, xattrs)
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
@@ -276,13 +304,20 @@ def create_exclusive(
     return stat
 
 
-def _create_excl_direct(path: str, data: bytes, mode: int | None, fsync: bool) -> os.stat_result:
+def _create_excl_direct(
+    path: str,
+    data: bytes,
+    mode: int | None,
+    fsync: bool,
+    xattrs: Mapping[str, bytes] | None = None,
+) -> os.stat_result:
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(path, flags, 0o666 if mode is None else mode)
     try:
         if mode is not None:
             os.fchmod(fd, mode)
         _write_all(fd, data)
+        set_xattrs(fd, xattrs)
         if _file_fsync_needed(fsync):
             _fsync(fd)
         stat = os.fstat(fd)

@@ -426,6 +426,8 @@ class _Pass:
         self.state = info.remote_state
         self.resyncing = info.resyncing
         self.total_rows = info.items
+        if self.resyncing:
+            self._renew_client_ids()
         # every Add pending from an earlier pass was (or may have been) sent
         self.client_ids_sent = {
             row.pending
@@ -1435,6 +1437,19 @@ class _Pass:
         request_resync(self.status, self.collection)
         self.state = None
         self.resyncing = True
+        self._renew_client_ids()
+        self.client_ids_sent.clear()
+
+    def _renew_client_ids(self) -> None:
+        """A server spots a resent Add by its ClientId under the SyncKey it was sent
+        with (MS-ASCMD 2.2.3.28); after a resync no key of that time is valid, so a
+        pending Add is a new Add: a fresh ClientId says so (Horde refuses any ClientId
+        it saw before), and the full download binds the copy the server may hold."""
+        if self.dry_run:
+            return
+        with self.status.transaction() as tx:
+            for row in self.status.iter_rows(self.collection, "pending IS NOT NULL"):
+                tx.update(row.id, pending=new_client_id())
 
     def _finish_resync(self) -> None:
         with self._tx() as tx:

@@ -117,12 +117,16 @@ class LocalSides:
         key = (pair.name, sel.folder.server_id)
         if key not in self._open:
             handler = handler_for(sel.kind, pair)
-            self._open[key] = open_local(
+            storage = open_local(
                 self.config.storage_for(pair),
                 sel,
                 handler,
                 state_dir=self.config.general.status_dir,
             )
+            # only looked at: the check never writes (the notes storage's rename index
+            # is the sync's to keep, which runs under the pair lock)
+            storage.read_only = True
+            self._open[key] = storage
         return self._open[key]
 
     def close(self) -> None:
@@ -169,6 +173,6 @@ def local_folder(config: Config, pair: Pair) -> Path | None:
     """The vdir folder of ``pair`` (the parent of all subfolders for ``{all: KIND}``),
     or None when its local side is not a vdir."""
     storage = config.storage_for(pair)
-    if storage.type != "vdir" or storage.path is None:
+    if storage.type not in ("vdir", "notes") or storage.path is None:
         return None
     return Path(storage.path)

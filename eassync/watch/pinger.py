@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: pair kind → Ping Class (§6.3)
-PING_CLASS = {"contacts": "Contacts", "calendar": "Calendar", "tasks": "Tasks"}
+PING_CLASS = {"contacts": "Contacts", "calendar": "Calendar", "tasks": "Tasks", "notes": "Notes"}
 
 # Ping Status values (§6.3; the issue text's "Status 2 = timeout" is a slip)
 EXPIRED = 1

@@ -263,7 +263,7 @@ def test_control_endpoint_faults_items_and_stats(server: DevServer) -> None:
 
     stats = requests.get(f"{control}/stats", timeout=10).json()
     assert stats["requests"]["FolderSync"] == 1
-    assert {f["type"] for f in stats["folders"]["alice"]} == {2, 4, 7, 8, 9}
+    assert {f["type"] for f in stats["folders"]["alice"]} == {2, 4, 7, 8, 9, 10}
     bad = requests.post(f"{control}/faults", json={"fault": "explode"}, timeout=10)
     assert bad.status_code == 400
 

@@ -49,8 +49,8 @@ def test_folder_sync_initial_lists_default_folders_of_every_type(client: RawClie
     assert answer.status == "1"
     adds = answer.doc.findall("FolderHierarchy:Changes/FolderHierarchy:Add")
     types = sorted(int(a.text("FolderHierarchy:Type")) for a in adds)
-    assert types == [2, 4, 7, 8, 9]
-    assert answer.doc.int("FolderHierarchy:Changes/FolderHierarchy:Count") == 5
+    assert types == [2, 4, 7, 8, 9, 10]
+    assert answer.doc.int("FolderHierarchy:Changes/FolderHierarchy:Count") == 6
     assert all(a.text("FolderHierarchy:ParentId") == "0" for a in adds)
 
 
@@ -584,7 +584,7 @@ def test_restart_keeps_items_keys_and_policy(tmp_path: Path) -> None:
         assert names == ["Kept"]
         assert only_collection(c2.sync(collection(cid, key))).text("AirSync:Status") == "1"
         assert c2.folder_sync(folder_key).status == "1"
-        assert len(srv.store.folders("alice")) == 5  # defaults not created twice
+        assert len(srv.store.folders("alice")) == 6  # defaults not created twice
 
 
 def test_concurrent_syncs_of_two_devices(server: DevServer) -> None:

@@ -468,3 +468,18 @@ def test_an_edit_between_two_lost_add_answers_reaches_the_server() -> None:
     state.killed_sync(fault="push_answer", k=0, policy="error")
     state.clean_sync(policy="keep_both")
     state.teardown()
+
+
+def test_an_add_lost_then_deleted_on_a_reset_server_goes_up_once() -> None:
+    """Found by the machine: the server forgets the sync state after a lost Add
+    answer and its copy is deleted there; the edited item goes up once, as it is."""
+    state = SyncMachine()
+    state.setup(window=1, batch=1)
+    state.create_local(local_prop=False)
+    state.edit_local(local_prop=False, pick=0, value=1)
+    state.killed_sync(fault="push_answer", k=0, policy="error")
+    state.lose_server_state()
+    state.delete_remote(pick=0)
+    state.edit_local(local_prop=False, pick=0, value=0)
+    state.clean_sync(policy="keep_both")
+    state.teardown()
