@@ -249,8 +249,7 @@ def test_a_folder_missing_on_the_server_is_told_but_a_mistyped_target_is_not(
         code, text, doc = _status(pair.config)
     assert code == 1
     assert (
-        "FAILED: pair 'contacts': no contacts, calendar, tasks or notes folder named 'Gone'"
-        in text
+        "FAILED: pair 'contacts': no contacts, calendar, tasks or notes folder named 'Gone'" in text
     )
     assert "what to do: run `eassync discover`" in text
     assert "folder named 'Gone'" in doc["contacts"]["last_error"]
