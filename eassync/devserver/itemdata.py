@@ -266,9 +266,7 @@ def without_exceptions(data: Element) -> Element:
 # --- a server that stores the moved occurrences of an Add apart (Horde) ---------------
 
 #: what a one-off made of an exception does not take over from its series
-_SERIES_ONLY = frozenset(
-    {"Calendar:Recurrence", EXCEPTIONS, "Calendar:UID", "Calendar:ClientUid"}
-)
+_SERIES_ONLY = frozenset({"Calendar:Recurrence", EXCEPTIONS, "Calendar:UID", "Calendar:ClientUid"})
 #: what an exception carries that is no field of the one-off
 _EXCEPTION_ONLY = frozenset({"Calendar:ExceptionStartTime", INSTANCE_ID, "Calendar:Deleted"})
 
@@ -304,7 +302,9 @@ def split_exceptions(data: Element) -> tuple[Element, list[Element]]:
         begin = parse_eas_time(exc.text("Calendar:StartTime")) or parse_eas_time(key.text())
         if begin is not None:
             if "Calendar:StartTime" not in own:
-                fields["Calendar:StartTime"] = Element("Calendar:StartTime", value=compact_utc(begin))
+                fields["Calendar:StartTime"] = Element(
+                    "Calendar:StartTime", value=compact_utc(begin)
+                )
             if "Calendar:EndTime" not in own:
                 fields["Calendar:EndTime"] = Element(
                     "Calendar:EndTime", value=compact_utc(begin + length)
