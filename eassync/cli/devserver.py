@@ -102,6 +102,12 @@ def _default_data_dir() -> Path:
     is_flag=True,
     help="Give every calendar item the server's own UID, ignoring the client's (as Horde).",
 )
+@click.option(
+    "--split-exceptions",
+    is_flag=True,
+    help="Store the moved occurrences of an added series as events of their own, their "
+    "dates deleted from the series (as Horde).",
+)
 def command(
     host: str,
     port: int,
@@ -118,6 +124,7 @@ def command(
     personality: str,
     quarantine: int | None,
     assign_uids: bool,
+    split_exceptions: bool,
 ) -> None:
     """Run the bundled EAS server (a test server: plain passwords, loopback only by default).
 
@@ -148,6 +155,7 @@ def command(
         personality=personality,
         quarantine=quarantine,
         assign_uids=assign_uids,
+        split_exceptions=split_exceptions,
     )
     if seed_contacts > 0:
         for user in accounts:

@@ -864,6 +864,38 @@ class CalendarHandler:
                 return False
         return True
 
+    # --- a server that stores moved occurrences apart (Horde) ------------------------------
+
+    def read_back_added(self, item: Item) -> bool:
+        """Whether the server's copy of ``item``, just added, is worth reading back: a
+        series with moved occurrences, which a server may store apart
+        (:meth:`stored_apart`)."""
+        if b"RECURRENCE-ID" not in item.raw.upper():
+            return False
+        try:
+            event = self.extract(item)
+        except ConversionError:
+            return False
+        return bool(event.recurrence is not None and event.overrides)
+
+    def stored_apart(self, sent: Item, stored: Item) -> list[str]:
+        """The moved occurrences of ``sent`` (a series just added) that the server's
+        copy ``stored`` holds as deleted occurrences instead: Horde 5.2 stores each
+        moved occurrence of an Add as an event of its own, which every device
+        downloads (horde-notes §6). Described for a message; empty when the server
+        kept them as exceptions (SOGo keeps none at all: nothing is compared then)."""
+        mine, theirs = self.extract(sent), self.extract(stored)
+        if theirs.recurrence is None:
+            return []
+        deleted = {_instant_key(original) for original in theirs.exdates}
+        return [
+            f"{override.subject or '(no title)'} ({override.start.isoformat()})"
+            for original, override in sorted(
+                mine.overrides.items(), key=lambda o: _instant_key(o[0])
+            )
+            if _instant_key(original) in deleted and original not in theirs.overrides
+        ]
+
     def fingerprint(self, item: Item) -> str:
         return ical.fingerprint(item)
 

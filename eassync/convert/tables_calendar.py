@@ -158,7 +158,10 @@ CALENDAR: tuple[Row, ...] = (
         " goes up as Change/Delete with InstanceId next to a Change of the series without"
         " Exceptions (MS-ASCAL 2.2.2.22), and server instance commands refetch the series;"
         " a removed EXDATE resends the whole item. At most 256. SOGo 5.8 does not support"
-        " exceptions.",
+        " exceptions. A server that stores the moved occurrences of an added series as"
+        " events of their own (Horde 5.2) is mirrored on the next sync: the override"
+        " leaves the file (its date deleted) and the server's event arrives as its own"
+        " file, so the meeting shows once.",
         ("RRULE:FREQ=DAILY;COUNT=5",),
     ),
     Row(

@@ -18,7 +18,9 @@ Only answered for loopback clients and when the server runs with control enabled
 - ``POST /_devserver/seed`` ``{"user": "alice", "contacts": 1000}`` → ``{"count"}``.
 - ``POST /_devserver/settings`` ``{"drop_fields": ["Contacts:Anniversary"]}`` — fields
   the server stops keeping (as SOGo lacks some), ``[]`` to keep all again;
-  ``{"assign_uids": true}`` — calendar UIDs become the server's own (as Horde).
+  ``{"assign_uids": true}`` — calendar UIDs become the server's own (as Horde);
+  ``{"split_exceptions": true}`` — the moved occurrences of an added series are stored
+  as events of their own, their dates deleted from the series (as Horde).
 - ``POST /_devserver/settings`` ``{"quarantine": 129}`` — answer every command with that
   status (HTTP 403 for 403) until ``{"quarantine": null}``;
   ``{"forget_device_info": "alice"}`` — lose the DeviceInformation of alice's devices.
@@ -71,6 +73,8 @@ def dispatch(
             server.store.drop_fields = frozenset(str(t) for t in payload["drop_fields"])
         if "assign_uids" in payload:
             server.store.assign_uids = bool(payload["assign_uids"])
+        if "split_exceptions" in payload:
+            server.store.split_exceptions = bool(payload["split_exceptions"])
         if "quarantine" in payload:
             code = payload["quarantine"]
             server.settings.quarantine = None if code is None else int(code)
@@ -80,6 +84,7 @@ def dispatch(
             "drop_fields": sorted(server.store.drop_fields),
             "quarantine": server.settings.quarantine,
             "assign_uids": server.store.assign_uids,
+            "split_exceptions": server.store.split_exceptions,
         }
     if (verb, name) == ("GET", "stats"):
         with server.requests_lock:

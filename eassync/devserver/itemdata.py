@@ -261,3 +261,55 @@ def series_shape(data: Element) -> tuple[str | None, str | None, tuple[Any, ...]
 
 def without_exceptions(data: Element) -> Element:
     return Element(data.tag, [c for c in data.children if c.tag != EXCEPTIONS])
+
+
+# --- a server that stores the moved occurrences of an Add apart (Horde) ---------------
+
+#: what a one-off made of an exception does not take over from its series
+_SERIES_ONLY = frozenset({"Calendar:Recurrence", EXCEPTIONS, "Calendar:UID", "Calendar:ClientUid"})
+#: what an exception carries that is no field of the one-off
+_EXCEPTION_ONLY = frozenset({"Calendar:ExceptionStartTime", INSTANCE_ID, "Calendar:Deleted"})
+
+
+def split_exceptions(data: Element) -> tuple[Element, list[Element]]:
+    """The series ``data`` with each modified occurrence turned into a deleted one, and
+    those occurrences as stand-alone events (the series' fields overlaid with the
+    exception's, without a UID: the caller assigns one). Horde 5.2 stores the
+    exceptions of a Sync Add like this (horde-notes §6); a Change keeps them linked."""
+    from datetime import timedelta
+
+    from eassync.convert.recurrence import compact_utc, parse_eas_time
+
+    container = data.find(EXCEPTIONS)
+    if container is None or data.find("Calendar:Recurrence") is None:
+        return data, []
+    start = parse_eas_time(data.text("Calendar:StartTime"))
+    end = parse_eas_time(data.text("Calendar:EndTime"))
+    length = end - start if start and end else timedelta(0)
+    kept: list[Element] = []
+    one_offs: list[Element] = []
+    for exc in container.children:
+        key = exc.find(INSTANCE_ID)
+        if key is None:
+            key = exc.find("Calendar:ExceptionStartTime")
+        if exc.text("Calendar:Deleted") == "1" or key is None:
+            kept.append(exc)
+            continue
+        fields = {c.tag: c for c in data.children if c.tag not in _SERIES_ONLY}
+        fields.update({c.tag: c for c in exc.children if c.tag not in _EXCEPTION_ONLY})
+        # the occurrence's own times, else the original start and the series' length
+        own = {c.tag for c in exc.children}
+        begin = parse_eas_time(exc.text("Calendar:StartTime")) or parse_eas_time(key.text())
+        if begin is not None:
+            if "Calendar:StartTime" not in own:
+                fields["Calendar:StartTime"] = Element(
+                    "Calendar:StartTime", value=compact_utc(begin)
+                )
+            if "Calendar:EndTime" not in own:
+                fields["Calendar:EndTime"] = Element(
+                    "Calendar:EndTime", value=compact_utc(begin + length)
+                )
+        one_offs.append(Element(data.tag, list(fields.values())))
+        kept.append(Element("Calendar:Exception", [Element("Calendar:Deleted", value="1"), key]))
+    children = [c for c in data.children if c.tag != EXCEPTIONS]
+    return Element(data.tag, [*children, Element(EXCEPTIONS, kept)]), one_offs

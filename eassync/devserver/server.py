@@ -51,6 +51,7 @@ class DevServer:
         personality: str = "default",
         quarantine: int | None = None,
         assign_uids: bool = False,
+        split_exceptions: bool = False,
     ) -> None:
         if personality not in PERSONALITIES:
             raise ValueError(f"unknown personality {personality!r}; known: {PERSONALITIES}")
@@ -84,6 +85,8 @@ class DevServer:
         self.store.drop_fields = frozenset(drop_fields)
         #: calendar UIDs assigned by the server at every version, the client's ignored
         self.store.assign_uids = assign_uids or exchange_online
+        #: moved occurrences of an added series stored as events of their own (Horde)
+        self.store.split_exceptions = split_exceptions
         self.faults = Faults(
             invalidate=self.store.invalidate_sync_keys, wipe=self.store.request_wipe
         )

@@ -112,6 +112,9 @@ class Store:
         #: calendar UIDs are the server's own, the client's ignored at every version
         #: (Horde; 16.x servers always, MS-ASCAL 2.2.2.46); set by DevServer(assign_uids=…)
         self.assign_uids = False
+        #: the modified occurrences of a calendar Add become events of their own, their
+        #: dates deleted from the series (Horde); set by DevServer(split_exceptions=…)
+        self.split_exceptions = False
 
     def close(self) -> None:
         with self.changed:

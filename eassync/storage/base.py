@@ -143,12 +143,14 @@ class OpResult:
     """Outcome of one PushOp: ok; conflict (server won, Status 7); not_found (Status 8);
     rejected (Status 4/6: never resend unchanged); retry (Status 9/5: try next run);
     failed (the server fails on a request holding this item alone: a poison item).
-    ``ident`` is the new ServerId of an add."""
+    ``ident`` is the new ServerId of an add. ``stored``: the server's copy of an added
+    item, read back where its handler asks (``read_back_added``), converted."""
 
     ref: str
     status: OpStatus
     ident: str | None = None
     message: str = ""
+    stored: Item | None = None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ commits in the same transaction as the rows of its batch.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import unicodedata
@@ -383,8 +384,29 @@ class EasRemoteCollection:
         new_state = resp.sync_key
         if state == SOGO_EMPTY_FOLDER_KEY:
             new_state = SOGO_EMPTY_FOLDER_KEY
+        self._read_back_added(ops, results)
         self._read_back(ops, results)
         return PushResult(state=new_state, results=[results[op.ref] for op in ops])
+
+    def _read_back_added(self, ops: Sequence[PushOp], results: dict[str, OpResult]) -> None:
+        """The server's copy of each added item its handler asks for (a series with
+        moved occurrences: Horde stores those apart, horde-notes §6), so the engine
+        can compare it with what was sent. A copy that cannot be fetched or read is
+        left out: the item is stored all the same."""
+        wanted = getattr(self.handler, "read_back_added", None)
+        if wanted is None:
+            return
+        for op in ops:
+            result = results.get(op.ref)
+            if op.kind != "add" or op.item is None or result is None or not result.ident:
+                continue
+            if result.status != "ok" or not wanted(op.item):
+                continue
+            change = self._refetch_series(result.ident)
+            if change.item is None:
+                log.info("%s: cannot read back %s (%s)", self.location, result.ident, change.error)
+                continue
+            results[op.ref] = dataclasses.replace(result, stored=change.item)
 
     def _read_back(self, ops: Sequence[PushOp], results: dict[str, OpResult]) -> None:
         """Learn which fields the server holds (eassync.sync.slots): fetch the copy of

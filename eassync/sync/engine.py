@@ -65,6 +65,13 @@ delete is ever propagated; the row stays *dormant* with its ServerId (the server
 still holds the item), so a local edit still goes up as a Change and the item's
 return to the window (an Add with the same ServerId) binds to the same row.
 
+A server that stores parts of an added item apart (Horde: the moved occurrences of a
+series as events of their own, their dates deleted from the series) sends those parts
+to this device too. The remote reads such an item back after the Add
+(``OpResult.stored``); where the handler finds parts stored apart, the server's copy
+is kept like a deferred server version, so the next pass takes the server's shape
+while its pull brings the parts: nothing is shown twice.
+
 Remote delete of a locally changed item: the local item wins and is re-added to the
 server (reported). Remote change of a locally deleted item: the change wins and the
 item comes back locally (reported).
@@ -1907,6 +1914,7 @@ class _Pass:
                 failure=None,
             )
             self._act("remote", "add", self._describe(item), row.local_ident)
+            self._mirror_stored_apart(tx, row, item, result.stored)
         elif result.status == "rejected" and row.pending in self.resent:
             # A server that refuses a ClientId it saw before (Horde: "Duplicate
             # addition", horde-notes §6) may hold the item from the lost answer: the
@@ -1931,6 +1939,32 @@ class _Pass:
         elif result.status in ("rejected", "failed"):
             self._park(tx, row, item, item_hash, _why(result))
         # retry/conflict/not_found on an Add: stays pending, sent next pass
+
+    def _mirror_stored_apart(
+        self, tx: StatusTx, row: StatusRow, item: Item, stored: Item | None
+    ) -> None:
+        """A server that stored parts of an added item apart (Horde: each moved
+        occurrence of a series as an event of its own, its date deleted from the
+        series) sends those parts to every device, this one too, as new items: kept
+        as they are here, the local file would still hold them, shown twice. The
+        server's copy (read back by the remote) is kept as the item's server version
+        not applied yet: the next pass applies it (the moved occurrence leaves the
+        file, its date deleted) and the same pull brings the parts, once."""
+        stored_apart = getattr(self.handler, "stored_apart", None)
+        if stored is None or stored_apart is None:
+            return
+        try:
+            apart = stored_apart(item, stored)
+        except EassyncError:
+            return
+        if not apart:
+            return
+        tx.update(row.id, deferred=stored.raw, deferred_uid=stored.uid)
+        self._note(
+            f"{self._describe(item)}: the server keeps {', '.join(apart)} as "
+            f"{'an event' if len(apart) == 1 else 'events'} of its own; the next sync "
+            "takes the same shape here"
+        )
 
     def _exists(self, ident: str) -> bool:
         try:

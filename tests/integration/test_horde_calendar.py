@@ -212,10 +212,30 @@ def test_a_series_added_with_exceptions_reaches_a_second_device(
     assert theirs == mine
     assert len(mine) == 7
     assert counts(acc.sync(b)) == "local +0 ~0 -0, remote +0 ~0 -0"
-    # The adding device gets Horde's one-off too, and already holds that occurrence as
-    # an override of its series: shown twice there. Known (report of issue 15: add the
-    # series, then its exceptions by Change, where the version allows it).
-    out = counts(acc.sync(a))
-    if out == "local +1 ~0 -0, remote +0 ~0 -0":
-        pytest.xfail("Horde's one-off of the moved occurrence doubles it on the adding device")
-    assert out == "local +0 ~0 -0, remote +0 ~0 -0"
+    # The adding device gets Horde's one-off too (issue 15): it takes Horde's shape, the
+    # series without the override (its date deleted) and the one-off, so the moved
+    # meeting shows once, as on B.
+    assert counts(acc.sync(a)) == "local +1 ~1 -0, remote +0 ~0 -0"
+    assert "RECURRENCE-ID" not in (a_dir / "series.ics").read_text()
+    every = sorted(o for p in a_dir.glob("*.ics") for o in occurrences(read_cal(p)))
+    assert every == sorted(mine)
+    for config in (a, b):
+        assert counts(acc.sync(config)) == "local +0 ~0 -0, remote +0 ~0 -0"
+
+    # the one-off is an event like any other: an edit on A reaches B, one on B reaches A
+    (moved,) = [p for p in a_dir.glob("*.ics") if p.name != "series.ics"]
+    moved.write_text(moved.read_text().replace("(moved)", "(moved again)"), encoding="utf-8")
+    assert counts(acc.sync(a)) == "local +0 ~0 -0, remote +0 ~1 -0"
+    assert counts(acc.sync(b)) == "local +0 ~1 -0, remote +0 ~0 -0"
+    (other,) = [p for p in b_dir.glob("*.ics") if "RRULE" not in p.read_text()]
+    assert "SUMMARY:Team meeting (moved again)" in other.read_text()
+    other.write_text(other.read_text().replace("again)", "again to room 2)"), encoding="utf-8")
+    assert counts(acc.sync(b)) == "local +0 ~0 -0, remote +0 ~1 -0"
+    assert counts(acc.sync(a)) == "local +0 ~1 -0, remote +0 ~0 -0"
+    assert "SUMMARY:Team meeting (moved again to room 2)" in moved.read_text()
+    theirs = set().union(*(occurrences(read_cal(p)) for p in b_dir.glob("*.ics")))
+    every = sorted(o for p in a_dir.glob("*.ics") for o in occurrences(read_cal(p)))
+    assert theirs == set(every)
+    assert len(every) == 7
+    for config in (a, b):
+        assert counts(acc.sync(config)) == "local +0 ~0 -0, remote +0 ~0 -0"

@@ -345,9 +345,16 @@ def _client_add(
             data.add("Calendar:UID", uid)
         if ctx.at_least("16.0"):
             extra = E("AirSync:ApplicationData", E("Calendar:UID", value=uid))
+    one_offs: list[Element] = []
+    if folder.item_class == "Calendar" and ctx.store.split_exceptions:
+        data, one_offs = itemdata.split_exceptions(data)
     server_id = ctx.store.add_item(
         ctx.user, folder.server_id, data, origin=ctx.device, client_uid=client_uid
     )
+    for one_off in one_offs:
+        # made by the server, not the device: every device gets them, this one too
+        one_off.add("Calendar:UID", str(uuid.uuid4()).upper())
+        ctx.store.add_item(ctx.user, folder.server_id, one_off)
     outcome.client_ids[client_id] = server_id
     answer(OK, server_id, extra)
 
