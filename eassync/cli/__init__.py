@@ -39,6 +39,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gal": ("eassync.cli.gal", "Search the server's global address list (mutt, vCard, JSON)."),
     "freebusy": ("eassync.cli.freebusy", "Show when people are busy (server free/busy)."),
     "oof": ("eassync.cli.oof", "Show or set an account's out-of-office reply."),
+    "init": ("eassync.cli.init", "Write a commented starting config (never overwrites)."),
+    "man": ("eassync.cli.man", "Show the man pages that ship with eassync."),
 }
 
 EXIT_OK = 0

@@ -22,3 +22,23 @@ def test_readme_and_man_page_list_the_same_servers() -> None:
     man = servers(plain((ROOT / "man" / "eassync.1").read_text("utf-8")))
     assert readme == man
     assert {"Exchange Online", "SOGo", "Horde"} <= set(readme)  # the ones the suite proves
+
+
+def test_pyproject_ships_the_man_pages_and_every_example() -> None:
+    import tomllib
+
+    data_files = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["tool"]["setuptools"][
+        "data-files"
+    ]
+    shipped = {
+        (dest, path.relative_to(ROOT).as_posix())
+        for dest, patterns in data_files.items()
+        for pattern in patterns
+        for path in ROOT.glob(pattern)
+    }
+    assert ("share/man/man1", "man/eassync.1") in shipped
+    assert ("share/man/man5", "man/eassync.yaml.5") in shipped
+    examples = {p.relative_to(ROOT).as_posix() for p in (ROOT / "examples").rglob("*")}
+    assert {p for _, p in shipped if p.startswith("examples/")} == {
+        p for p in examples if not (ROOT / p).is_dir()
+    }
