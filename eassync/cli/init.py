@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from eassync.cli.complete import complete_examples
 from eassync.cli.output import echo
 from eassync.errors import UsageError
 
@@ -44,6 +45,7 @@ def _exists(target: Path) -> UsageError:
 @click.option(
     "--example",
     metavar="NAME",
+    shell_complete=complete_examples,
     help="Write this shipped example instead (`eassync man --examples` lists them).",
 )
 @click.pass_obj

@@ -9,11 +9,12 @@ from typing import Any
 
 import click
 
+from eassync.cli.complete import complete_pages
 from eassync.cli.output import echo, echo_block
 
 
 @click.command("man")
-@click.argument("page", default="eassync", metavar="[PAGE]")
+@click.argument("page", default="eassync", metavar="[PAGE]", shell_complete=complete_pages)
 @click.option("--path", "show_path", is_flag=True, help="Print where the page file is.")
 @click.option("--examples", is_flag=True, help="List the example configs and where they are.")
 @click.pass_obj
