@@ -78,6 +78,6 @@ def command(obj: Any, url: str | None, username: str | None, example: str | None
         raise UsageError(f"cannot write {target}: {exc.strerror}") from None
     echo(f"wrote {target}")
     if example is None:
-        echo(f"the password comes from ${starter.PASSWORD_ENV}; the file names other ways")
+        echo(f"it reads the password from ${starter.PASSWORD_ENV} (the file shows other ways)")
     echo("next: edit it, then `eassync check`, `eassync discover`, `eassync sync --dry-run`")
     return 0
