@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import sysconfig
+import textwrap
 from pathlib import Path
 
 from eassync.errors import UsageError
@@ -80,49 +81,127 @@ def _first(candidates: list[Path], what: str, *, want_dir: bool = False) -> Path
 
 # --- roff → plain text, for machines without man(1) ----------------------------------
 
+#: macros that only change the font: their words join the running text
+FONT_MACROS = {"B", "I", "BR", "RB", "IR", "RI", "BI", "IB", "SM", "SB"}
+BODY = 7  # where man(1) puts body text
+WIDTH = 78
+
+
+class _Renderer:
+    """Just enough of the ``man`` macros for eassync's own pages: filled paragraphs,
+    headings at the margin, ``.TP`` tags, ``.EX`` examples as written."""
+
+    def __init__(self) -> None:
+        self.out: list[str] = []
+        self.words: list[str] = []
+        self.indent = BODY
+        self.literal = False
+        self.tag_next = False  # the line after .TP is the tag
+
+    def flush(self) -> None:
+        if self.words:
+            self.out.append(
+                textwrap.fill(
+                    " ".join(self.words),
+                    width=WIDTH,
+                    initial_indent=" " * self.indent,
+                    subsequent_indent=" " * self.indent,
+                    break_on_hyphens=False,
+                    break_long_words=False,
+                )
+            )
+            self.words = []
+
+    def blank(self) -> None:
+        self.flush()
+        if self.out and self.out[-1] != "":
+            self.out.append("")
+
+    def text(self, text: str) -> None:
+        if self.literal:
+            self.out.append(" " * self.indent + text)
+        elif self.tag_next:
+            self.tag_next = False
+            self.out.append(" " * BODY + text)
+        elif text.strip():
+            self.words.append(text.strip())
+        else:
+            self.blank()
+
+    def macro(self, name: str, args: str) -> None:
+        if name in ("SH", "SS"):
+            self.blank()
+            self.indent = BODY
+            heading = _unescape(args.strip().strip('"'))
+            self.out.append(heading if name == "SH" else "   " + heading)
+        elif name in ("PP", "LP", "P", "sp"):
+            self.blank()
+            self.indent = BODY
+        elif name == "TP":
+            self.blank()
+            self.indent = BODY + 4
+            self.tag_next = True
+        elif name == "IP":
+            self.blank()
+            self.indent = BODY + 4
+            if args.strip():
+                self.out.append(" " * BODY + _unescape(args.strip().strip('"')))
+        elif name in ("EX", "nf"):
+            self.flush()
+            self.literal = True
+        elif name in ("EE", "fi"):
+            self.literal = False
+        elif name == "RS":
+            self.flush()
+            self.indent += 4
+        elif name == "RE":
+            self.flush()
+            self.indent = max(BODY, self.indent - 4)
+        elif name == "TH":
+            words = _words(args)
+            self.out.append(f"{words[0]}({words[1]})" if len(words) > 1 else args)
+        elif name == "SY":
+            self.blank()
+            self.words.append(_unescape(args.strip()))
+        elif name == "OP":
+            self.text("[" + " ".join(_unescape(w) for w in _words(args)) + "]")
+        elif name == "YS":
+            self.flush()
+        elif name in FONT_MACROS:
+            self.text(_font_text(name, args))
+        # anything else (.ad, .hy, .ne …) only changes the layout
+
 
 def roff_to_text(roff: str) -> str:
     """The text of a man page written with the ``man`` macros, readable without man(1):
-    headings at the margin, paragraphs indented, font changes and escapes undone."""
-    out: list[str] = []
+    headings at the margin, paragraphs filled, font changes and escapes undone."""
+    page = _Renderer()
     for line in roff.splitlines():
         if line.startswith(('.\\"', "'\\\"")):
             continue
-        if line.startswith("."):
-            macro, _, rest = line[1:].partition(" ")
-            rest = _unescape(rest.strip().strip('"'))
-            if macro in ("SH", "SS"):
-                out += ["", rest if macro == "SH" else "  " + rest]
-            elif macro in ("PP", "LP", "P", "TP", "IP", "sp"):
-                out.append("")
-                if macro == "IP" and rest:
-                    out.append("       " + rest)
-            elif macro in ("B", "I", "BR", "RB", "IR", "RI", "BI", "IB", "OP"):
-                out.append("       " + _join_alternating(macro, rest))
-            elif macro == "TH":
-                out.append(rest.split('"')[0].strip())
-            elif macro in ("SY",):
-                out.append("       " + rest)
-            # others (.EX, .EE, .RS, .RE, .YS, .nf, .fi …) only change the layout
-            continue
-        out.append("       " + _unescape(line))
-    text = "\n".join(out)
-    return re.sub(r"\n{3,}", "\n\n", text).strip("\n") + "\n"
+        if (line.startswith(".") and not page.literal) or line[:3] in (".EE", ".fi"):
+            name, _, args = line[1:].partition(" ")
+            page.macro(name.strip(), args)
+        else:
+            page.text(_unescape(line))
+    page.flush()
+    return "\n".join(page.out).strip("\n") + "\n"
 
 
-def _join_alternating(macro: str, rest: str) -> str:
-    """``.BR a b`` alternates fonts without spaces between the words (spaces inside
-    quotes stay); ``.B``/``.I`` keep the spaces; ``.OP`` reads as ``[opt]``."""
-    words = [w.strip('"') for w in re.findall(r'"[^"]*"|\S+', rest)]
-    if macro == "OP":
-        return "[" + " ".join(words) + "]"
-    if macro in ("B", "I"):
-        return " ".join(words)
-    return "".join(words)
+def _words(args: str) -> list[str]:
+    """A macro's arguments: words, or quoted strings that may hold spaces."""
+    return [w[1:-1] if w.startswith('"') else w for w in re.findall(r'"[^"]*"?|\S+', args)]
+
+
+def _font_text(macro: str, args: str) -> str:
+    """``.BR a b`` alternates fonts with nothing between the words; ``.B``/``.I``
+    keep the spaces between them."""
+    words = [_unescape(w) for w in _words(args)]
+    return " ".join(words) if macro in ("B", "I", "SM", "SB") else "".join(words)
 
 
 def _unescape(text: str) -> str:
     text = re.sub(r"\\f(\[[A-Z]*\]|[BIRP])", "", text)
     text = text.replace("\\-", "-").replace("\\&", "").replace("\\(em", "—")
-    text = text.replace("\\e", "\\").replace("\\(aq", "'").replace("\\~", " ")
+    text = text.replace("\\(aq", "'").replace("\\~", " ").replace("\\e", "\\")
     return text

@@ -42,3 +42,21 @@ def test_pyproject_ships_the_man_pages_and_every_example() -> None:
     assert {p for _, p in shipped if p.startswith("examples/")} == {
         p for p in examples if not (ROOT / p).is_dir()
     }
+
+
+def test_the_plain_text_man_page_reads_like_man_output() -> None:
+    from eassync.docs import roff_to_text
+
+    for page in ["eassync.1", "eassync.yaml.5"]:
+        text = roff_to_text((ROOT / "man" / page).read_text("utf-8"))
+        lines = text.splitlines()
+        assert not [line for line in lines if line.startswith(".")], page
+        assert "\\f" not in text
+        assert "\\-" not in text
+    text = roff_to_text((ROOT / "man" / "eassync.1").read_text("utf-8"))
+    description = text.split("\nDESCRIPTION\n")[1].split("\nGLOBAL OPTIONS\n")[0]
+    assert len(description.splitlines()) > 10
+    assert max(len(line) for line in description.splitlines()) <= 78  # filled, as man does
+    assert "       -c, --config FILE\n           Read the config from FILE" in text
+    assert "\nEXIT STATUS\n" in text
+    assert "       eassync sync --dry-run            # what would a sync do?" in text
