@@ -185,7 +185,8 @@ def test_a_new_user_session(tmp_path: Path) -> None:
 
         wrong = dict(env, EASSYNC_PASSWORD="not-the-password")
         refused = user.run("sync", code=1, env=wrong)
-        assert "password" in refused.stderr.lower()
+        assert "wrong username or password" in refused.stderr
+        assert "eassync doctor" in refused.stderr  # the next step, not a config key
 
         unknown = user.run("sync", "nope", code=2)
         assert "no pair named 'nope'" in unknown.stderr
