@@ -61,3 +61,29 @@ def test_ctrl_c_during_a_sync_exits_130_and_says_interrupted(tmp_path: Path) -> 
         # an interrupted pass leaves nothing that stops the next one
         again = run_cli(config, "sync")
     assert again.returncode == 0, again.stderr
+
+
+def test_watch_stops_cleanly_on_ctrl_c_and_at_once_on_a_second(tmp_path: Path) -> None:
+    with DevServer(data_dir=tmp_path / "server", users={USER: PASSWORD}) as srv:
+        config = write_config(tmp_path, srv.url)
+        srv.faults.delay(20, command="Sync")  # its first pass hangs in the server
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "eassync", "-c", str(config), "-v", "watch"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=cli_env(),
+        )
+        deadline = time.monotonic() + 60
+        while srv.faults.armed() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not srv.faults.armed(), "watch never reached its Sync request"
+        proc.send_signal(signal.SIGINT)  # finish the current sync, then exit …
+        time.sleep(1)
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGINT)  # … or stop now
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "finishing the current sync" in err
+    assert "interrupted: nothing was lost" in err
+    assert "Traceback" not in out + err
