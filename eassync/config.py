@@ -35,7 +35,9 @@ STORAGE_KINDS = {
     "caldav": {"calendar", "tasks"},
     "notes": {"notes"},
 }
-EXAMPLE_HINT = "start from examples/config.yaml (see man 5 eassync.yaml)"
+EXAMPLE_HINT = (
+    "`eassync init` writes a starting config; `eassync man eassync.yaml` describes each key"
+)
 
 
 def default_fileext(kind: str) -> str:

@@ -183,6 +183,16 @@ def collection_matches(sel: Selection, wanted: str) -> bool:
     return wanted in (sel.subdir, sel.folder.server_id, sel.folder.display_name)
 
 
+def _collections_hint(pair: str, selections: Sequence[Selection]) -> str:
+    """The names a user may write after ``PAIR/`` (the subfolder, else the folder's
+    display name: never the ServerId, which means nothing to a person)."""
+    names = sorted({s.subdir or s.folder.display_name for s in selections})
+    if not names:
+        return f"pair '{pair}' selects no folder now: `eassync discover` lists the server's"
+    listed = ", ".join(repr(n) for n in names)
+    return f"collections of {pair}: {listed} (or sync the whole pair: `eassync sync {pair}`)"
+
+
 @dataclass
 class OpenCollection:
     """One selected EAS folder of a pair with both sides open."""
@@ -353,12 +363,13 @@ def open_pair(
         folders = pool.folders(pair.account)
         selections = select_folders(pair.name, pair.remote, folders, known)
         if collection is not None:
-            selections = [s for s in selections if collection_matches(s, collection)]
-            if not selections:
+            chosen = [s for s in selections if collection_matches(s, collection)]
+            if not chosen:
                 raise UsageError(
                     f"pair '{pair.name}' has no collection {collection!r}",
-                    hint=f"`eassync status` lists the collections of {pair.name}",
+                    hint=_collections_hint(pair.name, selections),
                 )
+            selections = chosen
         conflict = (
             {"command": list(pair.conflict_command)}
             if pair.conflict == "command" and pair.conflict_command

@@ -5,7 +5,7 @@ command called ``command``; modules are imported only when their command runs, s
 ``--help`` and shell completion stay instant.
 
 Exit codes: 0 ok, 1 some item or collection failed, 2 usage or config error,
-75 transient (network down, throttled, lock held).
+75 transient (network down, throttled, lock held), 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -39,12 +39,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gal": ("eassync.cli.gal", "Search the server's global address list (mutt, vCard, JSON)."),
     "freebusy": ("eassync.cli.freebusy", "Show when people are busy (server free/busy)."),
     "oof": ("eassync.cli.oof", "Show or set an account's out-of-office reply."),
+    "init": ("eassync.cli.init", "Write a commented starting config (never overwrites)."),
+    "man": ("eassync.cli.man", "Show the man pages that ship with eassync."),
 }
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_TRANSIENT = 75
+EXIT_INTERRUPTED = 130
+#: a pass may be killed at any instant (the status commits after the server's answer)
+INTERRUPTED = "interrupted: nothing was lost; run the command again to finish"
 
 
 class LazyGroup(click.Group):
@@ -131,14 +136,17 @@ def main(argv: list[str] | None = None) -> None:
     gc.set_threshold(50_000, 20, 100)
     try:
         rv = cli.main(args=argv, prog_name="eassync", standalone_mode=False)
-    except click.exceptions.Abort:
-        echo("aborted", err=True)
-        sys.exit(EXIT_FAILED)
+    except click.exceptions.Abort as exc:
+        # click turns Ctrl-C into Abort; 128+SIGINT as shells and other tools report it
+        interrupted = isinstance(exc.__cause__, KeyboardInterrupt)
+        echo(INTERRUPTED if interrupted else "aborted", err=True)
+        sys.exit(EXIT_INTERRUPTED if interrupted else EXIT_FAILED)
     except click.ClickException as exc:
         exc.show()
         sys.exit(EXIT_USAGE)
     except KeyboardInterrupt:
-        sys.exit(130)
+        echo(INTERRUPTED, err=True)
+        sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:  # EassyncError → message + exit code; others re-raised
         sys.exit(report_error(exc))
     sys.exit(rv if isinstance(rv, int) else EXIT_OK)

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from eassync.cli.complete import complete_accounts
 from eassync.cli.output import echo, echo_block
 from eassync.errors import ConfigError
 
@@ -34,7 +35,7 @@ TYPE_NAMES = {
 
 
 @click.command()
-@click.argument("account", required=False)
+@click.argument("account", required=False, shell_complete=complete_accounts)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
 def command(ctx: object, account: str | None, as_json: bool) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from eassync.cli.complete import complete_accounts
 from eassync.cli.output import echo, echo_block
 from eassync.errors import UsageError
 
@@ -28,7 +29,13 @@ def parse_when(text: str, option: str) -> datetime:
 @click.argument("addresses", nargs=-1, required=True, metavar="ADDRESS...")
 @click.option("--from", "start_text", metavar="WHEN", help="Start (default: now).")
 @click.option("--to", "end_text", metavar="WHEN", help="End (default: 24 hours after the start).")
-@click.option("-a", "--account", metavar="NAME", help="The account (default: the only one).")
+@click.option(
+    "-a",
+    "--account",
+    metavar="NAME",
+    help="The account (default: the only one).",
+    shell_complete=complete_accounts,
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
 @click.option("--ics", is_flag=True, help="iCalendar on stdout: one VFREEBUSY per person.")
 @click.pass_obj

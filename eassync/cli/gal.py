@@ -7,12 +7,19 @@ from typing import Any
 
 import click
 
+from eassync.cli.complete import complete_accounts
 from eassync.cli.output import echo, echo_block
 
 
 @click.command()
 @click.argument("query", metavar="QUERY")
-@click.option("-a", "--account", metavar="NAME", help="The account (default: the only one).")
+@click.option(
+    "-a",
+    "--account",
+    metavar="NAME",
+    help="The account (default: the only one).",
+    shell_complete=complete_accounts,
+)
 @click.option(
     "--format",
     "fmt",

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import click
 
+from eassync.cli.complete import complete_accounts
 from eassync.cli.output import echo
 from eassync.errors import ConfigError
 
 
 @click.command()
-@click.argument("account")
+@click.argument("account", shell_complete=complete_accounts)
 @click.pass_obj
 def command(ctx: object, account: str) -> int:
     """Sign in to the OAuth2 (Exchange Online) account ACCOUNT.

@@ -7,11 +7,12 @@ from typing import Any
 
 import click
 
+from eassync.cli.complete import complete_accounts
 from eassync.cli.output import echo, echo_block
 
 
 @click.command()
-@click.argument("account", metavar="ACCOUNT")
+@click.argument("account", metavar="ACCOUNT", shell_complete=complete_accounts)
 @click.argument("action", type=click.Choice(["status", "on", "off"]), default="status")
 @click.option("--message", metavar="FILE", help="on: the reply to internal senders ('-': stdin).")
 @click.option("--external", metavar="FILE", help="on: the reply to external senders (else none).")

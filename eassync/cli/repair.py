@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from eassync.cli.complete import complete_pairs
 from eassync.cli.output import echo
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ def _print(outcome: RepairOutcome, verbosity: int) -> None:
 
 
 @click.command()
-@click.argument("pair")
+@click.argument("pair", shell_complete=complete_pairs)
 @click.option(
     "--from-scratch",
     is_flag=True,

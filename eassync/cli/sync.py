@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from eassync.cli.complete import complete_targets
 from eassync.cli.output import echo, echo_block, progress
 from eassync.cli.text import printable
 from eassync.sync.plan import Action, ConflictRecord, Failure
@@ -70,7 +71,9 @@ class CliReporter:
 
 
 @click.command()
-@click.argument("targets", nargs=-1, metavar="[PAIR[/COLLECTION]]...")
+@click.argument(
+    "targets", nargs=-1, metavar="[PAIR[/COLLECTION]]...", shell_complete=complete_targets
+)
 @click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
 @click.option(
     "--force-delete",

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from eassync.cli.complete import complete_pairs
 from eassync.cli.output import echo
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ def _print(outcome: TestdataOutcome, verb: str, verbosity: int) -> None:
 
 
 @command.command("create", epilog=_DEVICE_NOTE)
-@click.argument("pair")
+@click.argument("pair", shell_complete=complete_pairs)
 @click.option(
     "--count",
     type=click.IntRange(1, 10_000),
@@ -77,7 +78,7 @@ def create_command(ctx: Any, pair: str, count: int) -> int:
 
 
 @command.command("delete", epilog=_DEVICE_NOTE)
-@click.argument("pair")
+@click.argument("pair", shell_complete=complete_pairs)
 @click.pass_obj
 def delete_command(ctx: Any, pair: str) -> int:
     """Delete every tagged item, locally and on the server.

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from eassync.cli.complete import complete_pairs
+
 if TYPE_CHECKING:
     from eassync.watch.daemon import WatchOptions
 
@@ -38,7 +40,7 @@ def watch_options(config_watch: Mapping[str, Any], **given: Any) -> WatchOptions
 
 
 @click.command()
-@click.argument("targets", nargs=-1, metavar="[PAIR]...")
+@click.argument("targets", nargs=-1, metavar="[PAIR]...", shell_complete=complete_pairs)
 @click.option(
     "--heartbeat",
     type=click.IntRange(1, 3540),

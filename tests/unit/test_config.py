@@ -247,7 +247,7 @@ def test_missing_file_names_the_path_and_the_example(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.yaml")
     assert str(tmp_path / "nope.yaml") in str(info.value)
     assert info.value.hint is not None
-    assert "examples/config.yaml" in info.value.hint
+    assert "eassync init" in info.value.hint
     assert info.value.exit_code == 2
 
 

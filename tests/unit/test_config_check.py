@@ -133,4 +133,4 @@ def test_check_missing_config_exits_2_with_hint(
     err = capsys.readouterr().err
     assert info.value.code == 2
     assert f"no config file at {tmp_path / 'none.yaml'}" in err
-    assert "examples/config.yaml" in err
+    assert "eassync init" in err
