@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from eassync.cli.output import echo, echo_block
+from eassync.cli.traceopt import trace_options
 from eassync.errors import ConfigError
 
 TYPE_NAMES = {
@@ -36,6 +37,7 @@ TYPE_NAMES = {
 @click.command()
 @click.argument("account", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@trace_options
 @click.pass_obj
 def command(ctx: object, account: str | None, as_json: bool) -> int:
     """List the folders an account's server shows (all accounts without ACCOUNT).

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from eassync.cli.output import echo, echo_block
+from eassync.cli.traceopt import trace_options
 
 
 @click.command()
@@ -31,6 +32,7 @@ from eassync.cli.output import echo, echo_block
 )
 @click.option("--pictures", is_flag=True, help="Ask for photos too (EAS 14.1+; vCard/JSON).")
 @click.option("--no-cache", is_flag=True, help="Ask the server even if a recent answer is cached.")
+@trace_options
 @click.pass_obj
 def command(
     ctx: Any,

@@ -10,6 +10,7 @@ import click
 
 from eassync.cli.output import echo, echo_block, progress
 from eassync.cli.text import printable
+from eassync.cli.traceopt import trace_options
 from eassync.sync.plan import Action, ConflictRecord, Failure
 
 
@@ -83,6 +84,7 @@ class CliReporter:
     help="Send items parked after the server refused or failed on them again.",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+@trace_options
 @click.pass_obj
 def command(
     ctx: Any,
