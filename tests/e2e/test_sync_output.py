@@ -114,6 +114,17 @@ def test_no_color_keeps_a_terminal_free_of_colour(tmp_path: Path) -> None:
         assert not SGR.search(shown)
 
 
+def test_q_on_a_terminal_shows_no_live_line_and_no_item_lines(tmp_path: Path) -> None:
+    with DevServer(data_dir=tmp_path / "server", users={USER: PASSWORD}) as srv:
+        for i in range(3):
+            srv.store.add_item(USER, srv.store.default_folder(USER, 9), person(i))
+        config = write_config(tmp_path, srv.url)
+        shown = run_in_terminal(config, "-q", "sync", env=_terminal_env())
+        assert "contacts/Contacts: local +3 ~0 -0, remote +0 ~0 -0" in shown
+        assert "add local" not in shown
+        assert "\x1b" not in shown
+
+
 def test_a_failure_is_red_on_a_terminal(tmp_path: Path) -> None:
     with DevServer(data_dir=tmp_path / "server", users={USER: PASSWORD}) as srv:
         srv.store.add_item(USER, srv.store.default_folder(USER, 9), person(1))

@@ -92,3 +92,17 @@ def test_a_short_download_asks_no_estimate(tmp_path: Path) -> None:
         client.close()
     assert totals == []
     assert remote.requests == before + 1  # the one Sync, no GetItemEstimate
+
+
+def test_a_log_line_erases_the_live_line_first(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import logging
+
+    # as on a terminal: click keeps the escape codes
+    monkeypatch.setattr("click.utils.should_strip_ansi", lambda *args: False)
+    output.live("work/Contacts: 3 items, 1/s")
+    record = logging.LogRecord("x", logging.WARNING, __file__, 1, "retrying", (), None)
+    output.SafeFormatter("%(levelname)s: %(message)s").format(record)
+    output.clear_live()  # erased already: writes nothing more
+    assert capsys.readouterr().err == "\rwork/Contacts: 3 items, 1/s\x1b[K\r\x1b[K"

@@ -97,6 +97,12 @@ def test_credential_headers_keep_only_their_scheme() -> None:
     }
 
 
+@pytest.mark.parametrize("scheme", ["Bearer", "NTLM", "Negotiate"])
+def test_tokens_of_every_scheme_are_redacted(scheme: str) -> None:
+    ((_, shown),) = trace.redact_headers({"authorization": f"{scheme} eyJ0eXAiOiJKV1Qi"})
+    assert shown == f"{scheme} [redacted]"
+
+
 def test_wbxml_that_does_not_decode_is_written_as_hex_with_the_error() -> None:
     broken = b"\x03\x01\x6a\x00\x45\x5c\x4f" + bytes(range(256)) * 3
     text = trace.render_body(broken, "application/vnd.ms-sync.wbxml", items=False)
