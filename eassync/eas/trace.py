@@ -46,6 +46,7 @@ ITEM_DATA = frozenset(
         "Settings:ReplyMessage",  # the out-of-office text
         "Settings:FriendlyName",  # "eassync on <host name>"
         "ComposeMail:Mime",
+        "MeetingResponse:SendResponse",  # the comment sent to the organizer
     }
 )
 

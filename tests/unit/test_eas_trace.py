@@ -62,6 +62,23 @@ def test_trace_items_keeps_item_data() -> None:
     assert "private notes" in text
 
 
+def test_a_comment_to_an_organizer_is_item_data() -> None:
+    tree = E(
+        "MeetingResponse:MeetingResponse",
+        E(
+            "MeetingResponse:Request",
+            E("MeetingResponse:RequestId", value="3:1"),
+            E(
+                "MeetingResponse:SendResponse",
+                E("AirSyncBase:Body", E("AirSyncBase:Data", value="late, sorry")),
+            ),
+        ),
+    )
+    text = trace.render_body(encode(tree), "", items=False)
+    assert "late, sorry" not in text
+    assert "<RequestId>3:1</RequestId>" in text
+
+
 def test_passwords_in_a_body_are_redacted_even_with_items() -> None:
     tree = E("Settings:Settings", E("Settings:DevicePassword", E("Settings:Password", value="pw")))
     for items in (False, True):
