@@ -209,15 +209,18 @@ def command(
             if outcome.error.hint:
                 echo(f"{outcome.pair}: hint: {outcome.error.hint}", err=True)
 
-    outcomes = run_sync(
-        config,
-        targets,
-        dry_run=dry_run,
-        force_delete=force_delete,
-        retry_parked=retry,
-        reporter=reporter,
-        on_outcome=print_outcome,
-    )
+    try:
+        outcomes = run_sync(
+            config,
+            targets,
+            dry_run=dry_run,
+            force_delete=force_delete,
+            retry_parked=retry,
+            reporter=reporter,
+            on_outcome=print_outcome,
+        )
+    finally:
+        reporter.end_progress()  # an error ends the run on a line of its own
     code = max((o.exit_code for o in outcomes), default=0)
     if as_json:
         doc = {
