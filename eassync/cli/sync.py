@@ -95,7 +95,7 @@ class CliReporter:
             return
         self._drawn_at = now
         width = shutil.get_terminal_size().columns - 1
-        live(self.progress_text()[: max(width, 20)])
+        live(printable(self.progress_text())[: max(width, 20)])
         self._shown = True
 
     def _print(self, text: str, *, err: bool = False, fg: str | None = None) -> None:

@@ -106,3 +106,19 @@ def test_a_log_line_erases_the_live_line_first(
     output.SafeFormatter("%(levelname)s: %(message)s").format(record)
     output.clear_live()  # erased already: writes nothing more
     assert capsys.readouterr().err == "\rwork/Contacts: 3 items, 1/s\x1b[K\r\x1b[K"
+
+
+def test_a_hostile_folder_name_in_the_live_line_is_escaped(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("click.utils.should_strip_ansi", lambda *args: False)
+    reporter = CliReporter(0, show_plan=False, as_json=False, item_lines=False)
+    reporter.progress = True  # as on a terminal
+    reporter.begin("work", "Evil\x1b]0;owned\x07\u200b")
+    reporter.estimate("Evil\x1b]0;owned\x07\u200b", 10)
+    reporter.end_progress()
+    err = capsys.readouterr().err
+    assert "\x1b]" not in err
+    assert "\x07" not in err
+    assert "work/Evil\\x1b]0;owned\\x07\\u200b: 0/10 items" in err
+    assert err.endswith("\r\x1b[K")  # erased at the end
