@@ -271,6 +271,7 @@ class PairSession:
     ) -> SyncReport:
         """One engine pass over one collection; the report carries its label."""
         from eassync.sync.engine import sync_collection
+        from eassync.sync.plan import ProgressReporter
 
         pair, key, trash = self.pair, coll.key, self.trash
         if dry_run:
@@ -283,6 +284,10 @@ class PairSession:
 
         # server items that failed to convert are reported every pass (issue 14)
         coll.remote.failed = None if dry_run else status.failed_items(key)
+        if isinstance(reporter, ProgressReporter):
+            reporter.begin(pair.name, coll.label)
+            label = coll.label
+            coll.remote.on_estimate = lambda total: reporter.estimate(label, total)
         started = time.monotonic()
         report = sync_collection(
             coll.local,
@@ -408,10 +413,13 @@ def sync_pair(
     starts a never-synced collection (the SyncKey 0 exchange) in memory only, so
     its plan lists the server's first batch of items."""
     from eassync.storage.lock import pair_lock
+    from eassync.sync.plan import ProgressReporter
     from eassync.sync.status import Status
 
     outcome = PairOutcome(pair.name)
     path = status_path(config, pair.name)
+    if isinstance(reporter, ProgressReporter):
+        reporter.begin(pair.name, None)
     with ExitStack() as stack:
         if not dry_run:
             stack.enter_context(pair_lock(config.general.status_dir, pair.name))

@@ -93,7 +93,7 @@ class Context:
     help="Config file (default: $XDG_CONFIG_HOME/eassync/config.yaml).",
 )
 @click.option("-v", "--verbose", count=True, help="More output; -vv shows protocol traffic.")
-@click.option("-q", "--quiet", is_flag=True, help="Only errors.")
+@click.option("-q", "--quiet", is_flag=True, help="Less output: errors and what changed.")
 @click.version_option(__version__, prog_name="eassync")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, verbose: int, quiet: bool) -> None:

@@ -161,6 +161,7 @@ def command(ctx: Any, folder: Path | None) -> int:
         def sync(title: str) -> int:
             _step(title)
             outcomes = run_sync(config, [], reporter=reporter)
+            reporter.end_progress()
             for o in outcomes:
                 if o.error:
                     echo(f"  {o.pair}: error: {o.error}", err=True)

@@ -9,6 +9,7 @@ import click
 
 from eassync.cli.complete import complete_accounts
 from eassync.cli.output import echo, echo_block
+from eassync.cli.traceopt import trace_options
 from eassync.errors import ConfigError
 
 TYPE_NAMES = {
@@ -37,6 +38,7 @@ TYPE_NAMES = {
 @click.command()
 @click.argument("account", required=False, shell_complete=complete_accounts)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@trace_options
 @click.pass_obj
 def command(ctx: object, account: str | None, as_json: bool) -> int:
     """List the folders an account's server shows (all accounts without ACCOUNT).

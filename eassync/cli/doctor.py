@@ -29,6 +29,7 @@ from eassync.cli.check import account_info, secret_info
 from eassync.cli.complete import complete_accounts
 from eassync.cli.output import echo, echo_block
 from eassync.cli.text import printable
+from eassync.cli.traceopt import trace_options
 from eassync.errors import ConfigError, EassyncError, ServerError, TLSError, TransportError
 
 if TYPE_CHECKING:
@@ -471,6 +472,7 @@ def _walk_all(config: Config, names: list[str]) -> Iterator[tuple[str, Walk]]:
 @click.command("doctor")
 @click.argument("account", required=False, shell_complete=complete_accounts)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@trace_options
 @click.pass_obj
 def command(obj: Any, account: str | None, as_json: bool) -> int:
     """Walk the first contact with an account's server, step by step (all accounts

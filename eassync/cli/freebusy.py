@@ -10,6 +10,7 @@ import click
 
 from eassync.cli.complete import complete_accounts
 from eassync.cli.output import echo, echo_block
+from eassync.cli.traceopt import trace_options
 from eassync.errors import UsageError
 
 
@@ -38,6 +39,7 @@ def parse_when(text: str, option: str) -> datetime:
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
 @click.option("--ics", is_flag=True, help="iCalendar on stdout: one VFREEBUSY per person.")
+@trace_options
 @click.pass_obj
 def command(
     ctx: Any,

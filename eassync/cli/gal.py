@@ -9,6 +9,7 @@ import click
 
 from eassync.cli.complete import complete_accounts
 from eassync.cli.output import echo, echo_block
+from eassync.cli.traceopt import trace_options
 
 
 @click.command()
@@ -38,6 +39,7 @@ from eassync.cli.output import echo, echo_block
 )
 @click.option("--pictures", is_flag=True, help="Ask for photos too (EAS 14.1+; vCard/JSON).")
 @click.option("--no-cache", is_flag=True, help="Ask the server even if a recent answer is cached.")
+@trace_options
 @click.pass_obj
 def command(
     ctx: Any,

@@ -9,6 +9,7 @@ import click
 
 from eassync.cli.complete import complete_accounts
 from eassync.cli.output import echo, echo_block
+from eassync.cli.traceopt import trace_options
 
 
 @click.command()
@@ -24,6 +25,7 @@ from eassync.cli.output import echo, echo_block
     help="on: the files are HTML (also said by a .html name); status: show the HTML form.",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+@trace_options
 @click.pass_obj
 def command(
     ctx: Any,

@@ -78,7 +78,7 @@ def command(ctx: Any, pair: str, from_scratch: bool) -> int:
 
     config = ctx.load_config()
     # live: notes and failures; the items copied are listed in the summary instead
-    reporter = CliReporter(min(ctx.verbosity, 0), show_plan=False, as_json=False)
+    reporter = CliReporter(min(ctx.verbosity, 0), show_plan=False, as_json=False, item_lines=False)
     outcome = run_repair(config, pair, from_scratch=from_scratch, reporter=reporter)
     reporter.end_progress()
     if ctx.verbosity >= 0 or outcome.exit_code:

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from eassync.cli.output import echo, echo_block
+from eassync.cli.traceopt import trace_options
 from eassync.pim.text import safe
 
 
@@ -41,6 +42,7 @@ class _Quiet:
     help="Answer without mailing the organizer (EAS 16.x; older servers always reply).",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+@trace_options
 @click.pass_obj
 def command(
     ctx: Any, answer: str, event: str, comment: str | None, no_send: bool, as_json: bool

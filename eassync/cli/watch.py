@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from eassync.cli.complete import complete_pairs
+from eassync.cli.traceopt import trace_options
 
 if TYPE_CHECKING:
     from eassync.watch.daemon import WatchOptions
@@ -76,6 +77,7 @@ def watch_options(config_watch: Mapping[str, Any], **given: Any) -> WatchOptions
     is_flag=True,
     help="Poll vdir folders every --poll-interval instead of watching them.",
 )
+@trace_options
 @click.pass_obj
 def command(
     ctx: Any,

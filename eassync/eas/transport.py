@@ -22,6 +22,7 @@ import requests
 import urllib3
 
 from eassync import __version__
+from eassync.eas import trace
 from eassync.eas.auth import Auth
 from eassync.eas.versions import parse_header
 from eassync.errors import (
@@ -158,8 +159,11 @@ class Transport:
         retry: RetryPolicy | None = None,
         session: requests.Session | None = None,
         max_response_size: int = bounded.DEFAULT_MAX_SIZE,
+        tracer: trace.Tracer | None = None,
     ) -> None:
         self.account = account
+        #: where each request and answer is written (``--trace``); the run's by default
+        self.tracer = tracer if tracer is not None else trace.active()
         self.url = url
         self.username = username
         self.device_id = device_id
@@ -262,20 +266,7 @@ class Transport:
         limits = bounded.Limits(timeout or self.timeout, self.max_response_size)
         while True:
             try:
-                raw = bounded.send(
-                    self.session,
-                    method,
-                    self.url,
-                    limits=limits,
-                    what=f"account {self.account!r} at {self.host}: {label}",
-                    params=params,
-                    data=body,
-                    headers=dict(headers),
-                    # per request: requests lets REQUESTS_CA_BUNDLE override session.verify
-                    verify=self.verify,
-                    # 451 is our redirect; a 30x to another host must not get credentials
-                    allow_redirects=False,
-                )
+                raw = self._exchange(method, body, params, headers, limits, label)
             except RequestTimeout:
                 # not retried: a server that dribbles would do it again, times attempts
                 raise
@@ -356,6 +347,76 @@ class Transport:
                     hint="the server has a problem; run again later",
                 )
             self._raise_for_status(status, headers_in, label)
+
+    def _exchange(
+        self,
+        method: str,
+        body: bytes | None,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str],
+        limits: bounded.Limits,
+        label: str,
+    ) -> requests.Response:
+        """One try of a request; traced (``--trace``) whatever comes of it."""
+        started = time.monotonic()
+        try:
+            raw = bounded.send(
+                self.session,
+                method,
+                self.url,
+                limits=limits,
+                what=f"account {self.account!r} at {self.host}: {label}",
+                params=params,
+                data=body,
+                headers=dict(headers),
+                # per request: requests lets REQUESTS_CA_BUNDLE override session.verify
+                verify=self.verify,
+                # 451 is our redirect; a 30x to another host must not get credentials
+                allow_redirects=False,
+            )
+        except Exception as exc:
+            if self.tracer is not None:
+                self._trace(method, params, headers, body, started, error=exc)
+            raise
+        if self.tracer is not None:
+            self._trace(method, params, headers, body, started, raw=raw)
+        return raw
+
+    def _trace(
+        self,
+        method: str,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        started: float,
+        *,
+        raw: requests.Response | None = None,
+        error: BaseException | None = None,
+    ) -> None:
+        assert self.tracer is not None
+        if raw is not None and raw.request is not None:
+            # what went on the wire: the session's headers and the auth's too
+            url = raw.request.url or self.url
+            sent: Mapping[str, str] = raw.request.headers
+        else:
+            prepared = requests.Request(method, self.url, params=dict(params or {})).prepare()
+            url = prepared.url or self.url
+            sent = {**{k: str(v) for k, v in self.session.headers.items()}, **headers}
+        exchange = trace.Exchange(
+            method=method,
+            url=url,
+            request_headers=sent,
+            request_body=body,
+            status=raw.status_code if raw is not None else None,
+            response_headers=raw.headers if raw is not None else None,
+            response_body=raw.content if raw is not None else None,
+            error=_short(error) if error is not None else None,
+            seconds=time.monotonic() - started,
+        )
+        try:
+            self.tracer.record(exchange)
+        except OSError as exc:  # a full disk must not fail the sync it traces
+            log.warning("cannot write the protocol trace to %s: %s", self.tracer.directory, exc)
 
     def _raise_for_status(self, status: int, headers: Mapping[str, str], label: str) -> None:
         where = f"account {self.account!r} at {self.host}"

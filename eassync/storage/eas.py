@@ -101,6 +101,10 @@ class EasRemoteCollection:
         self.failed: FailedItems | None = None
         self._refused: set[str] = set()
         self._saved: list[tuple[str, str]] = []  # the failed items as stored
+        #: told how many items a long download brings (set by the runner for a live
+        #: progress line): asked of the server (GetItemEstimate) only when the first
+        #: answer says MoreAvailable, so a pass with little to do costs no request more
+        self.on_estimate: Callable[[int], None] | None = None
 
     @property
     def version(self) -> str:
@@ -119,6 +123,8 @@ class EasRemoteCollection:
             again = self._again(remembered)
         bound = PullBound(self.location, self.max_batch, self._estimate)
         more = True
+        received = 0
+        estimated = False
         while more:
             bound.next_round()
             self.requests += 1
@@ -144,6 +150,12 @@ class EasRemoteCollection:
             yield RemoteBatch(changes=changes, state=state, more_available=more)
             # here the engine has committed the batch: remember what failed in it
             self._remember(remembered, changes)
+            received += len(resp.commands)
+            if more and not estimated and self.on_estimate is not None:
+                estimated = True
+                left = self._estimate(state)
+                if left is not None:
+                    self.on_estimate(received + left)
             if more:
                 bound.check()
 

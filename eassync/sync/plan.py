@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 Side = Literal["local", "remote"]
 ActionKind = Literal["add", "change", "delete", "ignore", "readd"]
@@ -125,6 +125,18 @@ class Reporter(Protocol):
     def conflict(self, collection: str, conflict: ConflictRecord) -> None: ...
 
     def note(self, collection: str, text: str) -> None: ...
+
+
+@runtime_checkable
+class ProgressReporter(Reporter, Protocol):
+    """A reporter that also shows how far a pass is (the CLI's live line on a terminal).
+    The runner calls :meth:`begin` when a pair starts (``collection`` None) and when
+    each of its collections starts, and :meth:`estimate` when the server announced how
+    many items a long download brings (GetItemEstimate)."""
+
+    def begin(self, pair: str, collection: str | None) -> None: ...
+
+    def estimate(self, collection: str, total: int) -> None: ...
 
 
 class LogReporter:
