@@ -500,12 +500,20 @@ class _Pass:
             yield tx
 
     def _describe(self, item: Item | None, fallback: str | None = None) -> str:
+        """An item as the user knows it: its summary; ``fallback`` (its file name)
+        where it has none. Never a UID: no user knows an item by that."""
         if item is None:
             return fallback or "?"
         try:
             return self.handler.describe(item)
         except Exception:  # a summary is never worth failing a pass
-            return item.uid or fallback or "?"
+            return fallback or "?"
+
+    def _local_name(self, ident: str | None, fallback: str = "?") -> str:
+        """The local item ``ident`` by its summary, else by its file name."""
+        if ident is None:
+            return fallback
+        return self._describe(self._read_for_match(ident), ident)
 
     def _act(
         self, side: Side, kind: ActionKind, name: str, ident: str | None = None, note: str = ""
@@ -675,7 +683,9 @@ class _Pass:
             try:
                 item_hash, proj_hash = self._hashes(item)
             except EassyncError as exc:
-                self._fail("local", ident, self._describe(item, ident), str(exc))
+                # a file that does not read is named by its file: a summary read from
+                # it can be half-read ("bad (?)"), and the file is what the user fixes
+                self._fail("local", ident, ident, str(exc))
                 continue
             if row is not None and row.local_hash == item_hash:
                 self.etag_only[row.id] = etag
@@ -1369,12 +1379,14 @@ class _Pass:
         if self.direction == "to_remote":
             # local side is authoritative: keep the item, forget the server copy
             tx.update(row.id, remote_ident=None, remote_hash=None, deferred=None)
-            self._act("local", "ignore", row.uid or server_id, row.local_ident, "server delete")
+            name = self._local_name(row.local_ident, _row_name(row))
+            self._act("local", "ignore", name, row.local_ident, "server delete")
             return
         if change is not None and self.direction == "both":
             self.index.pop(change.ident)
             self._readd(tx, row, change.etag, change.hash, change.proj_hash)
-            self._note(f"{row.uid or change.ident}: deleted on the server, changed here: re-added")
+            name = self._local_name(change.ident)
+            self._note(f"{name}: deleted on the server, changed here: re-added")
             return
         if row.local_ident is None:
             tx.delete(row.id)
@@ -1466,7 +1478,8 @@ class _Pass:
                         self.index.pop(change.ident)
                     # hashes are refreshed from the local item just before it is sent
                     tx.update(row.id, remote_ident=None, pending=new_client_id(), seen=1)
-                    self._note(f"{row.uid or row.local_ident}: missing after resync: re-uploaded")
+                    name = self._local_name(row.local_ident, _row_name(row))
+                    self._note(f"{name}: missing after resync: re-uploaded")
             tx.set_collection(self.collection, resyncing=0)
         self.resyncing = False
 
@@ -1835,7 +1848,7 @@ class _Pass:
                     item_hash, proj_hash = self._hashes(item)
                     bare_hash = self._bare_hash(item)
                 except EassyncError as exc:
-                    self._fail("local", row.local_ident, self._describe(item), str(exc))
+                    self._fail("local", row.local_ident, row.local_ident or "?", str(exc))
                     continue
                 if row.rejected_hash is not None and row.rejected_hash == item_hash:
                     tx.update(row.id, pending=None)
