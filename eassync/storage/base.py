@@ -174,3 +174,9 @@ class RemoteCollection(Protocol):
         """Send client commands in one Sync request; returns the new state and one
         result per op. Raises InvalidSyncKey, TransientError …"""
         ...
+
+    def fetch(self, ident: str) -> RemoteChange:
+        """The server's current version of one item, outside Sync (the state does not
+        move): a ``change`` with the item, or with ``error`` when it does not convert.
+        Raises NotFoundError when the server no longer holds it."""
+        ...

@@ -265,6 +265,16 @@ class EasRemoteCollection:
         data = Element("AirSync:ApplicationData", list(properties.children))
         return self._convert("change", server_id, data)
 
+    def fetch(self, ident: str) -> RemoteChange:
+        """The server's current version of one item (ItemOperations Fetch, MS-ASCMD
+        2.2.1.10): the SyncKey does not move. NotFoundError when it is gone."""
+        from eassync.eas.element import Element
+
+        self.requests += 1
+        properties = self.client.fetch_item(self.folder.server_id, ident)
+        data = Element("AirSync:ApplicationData", list(properties.children))
+        return self._convert("change", ident, data)
+
     def _remote_change(self, cmd: Any) -> RemoteChange:
         kind, server_id, data = cmd.kind, cmd.server_id, cmd.data
         if not usable_server_id(server_id):
