@@ -85,9 +85,10 @@ says so in one note per pass; ``error`` stops the pass before anything is writte
 naming them (:class:`LocalChangesRefused`). A server change of a locally changed item
 overwrites it either way (the server wins every conflict; the local version goes to
 the trash, as for ``remote_wins``). A UID given to a server item is written back once
-the pair may write to the server (``needs_push``). ``to_remote`` never writes locally: server changes are reported and not applied
-(the status records the server's new hash; server adds are ignored), and the local
-side wins every conflict.
+the pair may write to the server (``needs_push``).
+``to_remote`` never writes locally: server changes are reported and not applied (the
+status records the server's new hash; server adds are ignored), and the local side
+wins every conflict.
 
 Dry run: the local scan runs; the pull fetches the **first batch only** with the
 stored SyncKey and commits nothing (a faithful server keeps one step back, so the
