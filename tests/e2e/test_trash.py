@@ -200,3 +200,41 @@ def test_to_local_ignore_tells_once_per_pass_and_error_fails_naming_them(
             assert name in out.stderr
         assert "local_changes: revert" in out.stderr  # the hint names the key
         assert "Traceback" not in out.stderr
+
+
+def test_restore_finds_the_subfolder_of_an_all_pair_and_json_lists_it(tmp_path: Path) -> None:
+    import json
+
+    from .cal_helpers import calendar_dir, run_device, write_cal_config
+
+    with DevServer(data_dir=tmp_path / "server", users={USER: PASSWORD}) as srv:
+        config = write_cal_config(tmp_path / "dev", srv.url)
+        run_device(config, "sync")
+        folder = srv.store.default_folder(USER, 8)
+        (calendar_dir(tmp_path / "dev") / "lunch.ics").write_text(
+            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\n"
+            "UID:lunch-1\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20270101T100000Z\r\n"
+            "DTEND:20270101T110000Z\r\nSUMMARY:Lunch\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+            encoding="utf-8",
+        )
+        run_device(config, "sync")
+        (server_id,) = srv.store.items(USER, folder)
+        srv.store.delete_item(USER, folder, server_id)
+        run_device(config, "sync")
+        assert list(calendar_dir(tmp_path / "dev").glob("*.ics")) == []
+
+        doc = json.loads(run_device(config, "trash", "list", "--json").stdout)
+        (item,) = doc["items"]
+        assert (item["pair"], item["collection"], item["name"], item["file"]) == (
+            "calendar",
+            "Calendar",
+            "Lunch (2027-01-01T10:00:00+00:00)",
+            "lunch.ics",
+        )
+        run_device(config, "trash", "restore", item["id"])
+        (restored,) = calendar_dir(tmp_path / "dev").glob("*.ics")
+        assert "SUMMARY:Lunch" in restored.read_text()
+        assert "calendar/Calendar: local +0 ~0 -0, remote +1 ~0 -0" in (
+            run_device(config, "sync").stdout
+        )
+        assert len(srv.store.items(USER, folder)) == 1
