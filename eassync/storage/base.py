@@ -106,12 +106,14 @@ RemoteChangeKind = Literal["add", "change", "delete", "softdelete"]
 @dataclass(frozen=True)
 class RemoteChange:
     """One server change. ``item`` is None for delete/softdelete, and for add/change
-    whose data could not be converted (then ``error`` says why)."""
+    whose data could not be converted (then ``error`` says why, after ``name``: the
+    item's subject or name, when the server sent one)."""
 
     kind: RemoteChangeKind
     ident: str  # ServerId
     item: Item | None = None
     error: str | None = None
+    name: str | None = None
 
 
 @dataclass(frozen=True)

@@ -289,6 +289,7 @@ class EasRemoteCollection:
                 ident=shown_id(server_id),
                 error=f"{name}: the server sent this item with an unusable ServerId "
                 f"{shown_id(server_id)} (control characters); it is skipped",
+                name=item_name(data),
             )
         if kind in ("delete", "softdelete"):
             return RemoteChange(kind=kind, ident=server_id)
@@ -312,8 +313,13 @@ class EasRemoteCollection:
             error = exc
         else:
             return RemoteChange(kind=kind, ident=server_id, item=item)
-        name = item_name(data) or shown_id(server_id)
-        return RemoteChange(kind=kind, ident=server_id, error=f"{name}: {error}")
+        name = item_name(data)
+        return RemoteChange(
+            kind=kind,
+            ident=server_id,
+            error=f"{name or shown_id(server_id)}: {error}",
+            name=name,
+        )
 
     def push(self, state: str, ops: Sequence[PushOp]) -> PushResult:
         from eassync.eas.client import ClientCommand, CollectionRequest

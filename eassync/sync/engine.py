@@ -969,7 +969,11 @@ class _Pass:
             self._apply_remote_delete(tx, change.ident)
             return
         if change.item is None:
-            self._fail("remote", change.ident, change.ident, change.error or "unreadable item")
+            # by its subject where the server sent one (the message starts with it)
+            reason = change.error or "unreadable item"
+            if change.name:
+                reason = reason.removeprefix(f"{change.name}: ")
+            self._fail("remote", change.ident, change.name or change.ident, reason)
             return
         item = change.item
         if row is not None and row.tentative is not None:

@@ -67,3 +67,21 @@ def test_an_item_missing_after_a_resync_is_told_by_summary(pair: Pair) -> None:
     pair.remote.lose_state()
     report = pair.sync()
     assert any(n.startswith("Name 0: missing after resync") for n in report.notes), report.notes
+
+
+def test_a_server_item_that_does_not_convert_is_named_by_its_summary(pair: Pair) -> None:
+    from collections.abc import Iterator as It
+
+    from eassync.storage.base import RemoteBatch, RemoteChange
+
+    class Broken(type(pair.remote)):  # type: ignore[misc]
+        def pull(self, state: str | None) -> It[RemoteBatch]:
+            for batch in super().pull(state):
+                bad = RemoteChange("add", "s99", error="Lunch: no readable start", name="Lunch")
+                yield RemoteBatch([*batch.changes, bad], batch.state, batch.more_available)
+
+    pair.remote = Broken(store=pair.remote.store)
+    report = pair.sync()
+    assert [(f.side, f.name, f.reason) for f in report.failures] == [
+        ("remote", "Lunch", "no readable start")
+    ]
