@@ -419,6 +419,8 @@ class _Pass:
     #: ``sync --retry``: parked items are sent again this pass
     retry_parked: bool = False
     local_changes: LocalChanges = "revert"
+    #: to_remote: server changes not applied in this pass, by kind
+    server_ignored: dict[str, int] = field(default_factory=dict)
     #: the pull of this pass is done (what the server holds has been seen)
     pulled: bool = False
     #: ClientIds sent before, in this pass or (pending) an earlier one
@@ -1050,7 +1052,7 @@ class _Pass:
         bare_hash: str | None = None,
     ) -> None:
         if self.direction == "to_remote":
-            self._act("local", "ignore", self._describe(item), note="server add, direction")
+            self._ignore_server("add", self._describe(item), None, "server add, direction")
             return
         new = self.handler.merge(item, None)
         new_hash = self.handler.fingerprint(new)
@@ -1174,7 +1176,7 @@ class _Pass:
         if change is None:
             if self.direction == "to_remote":
                 tx.update(row.id, remote_hash=remote_hash)
-                self._act("local", "ignore", self._describe(item), row.local_ident, "direction")
+                self._ignore_server("change", self._describe(item), row.local_ident, "direction")
                 return
             # a kept version stays kept until written (done) or kept anew (failed): a
             # kill between the write-ahead and the record must not lose it
@@ -1433,7 +1435,7 @@ class _Pass:
             # local side is authoritative: keep the item, forget the server copy
             tx.update(row.id, remote_ident=None, remote_hash=None, deferred=None)
             name = self._local_name(row.local_ident, _row_name(row))
-            self._act("local", "ignore", name, row.local_ident, "server delete")
+            self._ignore_server("delete", name, row.local_ident, "server delete")
             return
         if change is not None and self.direction == "both":
             self.index.pop(change.ident)
@@ -1539,6 +1541,7 @@ class _Pass:
     # --- 3. push ------------------------------------------------------------------------
 
     def _push(self) -> None:
+        self._tell_server_ignored()
         if self.direction == "to_local":
             if self.local_changes == "ignore":
                 self._tell_ignored()
@@ -1554,6 +1557,29 @@ class _Pass:
         self._queue_adds()
         self._push_adds()
         self._tell_parked()
+
+    # --- direction to_remote: changes made on the server -------------------------------
+
+    def _ignore_server(self, kind: str, name: str, ident: str | None, note: str) -> None:
+        self.server_ignored[kind] = self.server_ignored.get(kind, 0) + 1
+        self._act("local", "ignore", name, ident, note)
+
+    def _tell_server_ignored(self) -> None:
+        """One line per pass for the server changes ``to_remote`` did not apply (each
+        item with -v): the server sends a change once, so this is the one time."""
+        n = sum(self.server_ignored.values())
+        if not n:
+            return
+        parts = [
+            f"{self.server_ignored[kind]} {word}"
+            for kind, word in (("change", "edited"), ("add", "new"), ("delete", "deleted"))
+            if self.server_ignored.get(kind)
+        ]
+        self._note(
+            f"{n} server change{'' if n == 1 else 's'} not applied ({', '.join(parts)}): "
+            "direction is to_remote"
+        )
+        self.server_ignored.clear()  # told once, even if a resync runs the push again
 
     # --- direction to_local: changes made locally -----------------------------------
 

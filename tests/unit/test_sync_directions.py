@@ -137,3 +137,17 @@ def test_remote_wins_in_a_dry_run_trashes_nothing(pair: Pair) -> None:
     pair.remote.server_edit(pair.remote_ident("u0"), card("u0", "Server Edit"))
     pair.sync(dry_run=True)
     assert pair.trashed == []
+
+
+def test_to_remote_tells_the_server_changes_it_does_not_apply_in_one_line(pair: Pair) -> None:
+    synced_pair(pair, 2)
+    pair.remote.server_edit(pair.remote_ident("u0"), card("u0", "Server Edit"))
+    pair.remote.server_delete(pair.remote_ident("u1"))
+    pair.remote.server_add(card("r", "Server New"))
+    local_before = dict(pair.local.items)
+    report = pair.sync(direction="to_remote")
+    assert pair.local.items == local_before
+    assert report.notes == [
+        "3 server changes not applied (1 edited, 1 new, 1 deleted): direction is to_remote"
+    ]
+    assert pair.sync(direction="to_remote").notes == []
