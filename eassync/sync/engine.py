@@ -86,9 +86,10 @@ naming them (:class:`LocalChangesRefused`). A server change of a locally changed
 overwrites it either way (the server wins every conflict; the local version goes to
 the trash, as for ``remote_wins``). A UID given to a server item is written back once
 the pair may write to the server (``needs_push``).
-``to_remote`` never writes locally: server changes are reported and not applied (the
-status records the server's new hash; server adds are ignored), and the local side
-wins every conflict.
+``to_remote`` never writes locally: server changes are not applied (the status
+records the server's new hash; server adds are ignored), told in one note in the pass
+that receives them (each as an ``ignore`` action), and the local side wins every
+conflict.
 
 Dry run: the local scan runs; the pull fetches the **first batch only** with the
 stored SyncKey and commits nothing (a faithful server keeps one step back, so the
