@@ -49,6 +49,8 @@ def default_fileext(kind: str) -> str:
 class General:
     #: EASSYNC_STATE_DIR, else ``general.status_dir``, else $XDG_STATE_HOME/eassync
     status_dir: Path
+    #: days a trashed local item is kept (0: until ``eassync trash empty``)
+    trash_expiry_days: int = 30
     #: ``general.watch`` with the schema's defaults filled in: the keyword arguments of
     #: ``eassync.watch.daemon.WatchOptions`` (heartbeat, interval, poll_interval, …)
     watch: Mapping[str, Any] = field(default_factory=dict)
@@ -121,6 +123,8 @@ class Pair:
     conflict: str
     conflict_command: tuple[str, ...] | None
     direction: str  # both | to_local | to_remote
+    #: to_local: what becomes of local changes: revert | ignore | error
+    local_changes: str
     max_delete_ratio: float
     calendar_window: str
     tasks_filter: str
@@ -286,6 +290,8 @@ def _cross_check(data: dict[str, Any], pos: Positions) -> list[str]:
             ):
                 if key in pair and kind != only:
                     problem(("pairs", name, key), f"only applies to {only} pairs, this is {kind}")
+        if "local_changes" in pair and pair.get("direction", "both") != "to_local":
+            problem(("pairs", name, "local_changes"), "only applies to direction: to_local")
         tz = pair.get("default_timezone")
         if isinstance(tz, str) and tz:
             try:
@@ -396,7 +402,11 @@ def _build(data: dict[str, Any], pos: Positions, file: Path) -> Config:
     else:
         status_dir = _expand(general_raw["status_dir"], base)
     watch_raw = _watch_defaults() | _mapping(general_raw.get("watch"))
-    general = General(status_dir=status_dir, watch=MappingProxyType(watch_raw))
+    general = General(
+        status_dir=status_dir,
+        trash_expiry_days=int(general_raw["trash_expiry_days"]),
+        watch=MappingProxyType(watch_raw),
+    )
 
     accounts: dict[str, Account] = {}
     for name, raw in data["accounts"].items():
@@ -474,6 +484,7 @@ def _build(data: dict[str, Any], pos: Positions, file: Path) -> Config:
             conflict=conflict,
             conflict_command=command,
             direction=pair["direction"],
+            local_changes=pair["local_changes"],
             max_delete_ratio=float(pair["max_delete_ratio"]),
             calendar_window=pair["calendar_window"],
             tasks_filter=pair["tasks_filter"],

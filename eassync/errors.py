@@ -177,5 +177,9 @@ class SyncConflict(EassyncError):
     """A conflict under ``conflict: error``: both sides changed the same item."""
 
 
+class LocalChangesRefused(EassyncError):
+    """``direction: to_local`` with ``local_changes: error``: the local side changed."""
+
+
 class SafetyStop(EassyncError):
     """A sync would delete too much of one side; rerun with --force-delete to proceed."""

@@ -280,7 +280,11 @@ class PairSession:
             coll.local.read_only = True
 
         def put_in_trash(ident: str, item: Item) -> None:
-            trash.put(pair.name, key, ident, item)
+            try:
+                name: str | None = coll.handler.describe(item)
+            except Exception:  # a broken item is kept all the same, named by its file
+                name = None
+            trash.put(pair.name, key, ident, item, name=name, label=coll.label)
 
         # server items that failed to convert are reported every pass (issue 14)
         coll.remote.failed = None if dry_run else status.failed_items(key)
@@ -306,6 +310,7 @@ class PairSession:
             remote_windowed=is_windowed(pair, coll.sel.kind),
             label=coll.label,
             retry_parked=retry_parked,
+            local_changes=pair.local_changes,  # type: ignore[arg-type]  # schema-checked
         )
         report.collection = coll.label
         log.info(
@@ -424,6 +429,8 @@ def sync_pair(
         if not dry_run:
             stack.enter_context(pair_lock(config.general.status_dir, pair.name))
         status = stack.enter_context(Status.snapshot(path) if dry_run else Status(path))
+        if not dry_run:
+            _expire_trash(config, pair)
         attempts = _Attempts(status, collection, record=not dry_run)
         try:
             with open_pair(
@@ -455,6 +462,23 @@ def sync_pair(
             raise
         attempts.pair_done()
     return outcome
+
+
+def _expire_trash(config: Config, pair: Pair) -> None:
+    """The pair's trashed items older than ``general.trash_expiry_days`` go (under the
+    pair's lock); a trash that cannot be cleaned never stops a sync."""
+    from eassync.storage.trash import Trash
+
+    days = config.general.trash_expiry_days
+    if days <= 0:
+        return
+    try:
+        removed = Trash(config.general.status_dir / "trash").prune(days, pair=pair.name)
+    except OSError as exc:
+        log.warning("pair %s: the trash could not be cleaned: %s", pair.name, exc)
+        return
+    if removed:
+        log.info("pair %s: %d item(s) older than %d days left the trash", pair.name, removed, days)
 
 
 def _sync_one(

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sync": ("eassync.cli.sync", "Sync pairs once, both ways."),
     "status": ("eassync.cli.status", "Show per pair: last sync, counts, errors."),
     "repair": ("eassync.cli.repair", "Rebuild a pair's status from both sides by UID/content."),
+    "trash": ("eassync.cli.trash", "List, restore or empty what a sync deleted or overwrote."),
     "testdata": ("eassync.cli.testdata", "Create or delete tagged sample items on both sides."),
     "demo": ("eassync.cli.demo", "Run a complete sync against the bundled EAS server."),
     "devserver": ("eassync.cli.devserver", "Run the bundled EAS server on loopback."),

@@ -70,6 +70,7 @@ def pair_info(pair: Pair) -> dict[str, Any]:
             {"command": list(pair.conflict_command)} if pair.conflict_command else pair.conflict
         ),
         "direction": pair.direction,
+        "local_changes": pair.local_changes,
         "max_delete_ratio": pair.max_delete_ratio,
     }
 
@@ -180,7 +181,10 @@ def _print_text(info: dict[str, Any], secrets: dict[str, str]) -> None:
             conflict = "command " + " ".join(conflict["command"])
         arrow = {"both": "<->", "to_local": "-->", "to_remote": "<--"}[pair["direction"]]
         echo(f"  {name}: {pair['account']} {remote} {arrow} {pair['local']}")
-        echo(f"    conflict {conflict}, direction {pair['direction']}")
+        local_changes = ""
+        if pair["direction"] == "to_local":
+            local_changes = f", local_changes {pair['local_changes']}"
+        echo(f"    conflict {conflict}, direction {pair['direction']}{local_changes}")
 
 
 def _print_password(info: dict[str, Any] | None, result: str | None) -> None:

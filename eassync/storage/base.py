@@ -106,12 +106,14 @@ RemoteChangeKind = Literal["add", "change", "delete", "softdelete"]
 @dataclass(frozen=True)
 class RemoteChange:
     """One server change. ``item`` is None for delete/softdelete, and for add/change
-    whose data could not be converted (then ``error`` says why)."""
+    whose data could not be converted (then ``error`` says why, after ``name``: the
+    item's subject or name, when the server sent one)."""
 
     kind: RemoteChangeKind
     ident: str  # ServerId
     item: Item | None = None
     error: str | None = None
+    name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -175,4 +177,10 @@ class RemoteCollection(Protocol):
     def push(self, state: str, ops: Sequence[PushOp]) -> PushResult:
         """Send client commands in one Sync request; returns the new state and one
         result per op. Raises InvalidSyncKey, TransientError …"""
+        ...
+
+    def fetch(self, ident: str) -> RemoteChange:
+        """The server's current version of one item, outside Sync (the state does not
+        move): a ``change`` with the item, or with ``error`` when it does not convert.
+        Raises NotFoundError when the server no longer holds it."""
         ...

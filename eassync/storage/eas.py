@@ -278,6 +278,16 @@ class EasRemoteCollection:
         data = Element("AirSync:ApplicationData", list(properties.children))
         return self._convert("change", server_id, data)
 
+    def fetch(self, ident: str) -> RemoteChange:
+        """The server's current version of one item (ItemOperations Fetch, MS-ASCMD
+        2.2.1.10): the SyncKey does not move. NotFoundError when it is gone."""
+        from eassync.eas.element import Element
+
+        self.requests += 1
+        properties = self.client.fetch_item(self.folder.server_id, ident)
+        data = Element("AirSync:ApplicationData", list(properties.children))
+        return self._convert("change", ident, data)
+
     def _remote_change(self, cmd: Any) -> RemoteChange:
         kind, server_id, data = cmd.kind, cmd.server_id, cmd.data
         if not usable_server_id(server_id):
@@ -292,6 +302,7 @@ class EasRemoteCollection:
                 ident=shown_id(server_id),
                 error=f"{name}: the server sent this item with an unusable ServerId "
                 f"{shown_id(server_id)} (control characters); it is skipped",
+                name=item_name(data),
             )
         if kind in ("delete", "softdelete"):
             return RemoteChange(kind=kind, ident=server_id)
@@ -315,8 +326,13 @@ class EasRemoteCollection:
             error = exc
         else:
             return RemoteChange(kind=kind, ident=server_id, item=item)
-        name = item_name(data) or shown_id(server_id)
-        return RemoteChange(kind=kind, ident=server_id, error=f"{name}: {error}")
+        name = item_name(data)
+        return RemoteChange(
+            kind=kind,
+            ident=server_id,
+            error=f"{name or shown_id(server_id)}: {error}",
+            name=name,
+        )
 
     def push(self, state: str, ops: Sequence[PushOp]) -> PushResult:
         from eassync.eas.client import ClientCommand, CollectionRequest

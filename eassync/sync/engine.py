@@ -82,12 +82,21 @@ ratio, and more than ``min_delete_guard`` items, the pass stops with
 :class:`SafetyStop` before applying them, unless ``force_delete``. The local check
 happens before anything is written; the server check before each batch is applied.
 
-Directions: ``to_local`` never writes to the server: local changes are not pushed,
-they are reported on every pass (the status keeps the old base), and a server
-change of such an item overwrites it (the server wins every conflict).
-``to_remote`` never writes locally: server changes are reported and not applied
-(the status records the server's new hash; server adds are ignored), and the local
-side wins every conflict.
+Directions: ``to_local`` never writes to the server; the local side is a copy of the
+server, and ``local_changes`` says what becomes of changes made there (vdirsyncer's
+``partial_sync``): ``revert`` (the default) after the pull overwrites a local edit with
+the server's version (fetched: the status holds no content), restores a deleted item
+and removes a new one, each replaced or removed local version kept in the trash;
+``ignore`` leaves them (the status keeps the old base, so they are found again) and
+says so in one note per pass; ``error`` stops the pass before anything is written,
+naming them (:class:`LocalChangesRefused`). A server change of a locally changed item
+overwrites it either way (the server wins every conflict; the local version goes to
+the trash, as for ``remote_wins``). A UID given to a server item is written back once
+the pair may write to the server (``needs_push``).
+``to_remote`` never writes locally: server changes are not applied (the status
+records the server's new hash; server adds are ignored), told in one note in the pass
+that receives them (each as an ``ignore`` action), and the local side wins every
+conflict.
 
 Dry run: the local scan runs; the pull fetches the **first batch only** with the
 stored SyncKey and commits nothing (a faithful server keeps one step back, so the
@@ -107,12 +116,15 @@ from typing import Any, Literal
 
 from eassync.convert.base import ContentHandler
 from eassync.errors import (
+    AuthError,
     EassyncError,
     InvalidSyncKey,
+    LocalChangesRefused,
     NotFoundError,
     PreconditionFailed,
     RequestFailed,
     SafetyStop,
+    TransientError,
 )
 from eassync.storage.atomic import durable_batch
 from eassync.storage.base import (
@@ -140,6 +152,8 @@ from eassync.sync.slots import SlotKnowledge
 from eassync.sync.status import Status, StatusRow, StatusTx
 
 Direction = Literal["both", "to_local", "to_remote"]
+#: what ``direction: to_local`` does with changes made on the local side
+LocalChanges = Literal["revert", "ignore", "error"]
 TrashFn = Callable[[str, Item], None]
 
 #: UIDs eassync derives (for UID-less server items, keep_both copies) live here
@@ -156,6 +170,9 @@ MAX_RECORDED_FAILURES = 200
 
 #: how many local items are read per get_many call
 READ_CHUNK = 100
+
+#: how many items an error names before "and N more"
+MAX_NAMED = 10
 
 
 def derived_uid(*parts: str) -> str:
@@ -325,11 +342,13 @@ def sync_collection(
     remote_windowed: bool = False,
     label: str | None = None,
     retry_parked: bool = False,
+    local_changes: LocalChanges = "revert",
 ) -> SyncReport:
     """Sync one collection once. Returns the report; raises SafetyStop, and errors
     that stop the whole collection (transport, auth, a second InvalidSyncKey).
     ``label`` (the folder's display name) is stored for ``eassync status``;
-    ``retry_parked``: items parked in earlier passes are sent again."""
+    ``retry_parked``: items parked in earlier passes are sent again; ``local_changes``:
+    see the module docstring (Directions)."""
     sync = _Pass(
         local=local,
         remote=remote,
@@ -348,6 +367,7 @@ def sync_collection(
         remote_windowed=remote_windowed,
         label=label,
         retry_parked=retry_parked,
+        local_changes=local_changes,
     )
     return sync.run()
 
@@ -406,6 +426,9 @@ class _Pass:
     parked_now: set[int] = field(default_factory=set)
     #: ``sync --retry``: parked items are sent again this pass
     retry_parked: bool = False
+    local_changes: LocalChanges = "revert"
+    #: to_remote: server changes not applied in this pass, by kind
+    server_ignored: dict[str, int] = field(default_factory=dict)
     #: the pull of this pass is done (what the server holds has been seen)
     pulled: bool = False
     #: ClientIds sent before, in this pass or (pending) an earlier one
@@ -445,6 +468,8 @@ class _Pass:
             self._unpark()
         self._scan_local(info.local_token)
         self._check_local_deletes()
+        if self.direction == "to_local" and self.local_changes == "error":
+            self._refuse_local_changes()
         resynced = False
         while True:
             try:
@@ -507,12 +532,20 @@ class _Pass:
             yield tx
 
     def _describe(self, item: Item | None, fallback: str | None = None) -> str:
+        """An item as the user knows it: its summary; ``fallback`` (its file name)
+        where it has none. Never a UID: no user knows an item by that."""
         if item is None:
             return fallback or "?"
         try:
             return self.handler.describe(item)
         except Exception:  # a summary is never worth failing a pass
-            return item.uid or fallback or "?"
+            return fallback or "?"
+
+    def _local_name(self, ident: str | None, fallback: str = "?") -> str:
+        """The local item ``ident`` by its summary, else by its file name."""
+        if ident is None:
+            return fallback
+        return self._describe(self._read_for_match(ident), ident)
 
     def _act(
         self, side: Side, kind: ActionKind, name: str, ident: str | None = None, note: str = ""
@@ -646,9 +679,17 @@ class _Pass:
         done: Callable[[StatusTx, str, str], None],
         failed: Callable[[StatusTx, EassyncError], None],
         note: str = "",
+        lost: Item | None = None,
     ) -> None:
+        """``lost``: the local version this write replaces, kept in the trash first."""
         action = Action("local", "change", self._describe(item), ident, note)
-        self._plan(lambda: (ident, self.local.update(ident, item, etag)), done, failed, action)
+
+        def perform() -> tuple[str, str]:
+            if lost is not None and self.trash is not None:
+                self.trash(ident, lost)
+            return ident, self.local.update(ident, item, etag)
+
+        self._plan(perform, done, failed, action)
 
     def _local_delete(
         self,
@@ -657,6 +698,7 @@ class _Pass:
         etag: str,
         done: Callable[[StatusTx, str, str], None],
         failed: Callable[[StatusTx, EassyncError], None],
+        note: str = "",
     ) -> None:
         def perform() -> tuple[str, str]:
             if self.trash is not None:
@@ -664,7 +706,7 @@ class _Pass:
             self.local.delete(ident, etag)
             return ident, ""
 
-        action = Action("local", "delete", self._describe(item), ident)
+        action = Action("local", "delete", self._describe(item, ident), ident, note)
         self._plan(perform, done, failed, action)
 
     # --- 1. local scan ------------------------------------------------------------------
@@ -682,7 +724,9 @@ class _Pass:
             try:
                 item_hash, proj_hash = self._hashes(item)
             except EassyncError as exc:
-                self._fail("local", ident, self._describe(item, ident), str(exc))
+                # a file that does not read is named by its file: a summary read from
+                # it can be half-read ("bad (?)"), and the file is what the user fixes
+                self._fail("local", ident, ident, str(exc))
                 continue
             if row is not None and row.local_hash == item_hash:
                 self.etag_only[row.id] = etag
@@ -935,7 +979,11 @@ class _Pass:
             self._apply_remote_delete(tx, change.ident)
             return
         if change.item is None:
-            self._fail("remote", change.ident, change.ident, change.error or "unreadable item")
+            # by its subject where the server sent one (the message starts with it)
+            reason = change.error or "unreadable item"
+            if change.name:
+                reason = reason.removeprefix(f"{change.name}: ")
+            self._fail("remote", change.ident, change.name or change.ident, reason)
             return
         item = change.item
         if row is not None and row.tentative is not None:
@@ -1012,7 +1060,7 @@ class _Pass:
         bare_hash: str | None = None,
     ) -> None:
         if self.direction == "to_remote":
-            self._act("local", "ignore", self._describe(item), note="server add, direction")
+            self._ignore_server("add", self._describe(item), None, "server add, direction")
             return
         new = self.handler.merge(item, None)
         new_hash = self.handler.fingerprint(new)
@@ -1024,7 +1072,8 @@ class _Pass:
             local_hash=new_hash,
             remote_ident=server_id,
             remote_hash=remote_hash,
-            needs_push=int(missing_uid and self.direction == "both"),
+            # to_local too: the UID goes up once the pair may write to the server
+            needs_push=int(missing_uid),
             tentative=new_hash,
             tentative_kind="add",
             bare_hash=bare_hash,
@@ -1080,7 +1129,7 @@ class _Pass:
                 remote_hash=remote_hash,
                 bare_hash=bare_hash,
             )
-            if missing_uid and self.direction == "both":
+            if missing_uid and self.direction != "to_remote":
                 tx.update(row_id, needs_push=1)
             return
         # both sides hold a version and there is no common base: a conflict. No local
@@ -1093,7 +1142,7 @@ class _Pass:
             local_hash=None,
             remote_ident=server_id,
             remote_hash=None,
-            needs_push=int(missing_uid and self.direction == "both"),
+            needs_push=int(missing_uid and self.direction != "to_remote"),
             bare_hash=bare_hash,
         )
         change.kind = "change"
@@ -1135,7 +1184,7 @@ class _Pass:
         if change is None:
             if self.direction == "to_remote":
                 tx.update(row.id, remote_hash=remote_hash)
-                self._act("local", "ignore", self._describe(item), row.local_ident, "direction")
+                self._ignore_server("change", self._describe(item), row.local_ident, "direction")
                 return
             # a kept version stays kept until written (done) or kept anew (failed): a
             # kill between the write-ahead and the record must not lose it
@@ -1169,7 +1218,14 @@ class _Pass:
         tx.update(row.id, deferred=item.raw, deferred_uid=item.uid, remote_hash=remote_hash)
 
     def _update_local(
-        self, tx: StatusTx, row: StatusRow, item: Item, remote_hash: str, *, gone: bool = False
+        self,
+        tx: StatusTx,
+        row: StatusRow,
+        item: Item,
+        remote_hash: str,
+        *,
+        gone: bool = False,
+        note: str = "",
     ) -> None:
         old: Item | None = None
         etag = ""
@@ -1237,7 +1293,7 @@ class _Pass:
                 tentative=new_hash,
                 tentative_kind="add",
             )
-            self._local_add(new, done, failed, "restored" if gone else "")
+            self._local_add(new, done, failed, note or ("restored" if gone else ""))
         else:
             # write-ahead: the row keeps the previous local state until the write is
             # recorded; a file found next time with this content is ours (_scan_local)
@@ -1308,8 +1364,16 @@ class _Pass:
             return
         if resolution.winner == "both":
             self._keep_both_copy(tx, change, local)
+        # the local version that loses is kept in the trash (keep_both keeps it as a copy)
+        lost = local if resolution.winner == "remote" else None
         self._write_resolved(
-            tx, row, change, self.handler.merge(remote, local), remote_hash, keep_queued=False
+            tx,
+            row,
+            change,
+            self.handler.merge(remote, local),
+            remote_hash,
+            keep_queued=False,
+            lost=lost,
         )
 
     def _write_resolved(
@@ -1321,6 +1385,8 @@ class _Pass:
         remote_hash: str,
         *,
         keep_queued: bool,
+        lost: Item | None = None,
+        note: str = "conflict",
     ) -> None:
         new_hash, proj_hash = self._hashes(new)
         # no write-ahead row: the result holds a local change, which a replay after a
@@ -1338,7 +1404,7 @@ class _Pass:
             self.index.pop(change.ident)
             self._defer(tx, row, new, remote_hash)
 
-        self._local_update(change.ident, new, change.etag, done, failed, "conflict")
+        self._local_update(change.ident, new, change.etag, done, failed, note, lost)
 
     def _keep_both_copy(self, tx: StatusTx, change: LocalChange, local: Item) -> None:
         copy_uid = derived_uid("keep_both", change.uid or change.ident, change.hash)
@@ -1376,12 +1442,14 @@ class _Pass:
         if self.direction == "to_remote":
             # local side is authoritative: keep the item, forget the server copy
             tx.update(row.id, remote_ident=None, remote_hash=None, deferred=None)
-            self._act("local", "ignore", row.uid or server_id, row.local_ident, "server delete")
+            name = self._local_name(row.local_ident, _row_name(row))
+            self._ignore_server("delete", name, row.local_ident, "server delete")
             return
         if change is not None and self.direction == "both":
             self.index.pop(change.ident)
             self._readd(tx, row, change.etag, change.hash, change.proj_hash)
-            self._note(f"{row.uid or change.ident}: deleted on the server, changed here: re-added")
+            name = self._local_name(change.ident)
+            self._note(f"{name}: deleted on the server, changed here: re-added")
             return
         if row.local_ident is None:
             tx.delete(row.id)
@@ -1473,19 +1541,20 @@ class _Pass:
                         self.index.pop(change.ident)
                     # hashes are refreshed from the local item just before it is sent
                     tx.update(row.id, remote_ident=None, pending=new_client_id(), seen=1)
-                    self._note(f"{row.uid or row.local_ident}: missing after resync: re-uploaded")
+                    name = self._local_name(row.local_ident, _row_name(row))
+                    self._note(f"{name}: missing after resync: re-uploaded")
             tx.set_collection(self.collection, resyncing=0)
         self.resyncing = False
 
     # --- 3. push ------------------------------------------------------------------------
 
     def _push(self) -> None:
+        self._tell_server_ignored()
         if self.direction == "to_local":
-            for change in self.index.changes.values():
-                kind: ActionKind = "delete" if change.kind == "delete" else "change"
-                self._act(
-                    "remote", "ignore", change.ident, change.ident, f"local {kind}, direction"
-                )
+            if self.local_changes == "ignore":
+                self._tell_ignored()
+            else:
+                self._revert_local()
             return
         if self.state is None:
             self._note("the server gave no SyncKey; local changes wait for the next pass")
@@ -1496,6 +1565,154 @@ class _Pass:
         self._queue_adds()
         self._push_adds()
         self._tell_parked()
+
+    # --- direction to_remote: changes made on the server -------------------------------
+
+    def _ignore_server(self, kind: str, name: str, ident: str | None, note: str) -> None:
+        self.server_ignored[kind] = self.server_ignored.get(kind, 0) + 1
+        self._act("local", "ignore", name, ident, note)
+
+    def _tell_server_ignored(self) -> None:
+        """One line per pass for the server changes ``to_remote`` did not apply (each
+        item with -v): the server sends a change once, so this is the one time."""
+        n = sum(self.server_ignored.values())
+        if not n:
+            return
+        parts = [
+            f"{self.server_ignored[kind]} {word}"
+            for kind, word in (("change", "edited"), ("add", "new"), ("delete", "deleted"))
+            if self.server_ignored.get(kind)
+        ]
+        self._note(
+            f"{n} server change{'' if n == 1 else 's'} not applied ({', '.join(parts)}): "
+            "direction is to_remote"
+        )
+        self.server_ignored.clear()  # told once, even if a resync runs the push again
+
+    # --- direction to_local: changes made locally -----------------------------------
+
+    def _change_counts(self) -> str:
+        """``3 local changes (1 edited, 1 new, 1 deleted)``."""
+        changes = list(self.index.changes.values())
+        parts = []
+        for kind, word in (("change", "edited"), ("add", "new"), ("delete", "deleted")):
+            n = sum(1 for c in changes if c.kind == kind)
+            if n:
+                parts.append(f"{n} {word}")
+        n = len(changes)
+        return f"{n} local change{'' if n == 1 else 's'} ({', '.join(parts)})"
+
+    def _refuse_local_changes(self) -> None:
+        """``local_changes: error``: the pass stops before anything is written."""
+        changes = list(self.index.changes.values())
+        if not changes:
+            return
+        # an edited or new item by its summary; a deleted one by its file name
+        names = [self._local_name(c.ident, c.ident) for c in changes[:MAX_NAMED]]
+        more = f" and {len(changes) - MAX_NAMED} more" if len(changes) > MAX_NAMED else ""
+        raise LocalChangesRefused(
+            f"{self._change_counts()} in {self.local.location}, which direction to_local "
+            f"keeps as a copy of the server: {', '.join(names)}{more}",
+            hint="undo them, or set local_changes: revert (the server's versions replace "
+            "them, the local ones go to the trash) or local_changes: ignore (they stay, "
+            "not sent) in the pair's config",
+        )
+
+    def _tell_ignored(self) -> None:
+        """``local_changes: ignore``: one line per pass, not one per item."""
+        if self.index.changes:
+            self._note(
+                f"{self._change_counts().replace(' (', ' not sent (', 1)}: direction is "
+                "to_local and local_changes is ignore"
+            )
+
+    def _revert_local(self) -> None:
+        """``local_changes: revert`` (after the pull, so the rows are current): an edit
+        is overwritten by the server's version, a deleted item is restored, a new item
+        is removed; each local version replaced or removed is kept in the trash.
+        vdirsyncer's ``partial_sync: revert`` of a read-only side."""
+        changes = list(self.index.changes.values())
+        if not changes:
+            return
+
+        def decide(tx: StatusTx) -> None:
+            for change in changes:
+                if self.index.pop(change.ident) is None:
+                    continue  # settled by an earlier decision of this loop
+                row = self.status.get(change.row_id) if change.row_id is not None else None
+                if change.kind == "delete":
+                    if row is not None and row.remote_ident is None:
+                        tx.delete(row.id)  # nothing on the server to restore
+                    elif row is not None:
+                        fetched = self._fetch(row)
+                        if fetched is not None:
+                            self._update_local(tx, row, *fetched, gone=True, note="reverted")
+                elif row is None or row.remote_ident is None:
+                    self._revert_new(change, row)
+                else:
+                    fetched = self._fetch(row)
+                    if fetched is not None:
+                        self._revert_edit(tx, row, change, *fetched)
+
+        self._batch(decide)
+
+    def _fetch(self, row: StatusRow) -> tuple[Item, str] | None:
+        """The server's version of a row's item and its hash (as a pull computes it)."""
+        assert row.remote_ident is not None
+        name = self._local_name(row.local_ident, _row_name(row))
+        try:
+            fetched = self.remote.fetch(row.remote_ident)
+        except (TransientError, AuthError):
+            raise
+        except NotFoundError:
+            self._note(f"{name}: not reverted, the server no longer holds it (next sync)")
+            return None
+        except EassyncError as exc:
+            self._fail("remote", row.remote_ident, name, f"not reverted: {exc}")
+            return None
+        if fetched.item is None:
+            self._fail("remote", row.remote_ident, name, f"not reverted: {fetched.error}")
+            return None
+        item = fetched.item
+        if not item.uid:
+            item = self.handler.with_uid(
+                item, row.uid or derived_uid(self.collection, row.remote_ident)
+            )
+        return item, self.handler.fingerprint(item)
+
+    def _revert_edit(
+        self, tx: StatusTx, row: StatusRow, change: LocalChange, remote: Item, remote_hash: str
+    ) -> None:
+        try:
+            local, etag = self.local.get(change.ident)
+        except EassyncError as exc:
+            self._fail("local", change.ident, change.ident, f"not reverted: {exc}")
+            return
+        if etag != change.etag:
+            return  # edited again since the scan: next pass
+        merged = self.handler.merge(remote, local)
+        self._write_resolved(
+            tx, row, change, merged, remote_hash, keep_queued=False, lost=local, note="reverted"
+        )
+
+    def _revert_new(self, change: LocalChange, row: StatusRow | None) -> None:
+        try:
+            item, etag = self.local.get(change.ident)
+        except NotFoundError:
+            return
+        except EassyncError as exc:
+            self._fail("local", change.ident, change.ident, f"not reverted: {exc}")
+            return
+
+        def done(tx: StatusTx, ident: str, etag: str) -> None:
+            if row is not None:
+                tx.delete(row.id)
+
+        def failed(tx: StatusTx, exc: EassyncError) -> None:
+            if not isinstance(exc, PreconditionFailed):  # edited meanwhile: next pass
+                self._fail("local", change.ident, self._describe(item, change.ident), str(exc))
+
+        self._local_delete(change.ident, item, etag, done, failed, note="reverted")
 
     def _tell_parked(self) -> None:
         """Items parked in an earlier pass are failures until resolved: told every pass."""
@@ -1842,7 +2059,7 @@ class _Pass:
                     item_hash, proj_hash = self._hashes(item)
                     bare_hash = self._bare_hash(item)
                 except EassyncError as exc:
-                    self._fail("local", row.local_ident, self._describe(item), str(exc))
+                    self._fail("local", row.local_ident, row.local_ident or "?", str(exc))
                     continue
                 if row.rejected_hash is not None and row.rejected_hash == item_hash:
                     tx.update(row.id, pending=None)

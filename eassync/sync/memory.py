@@ -315,6 +315,13 @@ class MemoryRemote:
         """The item leaves the filter window: clients get a SoftDelete."""
         self.hidden.add(sid)
 
+    def fetch(self, sid: str) -> RemoteChange:
+        """The server's current version of one item (ItemOperations Fetch)."""
+        self.requests += 1
+        if sid not in self.items:
+            raise NotFoundError(f"{self.location}: item {sid} not found")
+        return RemoteChange("change", sid, self.items[sid])
+
     def lose_state(self) -> None:
         """The server forgets every SyncKey (Sync Status 3 next time)."""
         self.keys.clear()

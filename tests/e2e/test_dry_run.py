@@ -98,3 +98,34 @@ def test_dry_run_of_a_new_folder_under_all_creates_no_subfolder(tmp_path: Path) 
         plan = run_cli(config, "sync", "--dry-run", check=True)
         assert _tree(tmp_path, _user_home()) == before
         assert "Family: add local: Example, Fam00001" in plan.stdout
+
+
+def test_plan_and_real_run_name_items_alike_and_a_broken_file_by_its_name(
+    tmp_path: Path,
+) -> None:
+    """Issue 16 item 7: a new event by its summary in the plan and in the run, a broken
+    ``.ics`` by its file name (its half-read summary said ``bad (?)``)."""
+    from .cal_helpers import write_cal_config
+
+    with DevServer(data_dir=tmp_path / "server", users={USER: PASSWORD}) as srv:
+        config = write_cal_config(tmp_path / "dev", srv.url)
+        run_cli(config, "sync", check=True)
+        calendar = next((tmp_path / "dev" / "calendars").iterdir())
+        (calendar / "new.ics").write_text(
+            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\n"
+            "UID:new-uid-1\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20270101T100000Z\r\n"
+            "DTEND:20270101T110000Z\r\nSUMMARY:Lunch\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+            encoding="utf-8",
+        )
+        (calendar / "broken.ics").write_text(
+            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\n"
+            "UID:b\r\nSUMMARY:bad\r\nDTSTART:garbage\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+            encoding="utf-8",
+        )
+        for args in (("sync", "--dry-run"), ("-v", "sync")):
+            out = run_cli(config, *args)
+            assert out.returncode == 1, out.stderr
+            assert "Calendar: add remote: Lunch (2027-01-01T10:00:00+00:00)" in out.stdout
+            assert "new-uid-1" not in out.stdout + out.stderr
+            assert "FAILED local broken.ics: VEVENT without a readable DTSTART" in out.stderr
+            assert "bad (?)" not in out.stderr

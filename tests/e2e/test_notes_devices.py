@@ -365,6 +365,11 @@ def test_mass_deletes_are_guarded_and_server_deletes_go_to_the_trash(
     server.store.delete_item(USER, folder, sid)
     run_device(a, "sync")
     assert "N3.md" not in files(a)
-    trashed = [p for p in (a.parent / "state" / "trash").rglob("*") if p.is_file()]
+    # (each kept file has a hidden description beside it: .NAME.json)
+    trashed = [
+        p
+        for p in (a.parent / "state" / "trash").rglob("*")
+        if p.is_file() and not p.name.startswith(".")
+    ]
     assert len(trashed) == 1
     assert trashed[0].read_bytes() == b"# N3\n\n3\n"

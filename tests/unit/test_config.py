@@ -472,3 +472,37 @@ def test_names_are_taken_as_written_even_yaml_boolean_words(tmp_path: Path) -> N
     assert "pairs.no.local" in problem
     assert ":14:" in problem
     assert "quote the name" in problem
+
+
+# --- issue 16: local_changes of to_local pairs, the trash's expiry ------------------------
+
+
+def test_local_changes_defaults_to_revert_as_the_man_page_says(tmp_path: Path) -> None:
+    config = load(tmp_path, MINIMAL + "    direction: to_local\n")
+    assert config.pairs["work_contacts"].local_changes == "revert"
+    assert defaults("pair")["local_changes"] == "revert"
+    text = MINIMAL + "    direction: to_local\n    local_changes: ignore\n"
+    assert load(tmp_path, text).pairs["work_contacts"].local_changes == "ignore"
+
+
+def test_local_changes_is_one_of_three_and_only_for_to_local(tmp_path: Path) -> None:
+    found = problems(tmp_path, MINIMAL + "    direction: to_local\n    local_changes: keep\n")
+    assert len(found) == 1
+    assert (
+        "pairs.work_contacts.local_changes: 'keep' is not one of revert, ignore, error"
+        in (found[0])
+    )
+    found = problems(tmp_path, MINIMAL + "    local_changes: error\n")
+    assert len(found) == 1
+    assert (
+        ":15:5: pairs.work_contacts.local_changes: only applies to direction: to_local"
+        in (found[0])
+    )
+
+
+def test_trash_expiry_defaults_to_30_days(tmp_path: Path) -> None:
+    assert load(tmp_path, MINIMAL).general.trash_expiry_days == 30
+    text = "general:\n  trash_expiry_days: 0\n" + MINIMAL
+    assert load(tmp_path, text).general.trash_expiry_days == 0
+    found = problems(tmp_path, "general:\n  trash_expiry_days: -1\n" + MINIMAL)
+    assert "general.trash_expiry_days" in found[0]

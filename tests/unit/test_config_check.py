@@ -57,7 +57,7 @@ def test_check_shows_accounts_storages_pairs_but_no_password(
     assert "password: literal in the config file" in out
     assert "cards: carddav https://dav.example.com/alice/contacts/" in out
     assert "work_contacts: work {default: contacts} --> cards" in out
-    assert "conflict command vimdiff, direction to_local" in out
+    assert "conflict command vimdiff, direction to_local, local_changes revert" in out
     assert "hunter2" not in out
 
 

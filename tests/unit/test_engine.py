@@ -563,15 +563,18 @@ def test_few_deletes_pass_the_safety_check(pair: Pair) -> None:
     assert pair.sync().remote.deleted == 3
 
 
-def test_direction_to_local_never_writes_the_server(pair: Pair) -> None:
+@pytest.mark.parametrize("local_changes", ["revert", "ignore"])
+def test_direction_to_local_never_writes_the_server(pair: Pair, local_changes: str) -> None:
     synced_pair(pair, 1)
     pair.local.user_add(card("l", "Local new"))
     pair.remote.server_add(card("r", "Remote new"))
     before = dict(pair.remote.items)
-    report = pair.sync(direction="to_local")
+    report = pair.sync(direction="to_local", local_changes=local_changes)
     assert "r" in pair.local_fields()
     assert set(pair.remote.items) == set(before)
-    assert any(a.kind == "ignore" and a.side == "remote" for a in report.actions)
+    assert str(report.remote) == "+0 ~0 -0"
+    # revert removes the new local item (kept in the trash); ignore leaves it
+    assert ("l" in pair.local_fields()) == (local_changes == "ignore")
 
 
 def test_direction_to_remote_never_writes_locally(pair: Pair) -> None:

@@ -69,3 +69,76 @@ def test_prune_removes_only_old_copies_and_empty_folders(tmp_path: Path) -> None
 def test_prune_of_a_missing_trash_does_nothing(tmp_path: Path) -> None:
     assert Trash(tmp_path / "none").prune() == 0
     assert list(Trash(tmp_path / "none").entries()) == []
+
+
+# --- issue 16 item 12: what the trash knows of each entry, and its commands ---------------
+
+
+def test_an_entry_knows_its_pair_collection_file_name_and_date(tmp_path: Path) -> None:
+    trash = Trash(tmp_path / "trash")
+    path = trash.put("my pair", "12", "ada.vcf", CARD, name="Ada Lovelace", label="Contacts")
+    (entry,) = trash.list()
+    assert entry.path == path
+    assert (entry.pair, entry.collection, entry.label) == ("my pair", "12", "Contacts")
+    assert (entry.ident, entry.name) == ("ada.vcf", "Ada Lovelace")
+    assert abs(entry.trashed.timestamp() - time.time()) < 60
+    assert entry.id == "my_pair/12/" + path.name
+    assert trash.find(entry.id) == entry
+    assert trash.find("../../etc/passwd") is None
+    assert trash.list("other") == []
+    # the description beside it is private too, and no entry of its own
+    (meta,) = [p for p in path.parent.iterdir() if p != path]
+    assert meta.name.startswith(".")
+    assert stat.S_IMODE(meta.stat().st_mode) == 0o600
+
+
+def test_an_entry_without_description_is_named_by_its_file(tmp_path: Path) -> None:
+    trash = Trash(tmp_path / "trash")
+    trash.put("p", "c", "ada.vcf", CARD)
+    (entry,) = trash.list()
+    assert (entry.ident, entry.name, entry.label, entry.pair) == ("ada.vcf", "ada.vcf", None, "p")
+
+
+def test_remove_takes_the_entry_its_description_and_empty_folders(tmp_path: Path) -> None:
+    root = tmp_path / "trash"
+    trash = Trash(root)
+    trash.put("p", "c", "a.vcf", CARD, name="A")
+    (entry,) = trash.list()
+    trash.remove(entry)
+    assert list(root.rglob("*")) == []
+
+
+def test_empty_removes_everything_or_the_older_ones_of_one_pair(tmp_path: Path) -> None:
+    trash = Trash(tmp_path / "trash")
+    old = trash.put("p", "c", "old.vcf", CARD, name="Old")
+    trash.put("p", "c", "new.vcf", CARD, name="New")
+    other = trash.put("q", "c", "other.vcf", CARD, name="Other")
+    long_ago = time.time() - 10 * 86400
+    os.utime(old, (long_ago, long_ago))
+    os.utime(other, (long_ago, long_ago))
+    assert trash.empty(older_than_days=5, pair="p") == 1
+    assert [e.name for e in trash.list()] == ["Other", "New"]  # oldest first
+    assert trash.empty() == 2
+    assert trash.list() == []
+
+
+def test_prune_of_one_pair_leaves_the_others(tmp_path: Path) -> None:
+    trash = Trash(tmp_path / "trash")
+    mine = trash.put("p", "c", "a.vcf", CARD)
+    theirs = trash.put("q", "c", "b.vcf", CARD)
+    long_ago = time.time() - 40 * 86400
+    for path in (mine, theirs):
+        os.utime(path, (long_ago, long_ago))
+    assert trash.prune(30, pair="p") == 1
+    assert [e.pair for e in trash.list()] == ["q"]
+    assert not (tmp_path / "trash" / "p").exists()  # its description went with it
+
+
+def test_a_trash_that_cannot_be_written_is_a_storage_error(tmp_path: Path) -> None:
+    import pytest
+
+    from eassync.errors import StorageError
+
+    (tmp_path / "trash").write_text("a file where the folder should be")
+    with pytest.raises(StorageError, match="trash"):
+        Trash(tmp_path / "trash").put("p", "c", "a.vcf", CARD)
