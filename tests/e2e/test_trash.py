@@ -184,7 +184,7 @@ def test_to_local_ignore_tells_once_per_pass_and_error_fails_naming_them(
             assert NO_OP in out.stdout
             told = [line for line in out.stderr.splitlines() if "not sent" in line]
             assert told == [
-                "  Contacts: 3 local changes not sent (1 edited, 1 new, 1 deleted): "
+                "contacts/Contacts: 3 local changes not sent (1 edited, 1 new, 1 deleted): "
                 "direction is to_local and local_changes is ignore"
             ], out.stderr
         assert "FN:Edited Local" in (pair.local / "local-01.vcf").read_text()
