@@ -110,8 +110,16 @@ def setup_logging(verbosity: int) -> None:
 
 def report_error(exc: BaseException) -> int:
     """Print an error the way a person can act on it; return the exit code."""
+    import sqlite3
+
+    from eassync.cli.oserror import os_failure, sqlite_failure
     from eassync.errors import ConfigError, EassyncError
 
+    # the machine said no (read-only or full disk, a file in the way, a port taken)
+    if isinstance(exc, OSError):
+        exc = os_failure(exc)
+    elif isinstance(exc, sqlite3.Error):
+        exc = sqlite_failure(exc)
     if isinstance(exc, EassyncError):
         echo(f"error: {exc}", err=True)
         if isinstance(exc, ConfigError):

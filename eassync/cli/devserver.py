@@ -10,6 +10,7 @@ from types import FrameType
 
 import click
 
+from eassync.cli.oserror import os_failure
 from eassync.cli.output import echo
 from eassync.errors import UsageError
 
@@ -162,7 +163,10 @@ def command(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    server.start()
+    try:
+        server.start()
+    except OSError as exc:  # the port taken, or an address not this machine's
+        raise os_failure(exc, where=f"{host}:{port}") from exc
     echo(f"eassync devserver listening on {server.url}")
     if personality != "default":
         echo(f"  personality {personality} (EAS {', '.join(server.versions)})")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from urllib.parse import urlsplit
 import click
 
 from eassync.cli.check import account_info, secret_info
+from eassync.cli.oserror import os_failure, sqlite_failure
 from eassync.cli.output import echo, echo_block
 from eassync.cli.text import printable
 from eassync.errors import ConfigError, EassyncError, ServerError, TLSError, TransportError
@@ -130,7 +132,12 @@ class Walk:
 
     def _do(self, name: str, fn: Callable[[], Result]) -> None:
         try:
-            found = fn()
+            try:
+                found = fn()
+            except OSError as exc:  # the machine: a read-only or full state folder
+                raise os_failure(exc) from exc
+            except sqlite3.Error as exc:
+                raise sqlite_failure(exc) from exc
         except EassyncError as exc:
             self.steps.append(
                 Step(name, "failed", exc.message, exc.hint, exc.exit_code, _error_data(exc))
