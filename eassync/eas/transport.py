@@ -331,7 +331,8 @@ class Transport:
                     continue
                 raise AuthError(
                     f"wrong username or password for account {self.account!r} at {self.host}",
-                    hint="check username and password (or password_command) in the config",
+                    hint="check username and password of the account in the config (with password: "
+                    "{command: [...]}, what the command prints)",
                 )
             if status in _RETRYABLE_HTTP and status != 503 and fail_fast:
                 raise RequestFailed(
