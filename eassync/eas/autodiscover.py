@@ -42,7 +42,7 @@ import requests
 from defusedxml import DefusedXmlException
 
 from eassync.eas.state import safe_file_stem, write_private_file
-from eassync.errors import AuthError, ConfigError, EassyncError
+from eassync.errors import ConfigError, CredentialsError, EassyncError
 from eassync.net import bounded
 
 log = logging.getLogger(__name__)
@@ -376,7 +376,7 @@ class Autodiscover:
     def _failure(self, email: str, errors: list[str]) -> EassyncError:
         tried = "; ".join(f"{a.method} {a.url}: {a.outcome}" for a in self.attempts)
         if self._saw_401 and not errors:
-            return AuthError(
+            return CredentialsError(
                 f"account {self.account!r}: autodiscover for {email} was refused with "
                 "HTTP 401 (wrong username or password)",
                 hint="check username and password; or set url: to skip autodiscover",

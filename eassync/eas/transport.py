@@ -26,6 +26,7 @@ from eassync.eas.auth import Auth
 from eassync.eas.versions import parse_header
 from eassync.errors import (
     AuthError,
+    CredentialsError,
     ProtocolError,
     RequestFailed,
     RequestTimeout,
@@ -329,7 +330,7 @@ class Transport:
                 if not refreshed and self.auth.refresh():
                     refreshed = True
                     continue
-                raise AuthError(
+                raise CredentialsError(
                     f"wrong username or password for account {self.account!r} at {self.host}",
                     hint="check username and password of the account in the config (with password: "
                     "{command: [...]}, what the command prints)",

@@ -35,8 +35,8 @@ import requests
 from requests.auth import HTTPDigestAuth
 
 from eassync.errors import (
-    AuthError,
     ConfigError,
+    CredentialsError,
     EassyncError,
     ItemError,
     NotFoundError,
@@ -271,7 +271,7 @@ class DavSession:
         status = response.status_code
         message = f"{self.label} {what}: HTTP {status} {response.reason or ''}".rstrip()
         if status == 401:
-            return AuthError(
+            return CredentialsError(
                 message + " (login refused)",
                 hint="check username and password of this storage",
             )

@@ -259,3 +259,22 @@ def test_devserver_on_a_taken_port_says_so(tmp_path: Path) -> None:
     assert f"127.0.0.1:{port}" in err
     assert "already in use" in err
     assert "--port" in err  # the hint names the way out
+
+
+def test_a_wrong_password_exits_2_like_any_config_error(tmp_path: Path, server: DevServer) -> None:
+    """README and eassync(1) EXIT STATUS: 2 is a usage or config error; a password the
+    server refuses is fixed in the config (or what its command prints)."""
+    config = write_config(tmp_path, server.url)
+    env = cli_env()
+    env["EASSYNC_TEST_PASSWORD"] = "wrong"
+    for args in (["sync"], ["discover", "dev"], ["sync", "-q"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "eassync", "-c", str(config), *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert done.returncode == 2, (args, done.stderr)
+        assert "wrong username or password" in done.stderr
+        assert "Traceback" not in done.stderr

@@ -170,6 +170,7 @@ def test_wrong_password_is_reported_as_such_after_all_candidates(server):
     with pytest.raises(AuthError, match="401") as err:
         discoverer(server, ["example.test"], password="wrong").discover()
     assert "password" in str(err.value)
+    assert err.value.exit_code == 2
 
 
 def test_server_error_answer_is_shown(server):
