@@ -18,6 +18,11 @@ class EassyncError(Exception):
         self.message = message
         self.hint = hint
 
+    @property
+    def details(self) -> list[str]:
+        """Lines printed under the message, one each (the URLs autodiscover tried)."""
+        return []
+
     def __str__(self) -> str:
         return self.message
 

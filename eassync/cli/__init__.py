@@ -201,6 +201,8 @@ def report_error(exc: BaseException) -> int:
         if isinstance(exc, ConfigError):
             for problem in exc.problems:
                 echo(f"  {problem}", err=True)
+        for line in exc.details:
+            echo(f"  {line}", err=True)
         if exc.hint:
             echo(f"hint: {exc.hint}", err=True)
         return exc.exit_code

@@ -31,6 +31,7 @@ from eassync.cli.oserror import os_failure, sqlite_failure
 from eassync.cli.output import echo, echo_block
 from eassync.cli.text import printable
 from eassync.errors import ConfigError, EassyncError, ServerError, TLSError, TransportError
+from eassync.net.tls import NOT_TLS, not_tls_hint, not_tls_message, tls_failure_kind
 
 if TYPE_CHECKING:
     from eassync.config import Account, Config
@@ -401,6 +402,8 @@ def _tls_handshake(
             hint="if the server uses a private CA, set `verify: /path/to/ca.pem` for this account",
         ) from None
     except ssl.SSLError as exc:
+        if tls_failure_kind(exc) == NOT_TLS:
+            raise TLSError(not_tls_message(f"{host}:{port}"), hint=not_tls_hint()) from None
         raise TLSError(f"TLS handshake with {host}:{port} failed: {exc.reason or exc}") from None
     except OSError as exc:
         raise TransportError(
