@@ -188,8 +188,8 @@ def report_error(exc: BaseException) -> int:
     """Print an error the way a person can act on it; return the exit code."""
     import sqlite3
 
-    from eassync.cli.oserror import os_failure, sqlite_failure
     from eassync.errors import ConfigError, EassyncError
+    from eassync.oserror import os_failure, sqlite_failure
 
     # the machine said no (read-only or full disk, a file in the way, a port taken)
     if isinstance(exc, OSError):

@@ -10,9 +10,9 @@ from types import FrameType
 
 import click
 
-from eassync.cli.oserror import os_failure
 from eassync.cli.output import echo
 from eassync.errors import UsageError
+from eassync.oserror import os_failure
 
 
 def _parse_user(value: str) -> tuple[str, str]:

@@ -27,11 +27,11 @@ from urllib.parse import urlsplit
 import click
 
 from eassync.cli.check import account_info, secret_info
-from eassync.cli.oserror import os_failure, sqlite_failure
 from eassync.cli.output import echo, echo_block
 from eassync.cli.text import printable
 from eassync.errors import ConfigError, EassyncError, ServerError, TLSError, TransportError
 from eassync.net.tls import NOT_TLS, not_tls_hint, not_tls_message, tls_failure_kind
+from eassync.oserror import os_failure, sqlite_failure
 
 if TYPE_CHECKING:
     from eassync.config import Account, Config

@@ -278,3 +278,27 @@ def test_a_wrong_password_exits_2_like_any_config_error(tmp_path: Path, server: 
         assert done.returncode == 2, (args, done.stderr)
         assert "wrong username or password" in done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_a_storage_path_behind_a_file_stops_only_its_pair(
+    tmp_path: Path, server: DevServer
+) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x\n", encoding="utf-8")
+    extra = """\
+  broken:
+    account: dev
+    remote: {default: contacts}
+    local: broken
+"""
+    config = write_config(tmp_path, server.url)
+    text = config.read_text(encoding="utf-8")
+    text = text.replace(
+        "pairs:\n",
+        f"  broken:\n    type: vdir\n    path: {blocker / 'cards'}\n    fileext: .vcf\npairs:\n",
+    )
+    config.write_text(text + extra, encoding="utf-8")
+    code, err = run(["sync"], config, tmp_path / "home")
+    assert code == 2, err
+    assert f"broken: error: cannot use {blocker / 'cards'}" in err
+    assert "contacts/Contacts: local" in err  # the other pair was synced
