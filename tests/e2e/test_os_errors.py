@@ -244,16 +244,36 @@ def test_sync_with_a_file_in_the_status_path_names_it(tmp_path: Path, server: De
     assert "not a folder" in err
 
 
-def test_devserver_on_a_taken_port_says_so(tmp_path: Path) -> None:
+def _takes(words: list[str], option: str) -> bool:
+    ctx = click.Context(cli)
+    cmd: click.Command | None = cli
+    for word in words:
+        assert isinstance(cmd, click.Group)
+        cmd = cmd.get_command(ctx, word)
+    assert cmd is not None
+    return any(option in getattr(p, "opts", ()) for p in cmd.params)
+
+
+#: every command that listens on a port it is given
+LISTENERS = [w for w in COMMANDS if _takes(w, "--port")]
+
+
+def test_the_listeners_are_found() -> None:
+    assert ["devserver"] in LISTENERS
+
+
+@pytest.mark.parametrize("words", LISTENERS, ids=" ".join)
+def test_a_taken_port_is_told_with_the_way_out(words: list[str], tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         config = tmp_path / "config.yaml"
         config.write_text("", encoding="utf-8")
-        code, err = run(
-            ["devserver"], config, tmp_path, "--port", str(port), "--data", str(tmp_path / "d")
-        )
+        extra = ["--port", str(port)]
+        if _takes(words, "--data"):
+            extra += ["--data", str(tmp_path / "d")]
+        code, err = run(words, config, tmp_path, *extra)
     assert code == 2, err
     assert "Traceback" not in err
     assert f"127.0.0.1:{port}" in err
