@@ -398,7 +398,7 @@ class Autodiscover:
             f"(tried {len(self.attempts)} places)",
             attempts=self.attempts,
             hint="set url: to the ActiveSync URL (ask your provider); "
-            "run `eassync discover ACCOUNT -v` to see each step",
+            f"run `eassync discover {self.account} -v` to see each step",
         )
 
     def _check_eas_url(self, url: str) -> None:
