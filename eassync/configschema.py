@@ -132,6 +132,28 @@ class _Builder:
         return result
 
 
+def _yaml_problem(exc: yaml.MarkedYAMLError, filename: str) -> str:
+    """One line: ``file:line:col`` where the problem *starts*, then PyYAML's own
+    words with their "in line N, column M". An unclosed quote or bracket is found
+    where the file or the next key begins (its problem mark); the context mark is
+    where it opened. A block mapping's context mark is where the whole mapping
+    starts, so there the problem mark (a bad indentation) is the place."""
+
+    def at(mark: Any) -> str:
+        return f" in line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+
+    parts = []
+    if exc.context:
+        parts.append(f"{exc.context}{at(exc.context_mark)}")
+    if exc.problem:
+        parts.append(f"{exc.problem}{at(exc.problem_mark)}")
+    opened = exc.context or ""
+    unclosed = opened.startswith(("while scanning", "while parsing a flow"))
+    mark = exc.context_mark if unclosed and exc.context_mark else exc.problem_mark
+    where = f"{filename}:{mark.line + 1}:{mark.column + 1}" if mark else filename
+    return f"{where}: {': '.join(parts)}"
+
+
 def load_yaml(text: str, filename: str) -> tuple[Any, Positions]:
     """Parse one YAML document; return plain values and their positions.
 
@@ -140,10 +162,8 @@ def load_yaml(text: str, filename: str) -> tuple[Any, Positions]:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{filename}:{mark.line + 1}:{mark.column + 1}" if mark else filename
-        what = " ".join(str(s) for s in (exc.context, exc.problem) if s)
-        raise ConfigError(f"{filename}: not valid YAML", problems=[f"{where}: {what}"]) from None
+        problem = _yaml_problem(exc, filename)
+        raise ConfigError(f"{filename}: not valid YAML", problems=[problem]) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{filename}: not valid YAML", problems=[f"{filename}: {exc}"]) from None
     builder = _Builder(filename)

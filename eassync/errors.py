@@ -2,7 +2,7 @@
 
 Every error says what happened, where (file:line, pair, collection, item) and,
 where there is one, what to do next. The CLI maps classes to exit codes:
-ConfigError → 2, TransientError → 75, the rest → 1.
+ConfigError, UsageError, CredentialsError → 2, TransientError → 75, the rest → 1.
 """
 
 from __future__ import annotations
@@ -17,6 +17,11 @@ class EassyncError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+
+    @property
+    def details(self) -> list[str]:
+        """Lines printed under the message, one each (the URLs autodiscover tried)."""
+        return []
 
     def __str__(self) -> str:
         return self.message
@@ -80,6 +85,14 @@ class ThrottledError(TransientError):
 
 class AuthError(EassyncError):
     """The server refused our credentials (HTTP 401) or the account is blocked (403/456/457)."""
+
+
+class CredentialsError(AuthError):
+    """The server refused the credentials the config gives (HTTP 401): a config error,
+    exit code 2 like the others, since no rerun can work before a person fixes the
+    username or password (or what its command prints)."""
+
+    exit_code = 2
 
 
 class DeviceBlocked(AuthError):

@@ -25,6 +25,7 @@ from eassync.errors import (
     TransportError,
     UsageError,
 )
+from eassync.oserror import os_failure, sqlite_failure
 from eassync.pairs import Selection, safe_name, select_folders
 
 if TYPE_CHECKING:
@@ -764,6 +765,10 @@ def run_sync(
                     outcome = PairOutcome(pair.name, error=exc)
                 except EassyncError as exc:
                     outcome = PairOutcome(pair.name, error=exc)
+                except OSError as exc:  # its folder on a read-only or full disk, a file in the way
+                    outcome = PairOutcome(pair.name, error=os_failure(exc))
+                except sqlite3.Error as exc:
+                    outcome = PairOutcome(pair.name, error=sqlite_failure(exc))
             outcomes.append(outcome)
             if on_outcome:
                 on_outcome(outcome)

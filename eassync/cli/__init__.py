@@ -63,12 +63,79 @@ class LazyGroup(click.Group):
             return None
         module = import_module(entry[0])
         cmd: click.Command = module.command
+        _add_global_options(cmd)
         return cmd
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][1]) for name in sorted(COMMANDS)]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+
+# -c/-v/-q are accepted after the subcommand too (`eassync discover ACCOUNT -v`),
+# where people type them and where hints put them.
+
+
+def _context(ctx: click.Context) -> Context | None:
+    return ctx.find_object(Context)
+
+
+def _late_config(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    obj = _context(ctx)
+    if value is not None and obj is not None:
+        obj.config_path = value
+
+
+def _late_verbose(ctx: click.Context, param: click.Parameter, value: int) -> None:
+    obj = _context(ctx)
+    if value and obj is not None:
+        obj.verbosity = max(obj.verbosity, 0) + value
+        set_log_level(obj.verbosity)
+
+
+def _late_quiet(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    obj = _context(ctx)
+    if value and obj is not None:
+        obj.verbosity = -1
+        set_log_level(obj.verbosity)
+
+
+def _global_options() -> list[click.Parameter]:
+    return [
+        click.Option(
+            ["-c", "--config"],
+            type=click.Path(dir_okay=False),
+            expose_value=False,
+            callback=_late_config,
+            help="Config file (as before the command).",
+        ),
+        click.Option(
+            ["-v", "--verbose"],
+            count=True,
+            expose_value=False,
+            callback=_late_verbose,
+            help="More output; -vv shows protocol traffic.",
+        ),
+        click.Option(
+            ["-q", "--quiet"],
+            is_flag=True,
+            expose_value=False,
+            callback=_late_quiet,
+            help="Only errors.",
+        ),
+    ]
+
+
+def _add_global_options(cmd: click.Command) -> None:
+    """Give ``cmd`` and every command under it the global options (once)."""
+    if getattr(cmd, "_eassync_globals", False):
+        return
+    taken = {opt for p in cmd.params for opt in getattr(p, "opts", [])}
+    cmd.params.extend(p for p in _global_options() if not taken & set(p.opts))
+    cmd._eassync_globals = True  # type: ignore[attr-defined]
+    if isinstance(cmd, click.Group):
+        for sub in cmd.commands.values():
+            _add_global_options(sub)
 
 
 class Context:
@@ -104,8 +171,17 @@ def cli(ctx: click.Context, config_path: str | None, verbose: int, quiet: bool) 
     ctx.obj = Context(config_path, verbosity)
 
 
+def _level(verbosity: int) -> int:
+    return {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+
+
+def set_log_level(verbosity: int) -> None:
+    """Change the level once logging is set up (-v/-q after the subcommand)."""
+    logging.getLogger().setLevel(_level(verbosity))
+
+
 def setup_logging(verbosity: int) -> None:
-    level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    level = _level(verbosity)
     handler = logging.StreamHandler(sys.stderr)
     # server strings reach log messages: escaped there, whoever logs them
     handler.setFormatter(SafeFormatter("%(levelname)s: %(message)s"))
@@ -116,13 +192,23 @@ def setup_logging(verbosity: int) -> None:
 
 def report_error(exc: BaseException) -> int:
     """Print an error the way a person can act on it; return the exit code."""
-    from eassync.errors import ConfigError, EassyncError
+    import sqlite3
 
+    from eassync.errors import ConfigError, EassyncError
+    from eassync.oserror import os_failure, sqlite_failure
+
+    # the machine said no (read-only or full disk, a file in the way, a port taken)
+    if isinstance(exc, OSError):
+        exc = os_failure(exc)
+    elif isinstance(exc, sqlite3.Error):
+        exc = sqlite_failure(exc)
     if isinstance(exc, EassyncError):
         echo(f"error: {exc}", err=True)
         if isinstance(exc, ConfigError):
             for problem in exc.problems:
                 echo(f"  {problem}", err=True)
+        for line in exc.details:
+            echo(f"  {line}", err=True)
         if exc.hint:
             echo(f"hint: {exc.hint}", err=True)
         return exc.exit_code

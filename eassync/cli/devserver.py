@@ -12,6 +12,7 @@ import click
 
 from eassync.cli.output import echo
 from eassync.errors import UsageError
+from eassync.oserror import os_failure
 
 
 def _parse_user(value: str) -> tuple[str, str]:
@@ -170,7 +171,10 @@ def command(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    server.start()
+    try:
+        server.start()
+    except OSError as exc:  # the port taken, or an address not this machine's
+        raise os_failure(exc, where=f"{host}:{port}") from exc
     echo(f"eassync devserver listening on {server.url}")
     if personality != "default":
         echo(f"  personality {personality} (EAS {', '.join(server.versions)})")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ from eassync.cli.output import echo, echo_block
 from eassync.cli.text import printable
 from eassync.cli.traceopt import trace_options
 from eassync.errors import ConfigError, EassyncError, ServerError, TLSError, TransportError
+from eassync.net.tls import NOT_TLS, not_tls_hint, not_tls_message, tls_failure_kind
+from eassync.oserror import os_failure, sqlite_failure
 
 if TYPE_CHECKING:
     from eassync.config import Account, Config
@@ -132,7 +135,12 @@ class Walk:
 
     def _do(self, name: str, fn: Callable[[], Result]) -> None:
         try:
-            found = fn()
+            try:
+                found = fn()
+            except OSError as exc:  # the machine: a read-only or full state folder
+                raise os_failure(exc) from exc
+            except sqlite3.Error as exc:
+                raise sqlite_failure(exc) from exc
         except EassyncError as exc:
             self.steps.append(
                 Step(name, "failed", exc.message, exc.hint, exc.exit_code, _error_data(exc))
@@ -396,6 +404,8 @@ def _tls_handshake(
             hint="if the server uses a private CA, set `verify: /path/to/ca.pem` for this account",
         ) from None
     except ssl.SSLError as exc:
+        if tls_failure_kind(exc) == NOT_TLS:
+            raise TLSError(not_tls_message(f"{host}:{port}"), hint=not_tls_hint()) from None
         raise TLSError(f"TLS handshake with {host}:{port} failed: {exc.reason or exc}") from None
     except OSError as exc:
         raise TransportError(

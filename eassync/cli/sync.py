@@ -209,6 +209,8 @@ def command(
                 echo(printable(f"{where}: hint: {failed.error.hint}"), err=True)
         if outcome.error is not None:
             echo(f"{outcome.pair}: error: {outcome.error}", err=True, fg="red")
+            for line in outcome.error.details:
+                echo(f"{outcome.pair}:   {line}", err=True)
             if outcome.error.hint:
                 echo(f"{outcome.pair}: hint: {outcome.error.hint}", err=True)
 

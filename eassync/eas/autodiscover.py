@@ -42,8 +42,10 @@ import requests
 from defusedxml import DefusedXmlException
 
 from eassync.eas.state import safe_file_stem, write_private_file
-from eassync.errors import AuthError, ConfigError, EassyncError
+from eassync.errors import ConfigError, CredentialsError, EassyncError
 from eassync.net import bounded
+from eassync.net.reason import reason
+from eassync.net.tls import CERTIFICATE, NOT_TLS, tls_failure_kind
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,11 @@ class AutodiscoverError(EassyncError):
     ) -> None:
         super().__init__(message, hint=hint)
         self.attempts = list(attempts)
+
+    @property
+    def details(self) -> list[str]:
+        """One line per URL tried, in order: how, where, what came of it."""
+        return [f"{a.method} {a.url}: {a.outcome}" for a in self.attempts]
 
 
 class UntrustedHost(ConfigError):
@@ -374,9 +381,8 @@ class Autodiscover:
         raise self._failure(email, errors)
 
     def _failure(self, email: str, errors: list[str]) -> EassyncError:
-        tried = "; ".join(f"{a.method} {a.url}: {a.outcome}" for a in self.attempts)
         if self._saw_401 and not errors:
-            return AuthError(
+            return CredentialsError(
                 f"account {self.account!r}: autodiscover for {email} was refused with "
                 "HTTP 401 (wrong username or password)",
                 hint="check username and password; or set url: to skip autodiscover",
@@ -389,10 +395,10 @@ class Autodiscover:
             )
         return AutodiscoverError(
             f"account {self.account!r}: autodiscover found no ActiveSync server for {email} "
-            f"(tried: {tried})",
+            f"(tried {len(self.attempts)} places)",
             attempts=self.attempts,
             hint="set url: to the ActiveSync URL (ask your provider); "
-            "run `eassync discover ACCOUNT -v` to see each step",
+            f"run `eassync discover {self.account} -v` to see each step",
         )
 
     def _check_eas_url(self, url: str) -> None:
@@ -430,7 +436,7 @@ class Autodiscover:
                     allow_redirects=False,
                 )
             except requests.exceptions.SSLError as exc:
-                self._record("POST", url, f"TLS certificate not verified ({_short(exc)})")
+                self._record("POST", url, _tls_outcome(exc))
                 return None
             except requests.exceptions.RequestException as exc:
                 self._record("POST", url, f"cannot connect ({_short(exc)})")
@@ -527,8 +533,17 @@ class Autodiscover:
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc)
-    return text if len(text) <= 160 else text[:157] + "..."
+    """The OS reason ("Connection refused"), not urllib3's pool message."""
+    return reason(exc)
+
+
+def _tls_outcome(exc: BaseException) -> str:
+    kind = tls_failure_kind(exc)
+    if kind == NOT_TLS:
+        return "this port does not speak TLS"
+    if kind == CERTIFICATE:
+        return f"TLS certificate not verified ({_short(exc)})"
+    return f"TLS handshake failed ({_short(exc)})"
 
 
 # --- the cache ----------------------------------------------------------------------

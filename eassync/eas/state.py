@@ -163,9 +163,12 @@ def write_private_file(path: Path, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        if isinstance(exc, OSError) and exc.filename is None:
+            # a write to an fd names no file: name the one a person knows (full disk)
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
     _fsync_dir(folder)
 

@@ -27,6 +27,7 @@ from eassync.eas.auth import Auth
 from eassync.eas.versions import parse_header
 from eassync.errors import (
     AuthError,
+    CredentialsError,
     ProtocolError,
     RequestFailed,
     RequestTimeout,
@@ -36,7 +37,9 @@ from eassync.errors import (
     TransportError,
 )
 from eassync.net import bounded
-from eassync.net.origin import plain_http_warning
+from eassync.net.origin import is_loopback, plain_http_warning
+from eassync.net.reason import host_port, refused
+from eassync.net.tls import CERTIFICATE, NOT_TLS, not_tls_hint, not_tls_message, tls_failure_kind
 
 log = logging.getLogger(__name__)
 
@@ -271,29 +274,35 @@ class Transport:
                 # not retried: a server that dribbles would do it again, times attempts
                 raise
             except requests.exceptions.SSLError as exc:
-                raise TLSError(
-                    f"TLS certificate of {self.host} could not be verified for account "
-                    f"{self.account!r}: {_short(exc)}",
-                    hint="if the server uses a private CA, set `verify: /path/to/ca.pem` "
-                    "for this account",
-                ) from exc
+                raise self._tls_error(exc) from exc
             except (
                 requests.exceptions.ConnectionError,
                 requests.exceptions.Timeout,
                 requests.exceptions.ChunkedEncodingError,
             ) as exc:
+                if refused(exc) and is_loopback(self.host):
+                    # nothing listens on this machine's port: no wait makes it listen
+                    # (a refusal is no pooled connection gone stale either)
+                    raise TransportError(
+                        f"cannot reach {self.host} for account {self.account!r}: {_short(exc)}",
+                        hint=f"nothing listens on {host_port(self.url)} on this machine: "
+                        "start the server or fix the port in the url",
+                    ) from exc
                 # The first failure is retried at once on a new connection: sogod closes
                 # every connection after its answer without saying so (sogo-notes Q15),
                 # so a pooled connection can be dead before we write to it.
                 immediate = not fresh_connection_tried
                 fresh_connection_tried = True
+                waited = backoff.waited
                 if idempotent and backoff.wait(immediate=immediate):
+                    # a wait is told at the default level: seconds of silence look hung
                     log.log(
-                        logging.DEBUG if immediate else logging.INFO,
-                        "%s to %s failed (%s); retrying",
+                        logging.DEBUG if immediate else logging.WARNING,
+                        "%s to %s failed (%s); retrying%s",
                         label,
                         self.host,
                         _short(exc),
+                        "" if immediate else f" after {backoff.waited - waited:g} s",
                     )
                     continue
                 raise TransportError(
@@ -320,10 +329,11 @@ class Transport:
                 if not refreshed and self.auth.refresh():
                     refreshed = True
                     continue
-                raise AuthError(
+                raise CredentialsError(
                     f"wrong username or password for account {self.account!r} at {self.host}",
-                    hint="check username and password of the account in the config "
-                    "(`eassync doctor` tries the login step by step)",
+                    hint="check username and password of the account in the config (with "
+                    "password: {command: [...]}, what the command prints); `eassync doctor` "
+                    "tries the login step by step",
                 )
             if status in _RETRYABLE_HTTP and status != 503 and fail_fast:
                 raise RequestFailed(
@@ -332,8 +342,15 @@ class Transport:
                 )
             if status in _RETRYABLE_HTTP:
                 retry_after = _retry_after(headers_in.get("Retry-After"))
+                waited = backoff.waited
                 if backoff.wait(retry_after):
-                    log.info("%s: HTTP %s from %s; retrying", label, status, self.host)
+                    log.warning(
+                        "%s: HTTP %s from %s; retrying after %g s",
+                        label,
+                        status,
+                        self.host,
+                        backoff.waited - waited,
+                    )
                     continue
                 if status == 503:
                     raise ThrottledError(
@@ -417,6 +434,25 @@ class Transport:
             self.tracer.record(exchange)
         except OSError as exc:  # a full disk must not fail the sync it traces
             log.warning("cannot write the protocol trace to %s: %s", self.tracer.directory, exc)
+
+    def _tls_error(self, exc: requests.exceptions.SSLError) -> TLSError:
+        where = f"for account {self.account!r}"
+        kind = tls_failure_kind(exc)
+        if kind == NOT_TLS:
+            return TLSError(
+                f"account {self.account!r}: {not_tls_message(host_port(self.url))}",
+                hint=not_tls_hint(),
+            )
+        if kind == CERTIFICATE:
+            return TLSError(
+                f"TLS certificate of {self.host} could not be verified {where}: {_short(exc)}",
+                hint="if the server uses a private CA, set `verify: /path/to/ca.pem` "
+                "for this account",
+            )
+        return TLSError(
+            f"TLS handshake with {host_port(self.url)} failed {where}: {_short(exc)}",
+            hint="check the port in the url; the server's TLS setup may be broken",
+        )
 
     def _raise_for_status(self, status: int, headers: Mapping[str, str], label: str) -> None:
         where = f"account {self.account!r} at {self.host}"

@@ -229,10 +229,13 @@ def _write_temp(
         set_xattrs(fd, xattrs)
         if _file_fsync_needed(fsync):
             _fsync(fd)
-    except BaseException:
+    except BaseException as exc:
         os.close(fd)
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename is None:
+            # a write to an fd names no file: name the one a person knows (full disk)
+            raise OSError(exc.errno, exc.strerror, path) from exc
         raise
     return tmp, fd
 

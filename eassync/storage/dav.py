@@ -35,8 +35,8 @@ import requests
 from requests.auth import HTTPDigestAuth
 
 from eassync.errors import (
-    AuthError,
     ConfigError,
+    CredentialsError,
     EassyncError,
     ItemError,
     NotFoundError,
@@ -50,6 +50,8 @@ from eassync.errors import (
 )
 from eassync.net import bounded
 from eassync.net.origin import may_follow, origin_of, plain_http_warning
+from eassync.net.reason import host_port
+from eassync.net.tls import NOT_TLS, not_tls_hint, not_tls_message, tls_failure_kind
 from eassync.storage import davxml
 from eassync.storage.base import Changes, Item
 from eassync.storage.davxml import CALDAV, CARDDAV, CS, q
@@ -228,6 +230,10 @@ class DavSession:
                     allow_redirects=False,
                 )
             except requests.exceptions.SSLError as exc:
+                if tls_failure_kind(exc) == NOT_TLS:
+                    raise TLSError(
+                        f"{self.label}: {not_tls_message(host_port(url))}", hint=not_tls_hint()
+                    ) from None
                 raise TLSError(
                     f"{self.label} {_redact(url)}: TLS verification failed: {exc}",
                     hint="if the server uses a private CA, set `verify: /path/to/ca.pem` "
@@ -271,7 +277,7 @@ class DavSession:
         status = response.status_code
         message = f"{self.label} {what}: HTTP {status} {response.reason or ''}".rstrip()
         if status == 401:
-            return AuthError(
+            return CredentialsError(
                 message + " (login refused)",
                 hint="check username and password of this storage",
             )

@@ -240,6 +240,23 @@ def _copy_read_only(path: Path, target: sqlite3.Connection) -> None:
         source.close()
 
 
+#: SQLite primary result codes that say the machine, not the file, is the problem
+_SQLITE_FULL, _SQLITE_READONLY, _SQLITE_CANTOPEN = 13, 8, 14
+
+
+def _unusable(path: Path, exc: sqlite3.DatabaseError) -> StorageError:
+    """A status file SQLite cannot use. Only a damaged file is worth rebuilding; a
+    full or read-only disk is not the file's fault (repair would fail the same way)."""
+    code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+    if code == _SQLITE_FULL:
+        hint = "free some space on that disk, then run again"
+    elif code in (_SQLITE_READONLY, _SQLITE_CANTOPEN):
+        hint = "make that folder writable, or point general.status_dir elsewhere"
+    else:
+        hint = "move it away and run `eassync repair` to rebuild it from both sides"
+    return StorageError(f"status file {path} is not usable: {exc}", hint=hint)
+
+
 def _create_private_file(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
@@ -278,10 +295,7 @@ class Status:
             self._db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
         except sqlite3.DatabaseError as exc:
-            raise StorageError(
-                f"status file {self.path} is not usable: {exc}",
-                hint="move it away and run `eassync repair` to rebuild it from both sides",
-            ) from exc
+            raise _unusable(self.path, exc) from exc
         for suffix in ("-wal", "-shm") if _memory is None else ():
             companion = Path(str(self.path) + suffix)
             if companion.exists():
@@ -305,10 +319,7 @@ class Status:
                 _copy_read_only(path, memory)
         except sqlite3.DatabaseError as exc:
             memory.close()
-            raise StorageError(
-                f"status file {path} is not usable: {exc}",
-                hint="move it away and run `eassync repair` to rebuild it from both sides",
-            ) from exc
+            raise _unusable(path, exc) from exc
         return cls(path, _memory=memory)
 
     # --- lifecycle --------------------------------------------------------------------

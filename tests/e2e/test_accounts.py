@@ -90,7 +90,7 @@ def test_ntlm_wrong_password_message(tmp_path):
             """,
         )
         done = run_cli(config, "sync")
-    assert done.returncode == 1
+    assert done.returncode == 2  # a credentials error is a config error (README: exit codes)
     assert "wrong username or password for account 'acc'" in done.stderr
     assert PASSWORD not in done.stderr + done.stdout
 
@@ -170,7 +170,7 @@ def test_autodiscover_wrong_password(tmp_path, certs, ad_server, capsys, monkeyp
     monkeypatch.setenv("EASSYNC_TEST_PASSWORD", "wrong")
     ad_server.plans["example.test"] = HostPlan(url="https://x.example.test/", users={USER: "s"})
     code, _, err = run_inprocess(autodiscover_config(tmp_path, certs), "sync", capsys=capsys)
-    assert code == 1
+    assert code == 2
     assert "wrong username or password" in err
 
 

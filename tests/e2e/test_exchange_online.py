@@ -165,7 +165,7 @@ def test_doctor_says_where_a_wrong_password_stops_it(exo, tmp_path, monkeypatch)
         name="dev",
     )
     proc = run_cli(config, "doctor", "--json")
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # a wrong password is a config error
     steps = {s["step"]: s for s in json.loads(proc.stdout)["accounts"]["dev"]["steps"]}
     assert steps["login"]["status"] == "failed"
     assert "wrong username or password" in steps["login"]["detail"]

@@ -184,7 +184,7 @@ def test_a_new_user_session(tmp_path: Path) -> None:
         assert arrived, "watch did not bring the new server card"
 
         wrong = dict(env, EASSYNC_PASSWORD="not-the-password")
-        refused = user.run("sync", code=1, env=wrong)
+        refused = user.run("sync", code=2, env=wrong)
         assert "wrong username or password" in refused.stderr
         assert "eassync doctor" in refused.stderr  # the next step, not a config key
 

@@ -63,6 +63,7 @@ def test_ntlm_wrong_password_says_so(srv, tmp_path):
     ):
         eas.folder_sync()
     assert "onprem" in str(err.value)
+    assert err.value.exit_code == 2  # fix the config: a config error
 
 
 def test_ntlm_repr_hides_the_password():

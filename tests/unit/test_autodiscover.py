@@ -170,6 +170,7 @@ def test_wrong_password_is_reported_as_such_after_all_candidates(server):
     with pytest.raises(AuthError, match="401") as err:
         discoverer(server, ["example.test"], password="wrong").discover()
     assert "password" in str(err.value)
+    assert err.value.exit_code == 2
 
 
 def test_server_error_answer_is_shown(server):
@@ -182,7 +183,7 @@ def test_nothing_answers_lists_every_url_tried(server, caplog):
     caplog.set_level(logging.INFO, logger="eassync.eas.autodiscover")
     with pytest.raises(AutodiscoverError) as err:
         discoverer(server, []).discover()
-    text = str(err.value)
+    text = "\n".join(err.value.details)  # one line per place, printed under the error
     assert "https://example.test/autodiscover/autodiscover.xml" in text
     assert "https://autodiscover.example.test/autodiscover/autodiscover.xml" in text
     assert "_autodiscover._tcp.example.test" in text

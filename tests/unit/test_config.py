@@ -239,7 +239,9 @@ def test_yaml_syntax_error_has_file_and_line(tmp_path: Path) -> None:
         tmp_path, MINIMAL.replace("remote: {default: contacts}", "remote: {default: contacts")
     )
     assert len(found) == 1
-    assert found[0].startswith(f"{tmp_path / 'config.yaml'}:14:")
+    # where the unclosed "{" opens (line 13), not where PyYAML noticed (line 14)
+    assert found[0].startswith(f"{tmp_path / 'config.yaml'}:13:13:")
+    assert "in line 14, column 10" in found[0]
 
 
 def test_missing_file_names_the_path_and_the_example(tmp_path: Path) -> None:
