@@ -48,10 +48,10 @@ from eassync.errors import (
     TLSError,
     TransportError,
 )
+from eassync.model.items import Changes, Item
 from eassync.net import bounded
 from eassync.net.origin import may_follow, origin_of, plain_http_warning
 from eassync.storage import davxml
-from eassync.storage.base import Changes, Item
 from eassync.storage.davxml import CALDAV, CARDDAV, CS, q
 from eassync.storage.vdir import file_name_for_uid, inspect_text
 
