@@ -27,7 +27,7 @@ from icalendar.prop import vBinary
 
 from eassync.convert import ical
 from eassync.errors import NotFoundError, ProtocolError, ServerError
-from eassync.storage.base import Item
+from eassync.model.items import Item
 
 if TYPE_CHECKING:
     from eassync.eas.client import EasClient

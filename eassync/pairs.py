@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from eassync.errors import ConfigError, NotFoundError
 
 if TYPE_CHECKING:
-    from eassync.eas.client import Folder
+    from eassync.model.folder import Folder
 
 KINDS = ("contacts", "calendar", "tasks", "notes")
 #: FolderSync Type → kind (brief §4): default folders first, then user-created ones.

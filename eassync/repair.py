@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from eassync.accounts import ClientPool
     from eassync.config import Config, Pair
     from eassync.convert.base import ContentHandler
-    from eassync.storage.base import Item, RemoteCollection, Storage
+    from eassync.model.items import Item, RemoteCollection, Storage
     from eassync.sync.plan import Reporter, SyncReport
     from eassync.sync.status import Status
 

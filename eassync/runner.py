@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from eassync.config import Config, Pair, StorageConfig
     from eassync.convert.base import ContentHandler
     from eassync.eas.client import EasClient, Folder, SyncOptions
-    from eassync.storage.base import Item, Storage
+    from eassync.model.items import Item, Storage
     from eassync.storage.eas import EasRemoteCollection
     from eassync.storage.trash import Trash
     from eassync.sync.plan import Reporter, SyncReport
@@ -50,7 +50,7 @@ TASKS_FILTER = {"all": 0, "incomplete": 8}
 def handler_for(kind: str, pair: Pair | None = None) -> ContentHandler:
     """The content handler of a kind (contacts, calendar, tasks), set up with the
     pair's options (time zone fallback, invitations)."""
-    from eassync.sync.slots import SlotKnowledge
+    from eassync.model.knowledge import SlotKnowledge
 
     default_tz = pair.default_timezone if pair else None
     # each handler learns what its folder's server holds: loaded and kept by the
@@ -152,7 +152,7 @@ def open_local(
     if storage.type in ("vdir", "notes"):
         path = local_path(storage, sel.subdir)
         if dry_run and not path.is_dir():
-            from eassync.sync.memory import MemoryStorage
+            from eassync.storage.memory import MemoryStorage
 
             return MemoryStorage()
         if storage.type == "notes":
@@ -175,7 +175,7 @@ def open_local(
     except NotFoundError:
         if storage.collection != "all":
             raise  # a configured collection that does not exist: the real run fails too
-        from eassync.sync.memory import MemoryStorage
+        from eassync.storage.memory import MemoryStorage
 
         return MemoryStorage()  # a collection the first real pass will create
 

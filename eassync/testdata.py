@@ -24,14 +24,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from eassync.errors import ConfigError, EassyncError
+from eassync.model.items import Item, PushOp, RemoteChange
 from eassync.pairs import Selection, select_folders
-from eassync.storage.base import Item, PushOp, RemoteChange
 
 if TYPE_CHECKING:
     from eassync.config import Config, Pair
     from eassync.convert.base import ContentHandler
     from eassync.eas.client import EasClient
-    from eassync.storage.base import Storage
+    from eassync.model.items import Storage
 
 TAG = "eassync-testdata"
 UID_PREFIX = "eassync-testdata-"

@@ -71,7 +71,7 @@ def _write_config(folder: Path, url: str) -> Path:
 
 def _show_files(folder: Path) -> None:
     from eassync.convert.contacts import HANDLER
-    from eassync.storage.base import Item
+    from eassync.model.items import Item
 
     files = sorted(folder.glob("*.vcf"))
     for path in files:

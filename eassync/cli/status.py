@@ -59,7 +59,7 @@ def server_folders(config: Config, account: str) -> dict[str, str] | None:
 
 def dropped_fields(slots: str | None) -> list[str]:
     """The EAS fields the server is known not to keep (``collections.slots``)."""
-    from eassync.sync.slots import SlotKnowledge
+    from eassync.model.knowledge import SlotKnowledge
 
     knowledge = SlotKnowledge()
     knowledge.load(slots)

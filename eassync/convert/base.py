@@ -14,12 +14,15 @@ from typing import Any, Protocol, TypeVar
 
 from eassync.eas.element import Element
 from eassync.errors import ConversionError, EassyncError
-from eassync.storage.base import Item
+from eassync.model.handler import ItemHandler
+from eassync.model.items import Item
 
 log = logging.getLogger(__name__)
 
 
-class ContentHandler(Protocol):
+class ContentHandler(ItemHandler, Protocol):
+    """An item handler that also maps items to and from EAS (the EAS storage's view)."""
+
     #: "contacts", "calendar" or "tasks"
     kind: str
     #: the EAS class name ("Contacts", "Calendar", "Tasks")
@@ -41,32 +44,6 @@ class ContentHandler(Protocol):
     def supported(self, version: str) -> list[str]:
         """Tags to declare in ``AirSync:Supported`` on the first Sync (no ghosting); an
         empty list sends no Supported element."""
-        ...
-
-    def project(self, item: Item, version: str) -> Item:
-        """What of a local item survives a round trip through EAS:
-        ``from_eas(to_eas(item))``, used to predict the server's copy."""
-        ...
-
-    def merge(self, remote: Item, local: Item | None) -> Item:
-        """The new local item after a server change: every EAS-representable property
-        from ``remote``, every property EAS cannot hold kept from ``local``, and the
-        local UID kept. With ``local`` None, ``remote`` itself (plus a UID)."""
-        ...
-
-    def fingerprint(self, item: Item) -> str:
-        """A hash of the normalised item: volatile properties (DTSTAMP, PRODID, REV …)
-        stripped and the rest put in a canonical order, so a server that rewrites an
-        item without changing it does not look like a change."""
-        ...
-
-    def with_uid(self, item: Item, uid: str) -> Item:
-        """The same item with its UID set to ``uid`` (used for keep_both and for
-        remote items that arrive without one)."""
-        ...
-
-    def describe(self, item: Item) -> str:
-        """A one-line human summary (FN of a card, SUMMARY of an event) for messages."""
         ...
 
 

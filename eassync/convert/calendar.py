@@ -58,8 +58,8 @@ from eassync.convert.base import item_failures
 from eassync.convert.recurrence import Recurrence, at_least, compact_utc, parse_eas_time
 from eassync.eas.element import E, Element
 from eassync.errors import ConversionError
-from eassync.storage.base import Item
-from eassync.sync.slots import SlotKnowledge
+from eassync.model.items import Item
+from eassync.model.knowledge import SlotKnowledge
 
 log = logging.getLogger(__name__)
 

@@ -72,8 +72,8 @@ from eassync.convert.vcard import (
 )
 from eassync.eas.element import E, Element
 from eassync.errors import ConversionError
-from eassync.storage.base import Item
-from eassync.sync.slots import SlotKnowledge
+from eassync.model.items import Item
+from eassync.model.knowledge import SlotKnowledge
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from eassync.convert.recurrence import MAX_YEAR, MIN_YEAR
 from eassync.convert.timezone import RuleZone, SystemTime, TimeZoneInfo
 from eassync.eas.element import E, Element
 from eassync.errors import ConversionError
-from eassync.storage.base import Item
+from eassync.model.items import Item
 
 PRODID = "-//eassync//EAS bridge//EN"
 

@@ -48,7 +48,7 @@ from typing import Any
 from eassync.convert import normalize
 from eassync.eas.element import E, Element
 from eassync.errors import ConversionError
-from eassync.storage.base import Item
+from eassync.model.items import Item
 
 N = "Notes:"
 #: separates a note document's Markdown from the server's original HTML body (never in

@@ -34,8 +34,8 @@ from eassync.convert.base import item_failures
 from eassync.convert.recurrence import Recurrence, compact_utc, eas_datetime, parse_eas_time
 from eassync.eas.element import E, Element
 from eassync.errors import ConversionError
-from eassync.storage.base import Item
-from eassync.sync.slots import SlotKnowledge
+from eassync.model.items import Item
+from eassync.model.knowledge import SlotKnowledge
 
 T = "Tasks:"
 IMPORTANCE_TO_PRIORITY = {0: 9, 1: 5, 2: 1}

@@ -29,13 +29,28 @@ Only answered for loopback clients and when the server runs with control enabled
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import threading
+from collections import Counter
+from typing import Any, Protocol
 from urllib.parse import parse_qs
 
+from eassync.devserver.commands import ServerSettings
+from eassync.devserver.faults import Faults
+from eassync.devserver.store import Store
 from eassync.eas.element import E, Element
 
-if TYPE_CHECKING:
-    from eassync.devserver.http import EasHTTPServer
+
+class EasHTTPServer(Protocol):
+    """What the control endpoint reaches of the server (``http.EasHTTPServer``, which
+    imports this module to answer ``/_devserver``)."""
+
+    store: Store
+    users: dict[str, str]
+    settings: ServerSettings
+    faults: Faults
+    requests: Counter[str]
+    requests_lock: threading.Lock
+
 
 CLASS_PAGE = {"Contacts": "Contacts", "Calendar": "Calendar", "Tasks": "Tasks", "Notes": "Notes"}
 SINGULAR = {

@@ -17,6 +17,8 @@ from typing import Literal
 from eassync.eas.element import E, Element
 from eassync.eas.versions import at_least
 from eassync.errors import ProtocolError
+from eassync.model.folder import Folder as Folder
+from eassync.model.folder import folder_class as folder_class
 
 log = logging.getLogger(__name__)
 
@@ -24,37 +26,6 @@ POLICY_TYPE = "MS-EAS-Provisioning-WBXML"  # 12.0+ (MS-WAP-Provisioning-XML was 
 MAX_WINDOW_SIZE = 512  # §5.1: 0 or > 512 means 512
 
 # --- folders (§4) -----------------------------------------------------------------------
-
-#: Folder Type → Sync class (§4). 19 (Recipient Information Cache) is Contacts-class
-#: but must not be mirrored, so it maps to None like Journal and generic folders.
-_CLASS_BY_TYPE: dict[int, str] = {
-    **dict.fromkeys((2, 3, 4, 5, 6, 12), "Email"),
-    7: "Tasks",
-    15: "Tasks",
-    8: "Calendar",
-    13: "Calendar",
-    9: "Contacts",
-    14: "Contacts",
-    10: "Notes",
-    17: "Notes",
-}
-
-
-def folder_class(folder_type: int) -> str | None:
-    return _CLASS_BY_TYPE.get(folder_type)
-
-
-@dataclass(frozen=True)
-class Folder:
-    server_id: str
-    parent_id: str
-    display_name: str
-    type: int
-    eas_class: str | None
-
-    @classmethod
-    def of(cls, server_id: str, parent_id: str, display_name: str, type: int) -> Folder:
-        return cls(server_id, parent_id, display_name, type, folder_class(type))
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,7 @@ class Element:
 
     def to_xml(self, indent: str = "  ") -> str:
         """A readable XML rendering for logs and ``eassync debug`` (not for parsing)."""
-        from eassync.eas.xmlform import to_xml
+        from eassync.eas.xmlwrite import to_xml
 
         return to_xml(self, indent=indent)
 

@@ -48,12 +48,12 @@ from eassync.errors import (
     TLSError,
     TransportError,
 )
+from eassync.model.items import Changes, Item
 from eassync.net import bounded
 from eassync.net.origin import may_follow, origin_of, plain_http_warning
 from eassync.net.reason import host_port
 from eassync.net.tls import NOT_TLS, not_tls_hint, not_tls_message, tls_failure_kind
 from eassync.storage import davxml
-from eassync.storage.base import Changes, Item
 from eassync.storage.davxml import CALDAV, CARDDAV, CS, q
 from eassync.storage.vdir import file_name_for_uid, inspect_text
 

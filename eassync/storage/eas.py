@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from eassync.eas.commands import INVALID_STATUS
 from eassync.errors import ConversionError, EassyncError
-from eassync.storage.base import (
+from eassync.model.items import (
     Item,
     OpResult,
     OpStatus,

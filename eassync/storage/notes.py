@@ -40,8 +40,8 @@ from pathlib import Path
 
 from eassync.convert import notes as notedoc
 from eassync.errors import ConversionError, ItemError, PreconditionFailed, StorageError
+from eassync.model.items import Changes, Item
 from eassync.storage.atomic import create_exclusive, remove_durable, write_atomic
-from eassync.storage.base import Changes, Item
 from eassync.storage.vdir import VdirStorage, _etag, random_file_name
 
 log = logging.getLogger(__name__)

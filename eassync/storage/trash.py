@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from eassync.errors import StorageError
+from eassync.model.items import Item
 from eassync.storage.atomic import create_exclusive, ensure_private_dir
-from eassync.storage.base import Item
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]")
 _MAX_COMPONENT = 120

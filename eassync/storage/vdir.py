@@ -32,14 +32,15 @@ from eassync.errors import (
     PreconditionFailed,
     StorageError,
 )
+from eassync.model.items import Changes, Item
 from eassync.storage.atomic import (
     TMP_SUFFIX,
     create_exclusive,
+    durable_batch,
     is_temp_name,
     remove_durable,
     write_atomic,
 )
-from eassync.storage.base import Changes, Item
 
 log = logging.getLogger(__name__)
 
@@ -324,6 +325,11 @@ class VdirStorage:
         skipped = dict(self.skipped)
         deleted = {ident for ident in known if ident not in listing and ident not in skipped}
         return Changes(changed=changed, deleted=deleted, token=None, skipped=skipped)
+
+    def durable_batch(self) -> contextlib.AbstractContextManager[None]:
+        """The engine writes a pull batch inside this: its files become durable
+        together (one syncfs) before the status records them (atomic.py)."""
+        return durable_batch()
 
     def get(self, ident: str) -> tuple[Item, str]:
         path = self.path_of(ident)

@@ -11,7 +11,7 @@ One pass (design.md "One EAS pass, in order"):
    stores the batch's SyncKey. With local writes it is the *write-ahead*: the rows the
    writes will create or update are marked ``tentative`` (the content about to be
    written; "add" or "update") and committed without the SyncKey; then the files are
-   written inside one :func:`durable_batch` (one syncfs per batch); then a second
+   written inside the local storage's ``durable_batch()`` (one syncfs per batch); then a second
    transaction records idents and etags, clears the marks and stores the SyncKey.
 3. **Push.** The remaining local changes go up in batches of ``remote.max_batch``;
    each answer commits with its new SyncKey.
@@ -109,12 +109,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, Literal
 
-from eassync.convert.base import ContentHandler
 from eassync.errors import (
     AuthError,
     EassyncError,
@@ -126,8 +125,8 @@ from eassync.errors import (
     SafetyStop,
     TransientError,
 )
-from eassync.storage.atomic import durable_batch
-from eassync.storage.base import (
+from eassync.model.handler import ItemHandler
+from eassync.model.items import (
     Item,
     OpResult,
     PushOp,
@@ -135,6 +134,8 @@ from eassync.storage.base import (
     RemoteCollection,
     Storage,
 )
+from eassync.model.knowledge import SlotKnowledge
+from eassync.sync.index import LocalChange, LocalIndex
 from eassync.sync.loose import LooseMatcher
 from eassync.sync.plan import (
     MAX_RECORDED_ACTIONS,
@@ -148,7 +149,6 @@ from eassync.sync.plan import (
     SyncReport,
 )
 from eassync.sync.policy import ConflictPolicy, Resolution
-from eassync.sync.slots import SlotKnowledge
 from eassync.sync.status import Status, StatusRow, StatusTx
 
 Direction = Literal["both", "to_local", "to_remote"]
@@ -183,53 +183,6 @@ def derived_uid(*parts: str) -> str:
 def new_client_id() -> str:
     # ClientId: unique per device, ≤ 64 characters (MS-ASCMD 2.2.3.28)
     return uuid.uuid4().hex
-
-
-@dataclass
-class LocalChange:
-    """One local item that changed since the last pass (from the local scan)."""
-
-    kind: Literal["add", "change", "delete"]
-    ident: str
-    etag: str = ""
-    uid: str | None = None
-    #: fingerprint of the local item
-    hash: str = ""
-    #: fingerprint of what the server would hold: fingerprint(project(item))
-    proj_hash: str = ""
-    row_id: int | None = None
-    #: fingerprint of what the server would hold, with a placeholder UID (new items)
-    bare_hash: str = ""
-
-
-@dataclass
-class LocalIndex:
-    """Local changes, and the new (unknown to the status) ones by UID and content."""
-
-    changes: dict[str, LocalChange] = field(default_factory=dict)
-    new_by_uid: dict[str, str] = field(default_factory=dict)
-    new_by_hash: dict[str, str] = field(default_factory=dict)
-    new_by_bare: dict[str, str] = field(default_factory=dict)
-
-    def add(self, change: LocalChange) -> None:
-        self.changes[change.ident] = change
-        if change.kind == "add":
-            if change.uid:
-                self.new_by_uid[change.uid] = change.ident
-            self.new_by_hash[change.proj_hash] = change.ident
-            if change.bare_hash:
-                self.new_by_bare[change.bare_hash] = change.ident
-
-    def pop(self, ident: str) -> LocalChange | None:
-        change = self.changes.pop(ident, None)
-        if change is not None and change.kind == "add":
-            if change.uid and self.new_by_uid.get(change.uid) == ident:
-                del self.new_by_uid[change.uid]
-            if self.new_by_hash.get(change.proj_hash) == ident:
-                del self.new_by_hash[change.proj_hash]
-            if change.bare_hash and self.new_by_bare.get(change.bare_hash) == ident:
-                del self.new_by_bare[change.bare_hash]
-        return change
 
 
 class Matcher:
@@ -326,7 +279,7 @@ class _NullTx:
 def sync_collection(
     local: Storage,
     remote: RemoteCollection,
-    handler: ContentHandler,
+    handler: ItemHandler,
     status: Status,
     collection: str,
     policy: ConflictPolicy,
@@ -391,7 +344,7 @@ def forget_collection(status: Status, collection: str) -> None:
 class _Pass:
     local: Storage
     remote: RemoteCollection
-    handler: ContentHandler
+    handler: ItemHandler
     status: Status
     collection: str
     policy: ConflictPolicy
@@ -824,6 +777,12 @@ class _Pass:
 
     # --- 2. pull ------------------------------------------------------------------------
 
+    def _durable_batch(self) -> AbstractContextManager[None]:
+        """Files a storage writes become durable together at the end of a batch, before
+        the status records them (a storage without files has nothing to batch)."""
+        batch = getattr(self.local, "durable_batch", None)
+        return nullcontext() if batch is None else batch()
+
     def _batch(self, decide: Callable[[StatusTx], None], state: str | None = None) -> None:
         """Decide a batch in one transaction; if it planned local writes, that commit
         is the write-ahead (rows marked ``tentative``, the SyncKey not advanced), the
@@ -841,7 +800,7 @@ class _Pass:
             return
         writes, self.writes = self.writes, []
         outcomes: list[tuple[_Write, tuple[str, str] | EassyncError]] = []
-        with durable_batch():
+        with self._durable_batch():
             for write in writes:
                 try:
                     outcomes.append((write, write.perform()))

@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from eassync.errors import EassyncError
-from eassync.storage.base import Item
+from eassync.model.items import Item
+from eassync.sync.index import LocalIndex
 from eassync.sync.status import waits_for_server
 
 if TYPE_CHECKING:
-    from eassync.sync.engine import LocalIndex
     from eassync.sync.status import Status, StatusRow
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from eassync.errors import ConfigError, ItemError
-from eassync.storage.base import Item
+from eassync.model.items import Item
 
 Winner = Literal["remote", "local", "both", "merged", "error"]
 

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from eassync.config import Config, Pair
+    from eassync.model.items import Storage
     from eassync.pairs import Selection
-    from eassync.storage.base import Storage
 
 log = logging.getLogger(__name__)
 

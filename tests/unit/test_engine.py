@@ -13,14 +13,6 @@ import pytest
 from eassync.errors import ItemError, SafetyStop
 from eassync.storage.base import Item
 from eassync.sync.engine import derived_uid, forget_collection, sync_collection
-from eassync.sync.memory import (
-    Killed,
-    MemoryHandler,
-    MemoryRemote,
-    MemoryStorage,
-    make_item,
-    parse_lines,
-)
 from eassync.sync.plan import SyncReport
 from eassync.sync.policy import (
     ERROR,
@@ -33,6 +25,14 @@ from eassync.sync.policy import (
     policy_from_config,
 )
 from eassync.sync.status import Status
+from tests.memory import (
+    Killed,
+    MemoryHandler,
+    MemoryRemote,
+    MemoryStorage,
+    make_item,
+    parse_lines,
+)
 
 H = MemoryHandler()
 

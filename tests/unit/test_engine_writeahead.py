@@ -12,7 +12,10 @@ import pytest
 
 from eassync.storage.base import Item, PushOp, PushResult, RemoteBatch, RemoteChange
 from eassync.sync.engine import forget_collection, sync_collection
-from eassync.sync.memory import (
+from eassync.sync.plan import SyncReport
+from eassync.sync.policy import REMOTE_WINS
+from eassync.sync.status import Status
+from tests.memory import (
     Killed,
     MemoryHandler,
     MemoryRemote,
@@ -20,9 +23,6 @@ from eassync.sync.memory import (
     make_item,
     parse_lines,
 )
-from eassync.sync.plan import SyncReport
-from eassync.sync.policy import REMOTE_WINS
-from eassync.sync.status import Status
 from tests.unit.test_engine import Pair, card, fields, server_store
 
 

@@ -28,10 +28,10 @@ from eassync.convert.notes import HANDLER, Note, document, parse, parse_text
 from eassync.storage.base import Item
 from eassync.storage.notes import INDEX_NAME, NotesStorage
 from eassync.sync.engine import sync_collection
-from eassync.sync.memory import Killed, MemoryRemote
 from eassync.sync.plan import SyncReport
 from eassync.sync.policy import ERROR, LOCAL_WINS, REMOTE_WINS
 from eassync.sync.status import Status
+from tests.memory import Killed, MemoryRemote
 
 #: keep_both is left out: its copies share the key, which this machine counts
 POLICIES = {"remote_wins": REMOTE_WINS, "local_wins": LOCAL_WINS}

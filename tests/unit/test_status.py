@@ -260,8 +260,8 @@ def test_unknown_column_is_a_programming_error(tmp_path: Path) -> None:
 
 def test_a_pass_stores_the_collection_label(tmp_path: Path) -> None:
     from eassync.sync.engine import sync_collection
-    from eassync.sync.memory import MemoryHandler, MemoryRemote, MemoryStorage
     from eassync.sync.policy import REMOTE_WINS
+    from tests.memory import MemoryHandler, MemoryRemote, MemoryStorage
 
     with Status(tmp_path / "pair.db") as status:
         args = (MemoryStorage(), MemoryRemote(), MemoryHandler(), status, "7", REMOTE_WINS)

@@ -27,7 +27,10 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from eassync.storage.base import Item
 from eassync.sync.engine import sync_collection
-from eassync.sync.memory import (
+from eassync.sync.plan import SyncReport
+from eassync.sync.policy import ERROR, KEEP_BOTH, LOCAL_WINS, REMOTE_WINS
+from eassync.sync.status import Status
+from tests.memory import (
     Killed,
     MemoryHandler,
     MemoryRemote,
@@ -35,9 +38,6 @@ from eassync.sync.memory import (
     make_item,
     parse_lines,
 )
-from eassync.sync.plan import SyncReport
-from eassync.sync.policy import ERROR, KEEP_BOTH, LOCAL_WINS, REMOTE_WINS
-from eassync.sync.status import Status
 
 HANDLER = MemoryHandler()
 POLICIES = {"remote_wins": REMOTE_WINS, "local_wins": LOCAL_WINS, "keep_both": KEEP_BOTH}

@@ -12,9 +12,9 @@ from eassync.convert.contacts import HANDLER
 from eassync.devserver.seed import make_contacts
 from eassync.storage.vdir import VdirStorage
 from eassync.sync.engine import sync_collection
-from eassync.sync.memory import MemoryRemote
 from eassync.sync.policy import REMOTE_WINS
 from eassync.sync.status import Status
+from tests.memory import MemoryRemote
 from tests.unit.test_vdir_atomic import SyncCounter
 
 N = 120

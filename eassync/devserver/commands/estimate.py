@@ -6,7 +6,7 @@ Both request shapes are read: ≥14.0 ``AirSync:SyncKey`` + ``AirSync:Options/Fi
 
 from __future__ import annotations
 
-from eassync.devserver.commands import Context
+from eassync.devserver.commands.context import Context
 from eassync.devserver.state import count_changes, load_sync_state, make_filter
 from eassync.eas.element import E, Element
 

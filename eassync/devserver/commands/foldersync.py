@@ -7,7 +7,7 @@ any other key gets Status 9 (the client must start over from 0).
 
 from __future__ import annotations
 
-from eassync.devserver.commands import Context
+from eassync.devserver.commands.context import Context
 from eassync.devserver.state import (
     FolderState,
     folder_changes,

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from eassync.devserver.commands import Context
+from eassync.devserver.commands.context import Context
 from eassync.devserver.commands.settings import MAIL_DOMAIN
 
 #: Gal page tag → entry key

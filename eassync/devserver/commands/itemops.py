@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 
 from eassync.devserver import itemdata
-from eassync.devserver.commands import Context
+from eassync.devserver.commands.context import Context
 from eassync.eas.element import E, Element
 
 OK = 1

@@ -10,7 +10,7 @@ tests read to check that ``--no-send`` sends none.
 
 from __future__ import annotations
 
-from eassync.devserver.commands import Context
+from eassync.devserver.commands.context import Context
 from eassync.devserver.commands.settings import MAIL_DOMAIN
 from eassync.eas.element import E, Element
 

@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any
 
-from eassync.devserver.commands import Context
+from eassync.devserver.commands.context import Context
 from eassync.eas.element import E, Element
 
 SUCCESS = 1

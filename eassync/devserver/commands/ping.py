@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 
-from eassync.devserver.commands import Context, changed_since
+from eassync.devserver.commands.context import Context, changed_since
 from eassync.devserver.state import (
     count_changes,
     hierarchy_changed_since,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 
-from eassync.devserver.commands import Context
+from eassync.devserver.commands.context import Context
 from eassync.eas.element import E, Element
 
 POLICY_TYPE = "MS-EAS-Provisioning-WBXML"

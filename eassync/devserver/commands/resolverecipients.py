@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from eassync.devserver.commands import Context, gal
+from eassync.devserver.commands import gal
+from eassync.devserver.commands.context import Context
 from eassync.eas.element import E, Element
 
 SUCCESS = 1

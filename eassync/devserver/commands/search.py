@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import base64
 
-from eassync.devserver.commands import Context, gal
+from eassync.devserver.commands import gal
+from eassync.devserver.commands.context import Context
 from eassync.eas.element import E, Element
 
 SUCCESS = 1

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from eassync.devserver.commands import Context
+from eassync.devserver.commands.context import Context
 from eassync.eas.element import E, Element
 
 OK = 1

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eassync.devserver import itemdata
-from eassync.devserver.commands import Context, changed_since
+from eassync.devserver.commands.context import Context, changed_since
 from eassync.devserver.state import (
     ChangePage,
     SyncState,
