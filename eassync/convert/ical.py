@@ -291,6 +291,28 @@ def add_timezones(cal: icalendar.Calendar, zones: Iterable[tzinfo]) -> None:
         pass
 
 
+#: the COMMENT icalendar's ``add_missing_timezones`` puts in its long RDATE form
+_LONG_FORM = "This timezone only works from"
+
+
+def compact_timezones(cal: icalendar.Calendar) -> None:
+    """Replace VTIMEZONEs in icalendar's long form (ours before, or another
+    icalendar-based program's) by the compact one for the same IANA zone; any
+    other VTIMEZONE is someone's own and stays."""
+    firsts = first_years(cal)
+    for index, vtz in enumerate(cal.subcomponents):
+        if vtz.name != "VTIMEZONE":
+            continue
+        comments = vtz.get("COMMENT")
+        texts = comments if isinstance(comments, list) else [comments]
+        if not any(str(c).startswith(_LONG_FORM) for c in texts if c is not None):
+            continue
+        tzid = str(vtz.get("TZID"))
+        compact = compact_vtimezone(tzid, firsts[tzid]) if tzid in firsts else None
+        if compact is not None:
+            cal.subcomponents[index] = compact
+
+
 def first_years(cal: icalendar.Calendar) -> dict[str, int]:
     """TZID → the earliest year of a date-time given in that zone (DTSTART, EXDATE …):
     the VTIMEZONE must be right from then on."""

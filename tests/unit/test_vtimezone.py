@@ -211,3 +211,42 @@ def test_khal_reads_the_written_event(key: str, renamed: bool, tmp_path: Path) -
     assert out.returncode == 0, out.stderr
     utc = start.replace(tzinfo=ZoneInfo(key)).astimezone(UTC)
     assert utc.strftime("%Y-%m-%d %H:%M") in out.stdout, out.stdout + out.stderr
+
+
+def test_a_merge_replaces_icalendars_long_form_by_the_compact_one() -> None:
+    """Files written before (or by another icalendar-based program) carry the ~60
+    RDATEs "from 1970 to 2038": a server change merged into them leaves the compact
+    form instead; the times are the same."""
+    berlin = ZoneInfo("Europe/Berlin")
+    cal = ical.new_calendar()
+    event = icalendar.Event()
+    event.add("uid", "old-1")
+    event.add("summary", "Before")
+    event.add("dtstart", datetime(2027, 5, 3, 9, 0, tzinfo=berlin))
+    event.add("dtend", datetime(2027, 5, 3, 10, 0, tzinfo=berlin))
+    cal.add_component(event)
+    cal.add_missing_timezones()
+    local = Item(ical.serialize(cal), "old-1")
+    assert "only works" in local.raw.decode()
+    data = HANDLER.to_eas(local, "16.1")
+    subject = data.find("Calendar:Subject")
+    assert subject is not None
+    subject.value = "After"
+    merged = HANDLER.merge(HANDLER.item(HANDLER.read(data, "16.1")), local)
+    text = merged.raw.decode()
+    assert "SUMMARY:After" in text
+    assert "only works" not in text
+    assert "RDATE" not in text
+    assert text.count("BEGIN:VTIMEZONE") == 1
+    merged_event = icalendar.Calendar.from_ical(merged.raw).walk("VEVENT")[0]
+    assert merged_event.decoded("DTSTART") == datetime(2027, 5, 3, 9, 0, tzinfo=berlin)
+
+
+def test_a_merge_keeps_a_vtimezone_someone_else_wrote() -> None:
+    raw = _event("Europe/Berlin", datetime(2027, 5, 3, 9, 0)).replace(
+        b"TZID:Europe/Berlin", b"TZID:Europe/Berlin\r\nX-LIC-LOCATION:Europe/Berlin"
+    )
+    local = Item(raw, "tz-1")
+    data = HANDLER.to_eas(local, "16.1")
+    merged = HANDLER.merge(HANDLER.item(HANDLER.read(data, "16.1")), local)
+    assert b"X-LIC-LOCATION:Europe/Berlin" in merged.raw
