@@ -6,7 +6,11 @@ lose their control characters, and a dry run writes nothing."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
+
+import pytest
 
 from eassync.devserver import DevServer
 
@@ -61,3 +65,26 @@ def test_a_to_remote_pair_leaves_the_local_folder_alone(tmp_path: Path) -> None:
         config.write_text(text.replace(pair, pair + "    direction: to_remote\n"), encoding="utf-8")
         run_device(config, "sync")
         assert not (calendar_dir(device) / "displayname").exists()
+
+
+@pytest.mark.skipif(shutil.which("khal") is None, reason="khal is not installed")
+def test_khal_lists_the_calendars_by_their_server_names(tmp_path: Path) -> None:
+    with DevServer(data_dir=tmp_path / "server", users={USER: PASSWORD}) as srv:
+        srv.store.add_folder(USER, "Team Événements", 13)
+        device = tmp_path / "device"
+        run_device(write_cal_config(device, srv.url), "sync")
+    khal_conf = tmp_path / "khal.conf"
+    khal_conf.write_text(
+        f"[calendars]\n[[eas]]\npath = {device / 'calendars'}/*\ntype = discover\n"
+        "[locale]\nlocal_timezone = UTC\ndefault_timezone = UTC\n",
+        encoding="utf-8",
+    )
+    out = subprocess.run(
+        ["khal", "-c", str(khal_conf), "printcalendars"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert sorted(out.stdout.splitlines()) == ["Calendar", "Team Événements"]
