@@ -125,3 +125,30 @@ def test_the_vdir_storage_never_takes_metadata_files_for_items(tmp_path: Path) -
     changes = storage.changes(None, {})
     assert changes.changed == {}
     assert changes.skipped == {}
+
+
+def test_a_displayname_that_cannot_be_written_costs_the_name_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The runner's step: a failing write is a warning naming the folder, never an
+    exception out of the pass, and records nothing as eassync's."""
+    from types import SimpleNamespace
+
+    from eassync import runner
+    from eassync.storage import vdirmeta
+    from eassync.sync.status import Status
+
+    def refuse(folder: Path, server_name: str, ours: str | None) -> str | None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(vdirmeta, "sync_displayname", refuse)
+    storage = SimpleNamespace(type="vdir", path=tmp_path / "cals")
+    pair = SimpleNamespace(direction="both")
+    session = SimpleNamespace(pair=pair, config=SimpleNamespace(storage_for=lambda _pair: storage))
+    folder = SimpleNamespace(server_id="7", display_name="Work")
+    sel = SimpleNamespace(folder=folder, subdir="Work")
+    with Status(tmp_path / "status.sqlite") as status:
+        runner._write_displayname(session, status, sel)  # type: ignore[arg-type]
+        assert status.meta(runner.DISPLAYNAME_KEY.format("7")) is None
+    assert "cannot write displayname: Permission denied" in caplog.text
+    assert str(tmp_path / "cals" / "Work") in caplog.text
