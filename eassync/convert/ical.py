@@ -2,7 +2,8 @@
 
 Parsing and writing through the ``icalendar`` library, and the small mappings both
 VEVENT and VTODO use: CLASS ⇄ Sensitivity, CATEGORIES, DESCRIPTION ⇄ Body, the
-fingerprint of a VCALENDAR, and a VTIMEZONE for a :class:`~timezone.RuleZone`.
+fingerprint of a VCALENDAR, and the VTIMEZONEs of the zones an item uses: ours for a
+:class:`~timezone.RuleZone`, compact yearly rules for IANA zones (:mod:`.vtimezone`).
 
 Pure code, no I/O.
 """
