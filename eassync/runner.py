@@ -507,6 +507,7 @@ def _sync_one(
             # folder's subfolder should the server rename the folder meanwhile
             with status.transaction() as tx:
                 tx.set_collection(key, label=coll.label)
+            _write_displayname(session, status, sel)
         report = session.sync(
             status,
             coll,
@@ -526,6 +527,37 @@ def _sync_one(
     attempts.done.add(key)
     outcome.reports.append(report)
     return report
+
+
+#: status meta key of the displayname eassync last wrote into a collection's folder
+DISPLAYNAME_KEY = "displayname:{}"
+
+
+def _write_displayname(session: PairSession, status: Status, sel: Selection) -> None:
+    """The vdir folder's ``displayname`` from the server folder's name (khal shows it),
+    never over a name the user gave (:mod:`eassync.storage.vdirmeta`). Not for a
+    ``to_remote`` pair: nothing from the server goes into its local side. A file that
+    cannot be written costs the name only, never the pass."""
+    storage = session.config.storage_for(session.pair)
+    if storage.type != "vdir" or session.pair.direction == "to_remote":
+        return
+    from eassync.storage.vdirmeta import sync_displayname
+
+    key = DISPLAYNAME_KEY.format(sel.folder.server_id)
+    folder = local_path(storage, sel.subdir)
+    ours = status.meta(key)
+    try:
+        now = sync_displayname(folder, sel.folder.display_name, ours)
+    except OSError as exc:
+        log.warning(
+            "%s: cannot write displayname: %s; check the folder's permissions",
+            folder,
+            exc.strerror or exc,
+        )
+        return
+    if now != ours:
+        with status.transaction() as tx:
+            tx.set_meta(key, now)
 
 
 def _unprefix(exc: EassyncError, key: str) -> None:

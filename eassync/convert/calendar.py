@@ -1610,6 +1610,7 @@ def merge_items(
                 comp.pop("UID", None)
                 comp.add("uid", uid)
     _copy_timezones(out, remote_cal)
+    ical.compact_timezones(out)
     return Item(ical.serialize(out), uid)
 
 

@@ -2,7 +2,8 @@
 
 Parsing and writing through the ``icalendar`` library, and the small mappings both
 VEVENT and VTODO use: CLASS ⇄ Sensitivity, CATEGORIES, DESCRIPTION ⇄ Body, the
-fingerprint of a VCALENDAR, and a VTIMEZONE for a :class:`~timezone.RuleZone`.
+fingerprint of a VCALENDAR, and the VTIMEZONEs of the zones an item uses: ours for a
+:class:`~timezone.RuleZone`, compact yearly rules for IANA zones (:mod:`.vtimezone`).
 
 Pure code, no I/O.
 """
@@ -19,7 +20,8 @@ from icalendar.cal import Component
 
 from eassync.convert import normalize
 from eassync.convert.recurrence import MAX_YEAR, MIN_YEAR
-from eassync.convert.timezone import RuleZone, SystemTime, TimeZoneInfo
+from eassync.convert.timezone import RuleZone, TimeZoneInfo
+from eassync.convert.vtimezone import compact_vtimezone, yearly_rule
 from eassync.eas.element import E, Element
 from eassync.errors import ConversionError
 from eassync.model.items import Item
@@ -244,12 +246,6 @@ def short_hash(text_value: str) -> str:
 # --- VTIMEZONE for a rule zone --------------------------------------------------------------
 
 
-def _rrule_for(st: SystemTime) -> dict[str, list[Any]]:
-    week = -1 if st.day == 5 else st.day
-    day = ("SU", "MO", "TU", "WE", "TH", "FR", "SA")[st.day_of_week]
-    return {"FREQ": ["YEARLY"], "BYMONTH": [st.month], "BYDAY": [f"{week}{day}"]}
-
-
 def vtimezone_for(zone: RuleZone) -> icalendar.Timezone:
     """A VTIMEZONE with yearly rules for a zone no IANA zone matched (§7.2 step 3)."""
     info: TimeZoneInfo = zone.info
@@ -265,27 +261,76 @@ def vtimezone_for(zone: RuleZone) -> icalendar.Timezone:
     dst = icalendar.TimezoneDaylight()
     std.add("dtstart", info.standard_date.local_in(1601).replace(year=1601))
     std.add("tzoffsetfrom", info.daylight_offset)
-    std.add("rrule", _rrule_for(info.standard_date))
+    std.add("rrule", yearly_rule(info.standard_date))
     dst.add("dtstart", info.daylight_date.local_in(1601).replace(year=1601))
     dst.add("tzoffsetfrom", info.standard_offset)
     dst.add("tzoffsetto", info.daylight_offset)
-    dst.add("rrule", _rrule_for(info.daylight_date))
+    dst.add("rrule", yearly_rule(info.daylight_date))
     tz.add_component(std)
     tz.add_component(dst)
     return tz
 
 
 def add_timezones(cal: icalendar.Calendar, zones: Iterable[tzinfo]) -> None:
-    """VTIMEZONE blocks for every zone used: icalendar's for IANA zones, ours for rule zones."""
+    """VTIMEZONE blocks for every zone used: ours for rule zones, compact yearly rules
+    for IANA zones (:mod:`~eassync.convert.vtimezone`), icalendar's for the rest."""
+    have = {str(t.get("TZID")) for t in components(cal, "VTIMEZONE")}
     for zone in zones:
-        if isinstance(zone, RuleZone) and not any(
-            str(t.get("TZID")) == zone.name for t in components(cal, "VTIMEZONE")
-        ):
+        if isinstance(zone, RuleZone) and zone.name not in have:
             cal.subcomponents.insert(0, vtimezone_for(zone))
+            have.add(zone.name)
+    for tzid, first in sorted(first_years(cal).items()):
+        if tzid in have:
+            continue
+        vtz = compact_vtimezone(tzid, first)
+        if vtz is not None:
+            cal.subcomponents.insert(0, vtz)
+            have.add(tzid)
     try:
         cal.add_missing_timezones()
     except (ValueError, KeyError):  # an unknown TZID stays without VTIMEZONE
         pass
+
+
+#: the COMMENT icalendar's ``add_missing_timezones`` puts in its long RDATE form
+_LONG_FORM = "This timezone only works from"
+
+
+def compact_timezones(cal: icalendar.Calendar) -> None:
+    """Replace VTIMEZONEs in icalendar's long form (ours before, or another
+    icalendar-based program's) by the compact one for the same IANA zone; any
+    other VTIMEZONE is someone's own and stays."""
+    firsts = first_years(cal)
+    for index, vtz in enumerate(cal.subcomponents):
+        if vtz.name != "VTIMEZONE":
+            continue
+        comments = vtz.get("COMMENT")
+        texts = comments if isinstance(comments, list) else [comments]
+        if not any(str(c).startswith(_LONG_FORM) for c in texts if c is not None):
+            continue
+        tzid = str(vtz.get("TZID"))
+        compact = compact_vtimezone(tzid, firsts[tzid]) if tzid in firsts else None
+        if compact is not None:
+            cal.subcomponents[index] = compact
+
+
+def first_years(cal: icalendar.Calendar) -> dict[str, int]:
+    """TZID → the earliest year of a date-time given in that zone (DTSTART, EXDATE …):
+    the VTIMEZONE must be right from then on."""
+    out: dict[str, int] = {}
+    for comp in cal.walk():
+        if comp.name in ("VTIMEZONE", "STANDARD", "DAYLIGHT"):
+            continue
+        for _name, prop in comp.property_items(recursive=False):
+            params = getattr(prop, "params", None)
+            tzid = params.get("TZID") if params else None
+            if not tzid:
+                continue
+            values = [prop.dt] if hasattr(prop, "dt") else [v.dt for v in getattr(prop, "dts", [])]
+            for value in values:
+                if isinstance(value, date):
+                    out[str(tzid)] = min(out.get(str(tzid), value.year), value.year)
+    return out
 
 
 def set_dt(comp: Component, name: str, value: date | datetime, tz: tzinfo | None) -> None:

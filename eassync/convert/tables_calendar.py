@@ -32,6 +32,9 @@ CALENDAR: tuple[Row, ...] = (
         SUPPORTED,
         "Wire times are UTC; the zone travels as the TIME_ZONE_INFORMATION blob and is"
         " matched back to an IANA zone by its rules (else a VTIMEZONE with yearly rules)."
+        " Written files carry a compact VTIMEZONE (one STANDARD and one DAYLIGHT rule,"
+        " RRULE, as Outlook and Thunderbird write; earlier years an item needs as dates);"
+        " a zone without a yearly weekday rule (Asia/Jerusalem) gets icalendar's dates."
         " Floating times use `default_timezone` (else UTC). SOGo 5.8 ignores the zone and"
         " stores its user's zone: recurring events then move after a DST change.",
         (
