@@ -6,13 +6,11 @@ lose their control characters, and a dry run writes nothing."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from eassync.devserver import DevServer
+from tests.readers import needs_khal
 
 from .cal_helpers import calendar_dir, run_device, write_cal_config
 from .helpers import NO_OP, PASSWORD, USER
@@ -67,7 +65,7 @@ def test_a_to_remote_pair_leaves_the_local_folder_alone(tmp_path: Path) -> None:
         assert not (calendar_dir(device) / "displayname").exists()
 
 
-@pytest.mark.skipif(shutil.which("khal") is None, reason="khal is not installed")
+@needs_khal
 def test_khal_lists_the_calendars_by_their_server_names(tmp_path: Path) -> None:
     with DevServer(data_dir=tmp_path / "server", users={USER: PASSWORD}) as srv:
         srv.store.add_folder(USER, "Team Événements", 13)

@@ -8,7 +8,6 @@ must), and local wall times map to the same UTC instants as through zoneinfo."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import cache
@@ -24,6 +23,7 @@ from eassync.convert import ical
 from eassync.convert.calendar import HANDLER
 from eassync.convert.vtimezone import compact_vtimezone
 from eassync.storage.base import Item
+from tests.readers import needs_khal
 
 ZONES = [
     "Europe/Berlin",
@@ -180,7 +180,7 @@ def test_an_all_day_or_utc_event_gets_no_vtimezone() -> None:
     assert b"VTIMEZONE" not in ical.serialize(cal)
 
 
-@pytest.mark.skipif(shutil.which("khal") is None, reason="khal is not installed")
+@needs_khal
 @pytest.mark.parametrize("key", ZONES)
 @pytest.mark.parametrize("renamed", [False, True])
 def test_khal_reads_the_written_event(key: str, renamed: bool, tmp_path: Path) -> None:
