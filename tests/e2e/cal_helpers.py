@@ -131,6 +131,11 @@ def read_cal(path: Path) -> icalendar.Calendar:
     return icalendar.Calendar.from_ical(path.read_bytes())
 
 
+def is_series(path: Path) -> bool:
+    """The file holds a recurring event (an RRULE of a VEVENT; a VTIMEZONE has its own)."""
+    return any("RRULE" in event for event in read_cal(path).walk("VEVENT"))
+
+
 def by_uid(folder: Path) -> dict[str, Path]:
     """Every .ics of a folder by the UID of its first VEVENT/VTODO."""
     out: dict[str, Path] = {}

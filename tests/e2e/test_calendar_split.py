@@ -19,7 +19,14 @@ import pytest
 
 from eassync.devserver import DevServer
 
-from .cal_helpers import calendar_dir, occurrences, read_cal, run_device, write_cal_config
+from .cal_helpers import (
+    calendar_dir,
+    is_series,
+    occurrences,
+    read_cal,
+    run_device,
+    write_cal_config,
+)
 from .helpers import NO_OP, PASSWORD, USER
 
 SERIES = """BEGIN:VCALENDAR\r
@@ -70,7 +77,7 @@ def all_occurrences(folder: Path) -> list[tuple[Any, Any, str]]:
 
 
 def one_off(folder: Path) -> Path:
-    (path,) = [p for p in folder.glob("*.ics") if "RRULE" not in p.read_text()]
+    (path,) = [p for p in folder.glob("*.ics") if not is_series(p)]
     return path
 
 
