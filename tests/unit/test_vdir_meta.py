@@ -4,6 +4,7 @@ server's renames followed while the file still holds eassync's last word."""
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -142,6 +143,8 @@ def test_a_displayname_that_cannot_be_written_costs_the_name_only(
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(vdirmeta, "sync_displayname", refuse)
+    # an earlier in-process CLI run (-q) may have raised the root level
+    caplog.set_level(logging.WARNING, logger="eassync.runner")
     storage = SimpleNamespace(type="vdir", path=tmp_path / "cals")
     pair = SimpleNamespace(direction="both")
     session = SimpleNamespace(pair=pair, config=SimpleNamespace(storage_for=lambda _pair: storage))
