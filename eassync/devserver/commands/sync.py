@@ -472,7 +472,12 @@ def _client_instance(
     if int(state.options.get("conflict", 1)) == 1 and modseq > base_watermark and not own:
         fail(CONFLICT, "changed on the server")  # server wins, as for the series
         return
-    changed = itemdata.put_exception(series, instance_id, fields)
+    if fields is not None and ctx.store.instance_change_moves_series:
+        # Horde 5.2 ignores the InstanceId of a Change: the occurrence's fields become
+        # the series' own (its times, its subject), its exceptions kept, Status 1
+        changed = itemdata.merge_change(series, fields, None, all_ghosted=True)
+    else:
+        changed = itemdata.put_exception(series, instance_id, fields)
     ctx.store.change_item(ctx.user, folder.server_id, server_id, changed, origin=ctx.device)
 
 
