@@ -111,8 +111,8 @@ def _default_data_dir() -> Path:
 @click.option(
     "--instance-change-moves-series",
     is_flag=True,
-    help="Apply a Change of one occurrence (InstanceId) to the whole series (as Horde 5.2 "
-    "at 16.0).",
+    help="Apply a Change of one occurrence (InstanceId) to the whole series, and drop the "
+    "exceptions of a series on a Change that carries its Recurrence (as Horde 5.2 at 16.0).",
 )
 def command(
     host: str,

@@ -939,7 +939,9 @@ class CalendarHandler:
                 ops.append(InstanceOp("change", self._wire_time(original, "16.1"), node))
         return ops
 
-    def instance_plan(self, server: Element, new: Item, version: str) -> InstancePlan | None:
+    def instance_plan(
+        self, server: Element, new: Item, version: str, *, resend: bool = False
+    ) -> InstancePlan | None:
         """How a 16.x client changes the series ``server`` (its ApplicationData as the
         server holds it) into ``new``: MS-ASCAL 2.2.2.22 forbids ``Exceptions`` in a 16.x
         Change; occurrences are changed/deleted by ``InstanceId`` (MS-ASCMD 2.2.3.24).
@@ -948,7 +950,8 @@ class CalendarHandler:
         on the server (MS-ASCAL 2.2.2.22), so then every exception is sent again. None
         when ``new`` does not recur (no exceptions: the plain Change is right) or when an
         occurrence deleted on the server is restored locally: no 16.x command undeletes
-        one, the caller falls back to the whole-item Change.
+        one, the caller falls back to the whole-item Change. ``resend``: every exception
+        is sent again, as if the series changed shape.
         """
         after = self.extract(new)
         if after.recurrence is None:
@@ -957,7 +960,7 @@ class CalendarHandler:
         bare = copy.copy(after)
         bare.exdates, bare.overrides = (), {}
         series = self.elements(bare, version)
-        resets = _series_shape(server) != _series_shape(series)
+        resets = resend or _series_shape(server) != _series_shape(series)
         if resets:
             before.exdates, before.overrides = (), {}
         if any(original not in after.exdates for original in before.exdates):
@@ -991,9 +994,10 @@ class CalendarHandler:
         each changed occurrence deleted from it (Delete with InstanceId, which such a
         server does apply) and added as an event of its own, as that server stores the
         moved occurrences of an Add itself. Planned like :meth:`instance_plan` against
-        the server's copy ``server`` (a copy moved by the server resends every EXDATE
-        and every override); None where that has no per-occurrence form."""
-        plan = self.instance_plan(server, new, version)
+        the server's copy ``server``, every deleted date and override sent again: Horde
+        5.2 at 16.0 drops the deleted dates of a series on every Change that carries its
+        Recurrence. None where that has no per-occurrence form."""
+        plan = self.instance_plan(server, new, version, resend=True)
         if plan is None:
             return None
         after = self.extract(new)

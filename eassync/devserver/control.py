@@ -22,7 +22,8 @@ Only answered for loopback clients and when the server runs with control enabled
   ``{"split_exceptions": true}`` — the moved occurrences of an added series are stored
   as events of their own, their dates deleted from the series (as Horde);
   ``{"instance_change_moves_series": true}`` — a Change with InstanceId changes the
-  whole series (as Horde 5.2 at 16.0).
+  whole series, a series Change with Recurrence drops its exceptions (as Horde 5.2
+  at 16.0).
 - ``POST /_devserver/settings`` ``{"quarantine": 129}`` — answer every command with that
   status (HTTP 403 for 403) until ``{"quarantine": null}``;
   ``{"forget_device_info": "alice"}`` — lose the DeviceInformation of alice's devices.

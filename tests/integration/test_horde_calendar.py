@@ -206,6 +206,27 @@ def test_a_moved_occurrence_travels_between_two_devices_through_horde(
     assert every == mine
     for config in (a, b, a, b):
         assert counts(acc.sync(config)) == "local +0 ~0 -0, remote +0 ~0 -0"
+    if version != "16.0":
+        return
+
+    # the folder remembers: a later move goes up apart at once, the series never moves
+    text = series.read_text()
+    cut = text.rindex("END:VCALENDAR")
+    later = OVERRIDE.replace("20270125T1", "20270201T1").replace("(moved)", "(later)")
+    series.write_text(text[:cut] + later + text[cut:], encoding="utf-8")
+    mine = sorted(o for p in a_dir.glob("*.ics") for o in occurrences(read_cal(p)))
+    assert len(mine) == 7
+    out = acc.sync(a)
+    assert counts(out) == "local +0 ~0 -0, remote +0 ~1 -0"
+    assert "whole series" not in " ".join(out.split())  # told once
+    assert "DTSTART;TZID=Europe/Berlin:20270104T100000" in dav_event(acc, "Team meeting")
+    assert "DTSTART;TZID=Europe/Berlin:20270201T150000" in dav_event(acc, "Team meeting (later)")
+    assert counts(acc.sync(b)) == "local +1 ~1 -0, remote +0 ~0 -0"
+    assert counts(acc.sync(a)) == "local +1 ~1 -0, remote +0 ~0 -0"
+    for folder in (a_dir, b_dir):
+        assert sorted(o for p in folder.glob("*.ics") for o in occurrences(read_cal(p))) == mine
+    for config in (a, b, a, b):
+        assert counts(acc.sync(config)) == "local +0 ~0 -0, remote +0 ~0 -0"
 
 
 @pytest.mark.parametrize("version", VERSIONS)

@@ -407,11 +407,13 @@ def _client_change(
         # the server's UID stays whatever the client sends
         merged = E(merged.tag, *[c for c in merged.children if c.tag != "Calendar:UID"])
         merged.add("Calendar:UID", own_uid)
+    horde = ctx.store.instance_change_moves_series and data.find("Calendar:Recurrence") is not None
     if (
         all_ghosted
         and data.find(itemdata.EXCEPTIONS) is None
-        and itemdata.series_shape(merged) != itemdata.series_shape(old_data)
+        and (horde or itemdata.series_shape(merged) != itemdata.series_shape(old_data))
     ):
+        # (Horde 5.2 at 16.0 drops them on every Change that carries the Recurrence)
         # 16.x: moving a series or changing its pattern deletes its exceptions (MS-ASCAL
         # 2.2.2.22); the client re-sends the ones it keeps with InstanceId
         merged = itemdata.without_exceptions(merged)
