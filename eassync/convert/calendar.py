@@ -947,7 +947,8 @@ class CalendarHandler:
         Change; occurrences are changed/deleted by ``InstanceId`` (MS-ASCMD 2.2.3.24).
 
         A series whose Recurrence, StartTime or EndTime changes loses all its exceptions
-        on the server (MS-ASCAL 2.2.2.22), so then every exception is sent again. None
+        on the server (MS-ASCAL 2.2.2.22), so then every exception is sent again; an
+        unchanged Recurrence is not sent. None
         when ``new`` does not recur (no exceptions: the plain Change is right) or when an
         occurrence deleted on the server is restored locally: no 16.x command undeletes
         one, the caller falls back to the whole-item Change. ``resend``: every exception
@@ -963,6 +964,12 @@ class CalendarHandler:
         resets = resend or _series_shape(server) != _series_shape(series)
         if resets:
             before.exdates, before.overrides = (), {}
+        else:
+            # the rule as the server has it: not sent, as 16.x ghosts what is absent
+            # (MS-ASCAL 3.1.5.3). Horde 5.2 rebuilds a series' recurrence from every
+            # Change that carries one, with the Exceptions in it: none at 16.x, so
+            # each deleted date of the series would be lost (issue 15)
+            series = Element(series.tag, [c for c in series.children if c.tag != C + "Recurrence"])
         if any(original not in after.exdates for original in before.exdates):
             return None
         ops: list[InstanceOp] = []

@@ -181,3 +181,34 @@ def test_a_moved_occurrence_never_moves_the_series(
     assert all_occurrences(b_dir) == sorted(mine)
     for config in (a, b, a, b):
         assert sync(config)[0] == NO_OP
+
+
+def test_a_series_changed_on_a_second_device_keeps_its_deleted_dates(
+    tmp_path: Path, server: DevServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Such a server (Horde 5.2 at 16.0) also drops the deleted dates of a series on a
+    Change that carries its Recurrence: a series whose rule did not change goes up
+    without it (16.x ghosts what is absent, MS-ASCAL 3.1.5.3), its EXDATEs kept."""
+    a = write_cal_config(tmp_path / "a", server.url, version="16.1")
+    b = write_cal_config(tmp_path / "b", server.url, version="16.1")
+    a_dir, b_dir = calendar_dir(tmp_path / "a"), calendar_dir(tmp_path / "b")
+    a_dir.mkdir(parents=True)
+    (a_dir / "series.ics").write_text(HEAD + SERIES + "END:VCALENDAR\r\n", encoding="utf-8")
+    assert sync(a)[0] == "local +0 ~0 -0, remote +1 ~0 -0"
+    assert sync(b)[0] == "local +1 ~0 -0, remote +0 ~0 -0"
+    (theirs,) = b_dir.glob("*.ics")
+    theirs.write_text(
+        theirs.read_text().replace("SUMMARY:Team meeting", "SUMMARY:Team meeting (renamed)"),
+        encoding="utf-8",
+    )
+    caplog.set_level(logging.DEBUG, logger="eassync.devserver")
+    assert sync(b)[0] == "local +0 ~0 -0, remote +0 ~1 -0"
+    assert all("<Recurrence" not in x for x in sync_requests(caplog))
+    assert series_on_server(server).find("Calendar:Exceptions") is not None
+    assert sync(a)[0] == "local +0 ~1 -0, remote +0 ~0 -0"
+    mine = occurrences(read_cal(a_dir / "series.ics"))
+    assert len(mine) == 7
+    assert {summary for _s, _e, summary in mine} == {"Team meeting (renamed)"}
+    assert occurrences(read_cal(theirs)) == mine
+    for config in (a, b):
+        assert sync(config)[0] == NO_OP

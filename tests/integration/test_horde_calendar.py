@@ -277,3 +277,31 @@ def test_a_series_added_with_exceptions_reaches_a_second_device(
     assert len(every) == 7
     for config in (a, b):
         assert counts(acc.sync(config)) == "local +0 ~0 -0, remote +0 ~0 -0"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_series_changed_on_a_second_device_keeps_its_deleted_dates(
+    tmp_path: Path, horde_account: HordeAccount, version: str
+) -> None:
+    # Horde rebuilds a series' recurrence from each Change that carries one, with the
+    # Exceptions in it (none at 16.0): an unchanged rule must not be sent (README)
+    acc = horde_account
+    a, b = devices(tmp_path, acc, version)
+    a_dir, b_dir = a.parent / "calendar", b.parent / "calendar"
+    series = a_dir / "series.ics"
+    series.write_text(calendar(SERIES.format(exdate=EXDATE, override="")), encoding="utf-8")
+    assert counts(acc.sync(a)) == "local +0 ~0 -0, remote +1 ~0 -0"
+    assert counts(acc.sync(b)) == "local +1 ~0 -0, remote +0 ~0 -0"
+    (theirs,) = b_dir.glob("*.ics")
+    theirs.write_text(
+        theirs.read_text().replace("SUMMARY:Team meeting", "SUMMARY:Team meeting (renamed)"),
+        encoding="utf-8",
+    )
+    assert counts(acc.sync(b)) == "local +0 ~0 -0, remote +0 ~1 -0"
+    assert "EXDATE" in dav_event(acc, "Team meeting (renamed)")
+    assert counts(acc.sync(a)) == "local +0 ~1 -0, remote +0 ~0 -0"
+    mine = occurrences(read_cal(series))
+    assert len(mine) == 7
+    assert occurrences(read_cal(theirs)) == mine
+    for config in (a, b):
+        assert counts(acc.sync(config)) == "local +0 ~0 -0, remote +0 ~0 -0"
