@@ -547,36 +547,35 @@ class EasRemoteCollection:
         occurrences deleted from it and added as events of their own. A repair that
         fails or does not take is reported as a retry naming the event: the next sync
         sends the item again (in the apart form, the habit being known)."""
-        name = item_name(stored) or shown_id(ref)
         plan = self.handler.apart_plan(stored, item, self.version)  # type: ignore[attr-defined]
         if plan is None:
-            results[ref] = self._unrepaired(ref, name, "no form to send it in")
+            results[ref] = self._unrepaired(ref, "no form to send it in")
             return state
         commands, apart = self._apart_commands(ref, plan)
         try:
             resp = self._send(state, commands)
         except EassyncError as exc:
-            results[ref] = self._unrepaired(ref, name, str(exc))
+            results[ref] = self._unrepaired(ref, str(exc))
             return state
         by_client = {r.client_id: r for r in resp.responses if r.kind == "add"}
         failed = [r for r in resp.responses if r.kind in ("change", "delete") and r.status != 1]
         if failed:
             why = _status_text(failed[0].status) or f"Status {failed[0].status}"
-            results[ref] = self._unrepaired(ref, name, why)
+            results[ref] = self._unrepaired(ref, why)
         elif resp.unsent:
-            results[ref] = self._unrepaired(ref, name, resp.unsent[ref])
+            results[ref] = self._unrepaired(ref, resp.unsent[ref])
         self._settle_apart(ref, apart, by_client, results)
         return resp.state
 
-    def _unrepaired(self, ref: str, name: str, why: str) -> OpResult:
+    def _unrepaired(self, ref: str, why: str) -> OpResult:
         return OpResult(
             ref,
             "retry",
             ident=ref,
             report=True,
-            message=f"the server moved the whole series {name} when one occurrence was "
-            f"changed, and putting the series back failed ({why}); the next sync tries "
-            "again: if this repeats, check the series in the server's calendar",
+            message="the server applied the change of one occurrence to the whole series, "
+            f"and putting the series back failed ({why}); the next sync tries again: if "
+            "this repeats, check the series in the server's calendar",
         )
 
     def _apart_commands(self, server_id: str, plan: Any) -> tuple[list[Any], _Apart]:
@@ -614,9 +613,8 @@ class EasRemoteCollection:
         if result.status == "ok":
             data = self._fetch_data(ref)
             if data is not None and not self.handler.series_restored(apart.series, data):  # type: ignore[attr-defined]
-                name = item_name(data) or shown_id(ref)
                 result = dataclasses.replace(
-                    self._unrepaired(ref, name, "its times did not take"), apart=tuple(added)
+                    self._unrepaired(ref, "its times did not take"), apart=tuple(added)
                 )
             elif lost:
                 result = dataclasses.replace(

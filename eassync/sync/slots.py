@@ -36,8 +36,8 @@ INSTANCE_CHANGE_MOVES_SERIES = "instance-change-moves-series"
 #: what the user is told once when a habit is learnt
 HABITS = {
     INSTANCE_CHANGE_MOVES_SERIES: "the server applies a change of one occurrence to the "
-    "whole series (it ignores the InstanceId): eassync put the series back and, in this "
-    "folder, keeps each moved or changed occurrence as an event of its own, its date "
+    "whole series (it ignores the InstanceId): in this folder eassync puts such a series "
+    "back and keeps each moved or changed occurrence as an event of its own, its date "
     "deleted from the series (as the server stores such occurrences itself)",
 }
 

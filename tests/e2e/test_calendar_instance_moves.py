@@ -212,3 +212,48 @@ def test_a_series_changed_on_a_second_device_keeps_its_deleted_dates(
     assert occurrences(read_cal(theirs)) == mine
     for config in (a, b):
         assert sync(config)[0] == NO_OP
+
+
+#: the one-off made of the moved occurrence (an Add: the instance Change of the
+#: occurrence carries no Sensitivity, the series' Change another Subject)
+ONE_OFF = (
+    '<Sensitivity xmlns="Calendar:">0</Sensitivity>\n'
+    '  <Subject xmlns="Calendar:">Team meeting (moved)</Subject>'
+)
+
+
+def test_a_repair_that_fails_is_told_and_done_by_the_next_sync(
+    tmp_path: Path, server: DevServer
+) -> None:
+    a = write_cal_config(tmp_path / "a", server.url, version="16.1")
+    b = write_cal_config(tmp_path / "b", server.url, version="16.1")
+    a_dir, b_dir = calendar_dir(tmp_path / "a"), calendar_dir(tmp_path / "b")
+    a_dir.mkdir(parents=True)
+    series = a_dir / "series.ics"
+    series.write_text(HEAD + SERIES + "END:VCALENDAR\r\n", encoding="utf-8")
+    assert sync(a)[0] == "local +0 ~0 -0, remote +1 ~0 -0"
+    assert sync(b)[0] == "local +1 ~0 -0, remote +0 ~0 -0"
+
+    # the request that would put the series back fails (a Horde "Fatal Error" page)
+    server.faults.poison(ONE_OFF, times=1)
+    series.write_text(
+        HEAD + SERIES + moved("20270125", 15, "moved") + "END:VCALENDAR\r\n", encoding="utf-8"
+    )
+    mine = sorted(occurrences(read_cal(series)))
+    proc = run_device(a, "sync", check=False)
+    told = " ".join((proc.stdout + proc.stderr).split())
+    assert proc.returncode == 1, told
+    assert "Team meeting" in told
+    assert "putting the series back failed" in told
+    assert "Traceback" not in told
+    assert series_on_server(server).text("Calendar:StartTime") == "20270125T140000Z"
+
+    # the next sync puts it back, in the form the folder now knows
+    assert sync(a)[0] == "local +0 ~0 -0, remote +0 ~1 -0"
+    assert series_on_server(server).text("Calendar:StartTime") == "20270104T090000Z"
+    assert sync(b)[0] == "local +1 ~1 -0, remote +0 ~0 -0"
+    assert sync(a)[0] == "local +1 ~1 -0, remote +0 ~0 -0"
+    assert all_occurrences(a_dir) == mine
+    assert all_occurrences(b_dir) == mine
+    for config in (a, b, a, b):
+        assert sync(config)[0] == NO_OP
