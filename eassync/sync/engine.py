@@ -1687,6 +1687,9 @@ class _Pass:
     ) -> None:
         """Record the server's answer to one Change."""
         item_hash, proj_hash = self._hashes(item)
+        if result.status != "ok":
+            # parts the remote added all the same are the server's items: never lost
+            self._bind_apart(tx, result)
         if result.status == "ok":
             tx.update(
                 row.id,
@@ -1704,7 +1707,6 @@ class _Pass:
         elif result.status == "retry" and result.report:
             # a retry the user must hear of (a series the server moved and that could
             # not be put back): the change is sent again next pass
-            self._bind_apart(tx, result)
             self._fail("remote", row.remote_ident, self._describe(item), _why(result))
         elif result.status == "conflict":
             # Conflict=1: the server's version wins this round and comes in the
