@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from eassync.errors import EassyncError, NotFoundError, UsageError
-from eassync.storage.base import Item
+from eassync.model.items import Item
 from eassync.storage.trash import Trash, TrashEntry
 
 if TYPE_CHECKING:
     from eassync.config import Config, Pair
-    from eassync.storage.base import Storage
+    from eassync.model.items import Storage
 
 
 def restore(config: Config, trash: Trash, entry: TrashEntry) -> str:

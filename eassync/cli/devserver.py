@@ -109,6 +109,12 @@ def _default_data_dir() -> Path:
     help="Store the moved occurrences of an added series as events of their own, their "
     "dates deleted from the series (as Horde).",
 )
+@click.option(
+    "--instance-change-moves-series",
+    is_flag=True,
+    help="Apply a Change of one occurrence (InstanceId) to the whole series, and drop the "
+    "exceptions of a series on a Change that carries its Recurrence (as Horde 5.2 at 16.0).",
+)
 def command(
     host: str,
     port: int,
@@ -126,6 +132,7 @@ def command(
     quarantine: int | None,
     assign_uids: bool,
     split_exceptions: bool,
+    instance_change_moves_series: bool,
 ) -> None:
     """Run the bundled EAS server (a test server: plain passwords, loopback only by default).
 
@@ -157,6 +164,7 @@ def command(
         quarantine=quarantine,
         assign_uids=assign_uids,
         split_exceptions=split_exceptions,
+        instance_change_moves_series=instance_change_moves_series,
     )
     if seed_contacts > 0:
         for user in accounts:

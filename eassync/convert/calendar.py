@@ -43,6 +43,7 @@ import copy
 import logging
 import unicodedata
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
@@ -938,16 +939,20 @@ class CalendarHandler:
                 ops.append(InstanceOp("change", self._wire_time(original, "16.1"), node))
         return ops
 
-    def instance_plan(self, server: Element, new: Item, version: str) -> InstancePlan | None:
+    def instance_plan(
+        self, server: Element, new: Item, version: str, *, resend: bool = False
+    ) -> InstancePlan | None:
         """How a 16.x client changes the series ``server`` (its ApplicationData as the
         server holds it) into ``new``: MS-ASCAL 2.2.2.22 forbids ``Exceptions`` in a 16.x
         Change; occurrences are changed/deleted by ``InstanceId`` (MS-ASCMD 2.2.3.24).
 
         A series whose Recurrence, StartTime or EndTime changes loses all its exceptions
-        on the server (MS-ASCAL 2.2.2.22), so then every exception is sent again. None
+        on the server (MS-ASCAL 2.2.2.22), so then every exception is sent again; an
+        unchanged Recurrence is not sent. None
         when ``new`` does not recur (no exceptions: the plain Change is right) or when an
         occurrence deleted on the server is restored locally: no 16.x command undeletes
-        one, the caller falls back to the whole-item Change.
+        one, the caller falls back to the whole-item Change. ``resend``: every exception
+        is sent again, as if the series changed shape.
         """
         after = self.extract(new)
         if after.recurrence is None:
@@ -956,9 +961,15 @@ class CalendarHandler:
         bare = copy.copy(after)
         bare.exdates, bare.overrides = (), {}
         series = self.elements(bare, version)
-        resets = _series_shape(server) != _series_shape(series)
+        resets = resend or _series_shape(server) != _series_shape(series)
         if resets:
             before.exdates, before.overrides = (), {}
+        else:
+            # the rule as the server has it: not sent, as 16.x ghosts what is absent
+            # (MS-ASCAL 3.1.5.3). Horde 5.2 rebuilds a series' recurrence from every
+            # Change that carries one, with the Exceptions in it: none at 16.x, so
+            # each deleted date of the series would be lost (issue 15)
+            series = Element(series.tag, [c for c in series.children if c.tag != C + "Recurrence"])
         if any(original not in after.exdates for original in before.exdates):
             return None
         ops: list[InstanceOp] = []
@@ -979,8 +990,66 @@ class CalendarHandler:
             # 16.x ghosts every calendar element (MS-ASCMD 2.2.3.179): what is omitted
             # keeps the server's value, so write what differs from the server's copy
             self._exception_fields(node, previous or after, wanted, version)
-            ops.append(InstanceOp("change", self._wire_time(original, version), node))
+            ops.append(InstanceOp("change", self._wire_time(original, version), node, original))
         return InstancePlan(series, ops, resets)
+
+    # --- a server that applies an occurrence's Change to the series (Horde) ---------------
+
+    def apart_plan(self, server: Element, new: Item, version: str) -> ApartPlan | None:
+        """How ``new`` reaches a server that applies a Change with InstanceId to the
+        whole series (Horde 5.2 at 16.0, horde-notes §6): the series as ``new`` has it,
+        each changed occurrence deleted from it (Delete with InstanceId, which such a
+        server does apply) and added as an event of its own, as that server stores the
+        moved occurrences of an Add itself. Planned like :meth:`instance_plan` against
+        the server's copy ``server``, every deleted date and override sent again: Horde
+        5.2 at 16.0 drops the deleted dates of a series on every Change that carries its
+        Recurrence. None where that has no per-occurrence form."""
+        plan = self.instance_plan(server, new, version, resend=True)
+        if plan is None:
+            return None
+        after = self.extract(new)
+        deletes: list[str] = []
+        one_offs: list[tuple[Item, Element]] = []
+        shaped = copy.copy(after)
+        shaped.overrides = dict(after.overrides)
+        for op in plan.ops:
+            deletes.append(op.instance_id)
+            if op.kind != "change" or op.original is None:
+                continue
+            original = op.original
+            shaped.overrides.pop(original, None)
+            shaped.exdates = (*shaped.exdates, original)
+            event = copy.copy(
+                after.overrides.get(original) or self._plain_occurrence(after, original)
+            )
+            event.recurrence, event.exdates, event.overrides = None, (), {}
+            event.uid = str(uuid.uuid4())
+            one_off = self.item(event)
+            one_offs.append((one_off, self.elements(event, version)))
+        return ApartPlan(plan.series, deletes, one_offs, self.item(shaped))
+
+    def series_took_occurrence(
+        self, sent: Element, stored: Element, ops: Sequence[InstanceOp]
+    ) -> bool:
+        """Whether the server's copy ``stored`` of a series holds, where the series
+        ``sent`` had its own value, the start, end or subject an occurrence Change of
+        ``ops`` carried: the server applied that Change to the whole series (Horde 5.2
+        at 16.0 ignores InstanceId, answering Status 1)."""
+        mine, theirs = _times(sent), _times(stored)
+        for op in ops:
+            if op.kind != "change" or op.data is None:
+                continue
+            for own, kept, shown in zip(_times(op.data), mine, theirs, strict=True):
+                if own is not None and shown == own and shown != kept:
+                    return True
+            subject = op.data.text(C + "Subject")
+            if subject and stored.text(C + "Subject") == subject != sent.text(C + "Subject"):
+                return True
+        return False
+
+    def series_restored(self, sent: Element, stored: Element) -> bool:
+        """Whether the server's copy ``stored`` has the start and end of ``sent``."""
+        return _times(sent) == _times(stored)
 
     def _plain_occurrence(self, master: Event, original: datetime | date) -> Event:
         """The occurrence at ``original`` as the master makes it (an override undone)."""
@@ -1005,6 +1074,8 @@ class InstanceOp:
     kind: str  # "change" | "delete"
     instance_id: str  # compact DateTime of the original start
     data: Element | None
+    #: the original start as read (a changed occurrence of ``instance_plan``)
+    original: datetime | date | None = None
 
 
 @dataclass(frozen=True)
@@ -1018,7 +1089,25 @@ class InstancePlan:
     resets_exceptions: bool = False
 
 
+@dataclass(frozen=True)
+class ApartPlan:
+    """A series Change for a server that ignores InstanceId on Change
+    (``CalendarHandler.apart_plan``): the series, the occurrences deleted from it (new
+    EXDATEs and the changed ones), each changed occurrence as an event of its own (the
+    local item and its ApplicationData)."""
+
+    series: Element
+    deletes: list[str]
+    one_offs: list[tuple[Item, Element]]
+    #: the local series in the server's shape: those occurrences deleted, not changed
+    shaped: Item
+
+
 # --- helpers --------------------------------------------------------------------------------
+
+
+def _times(data: Element) -> tuple[datetime | None, datetime | None]:
+    return parse_eas_time(data.text(C + "StartTime")), parse_eas_time(data.text(C + "EndTime"))
 
 
 def _series_shape(data: Element) -> tuple[Any, ...]:

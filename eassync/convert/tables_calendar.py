@@ -159,12 +159,19 @@ CALENDAR: tuple[Row, ...] = (
         " MeetingStatus (attendees from 14.0; per-occurrence attendees stay local). ≤14.1:"
         " keyed by ExceptionStartTime, sent inside the item. 16.x: a changed occurrence"
         " goes up as Change/Delete with InstanceId next to a Change of the series without"
-        " Exceptions (MS-ASCAL 2.2.2.22), and server instance commands refetch the series;"
+        " Exceptions (MS-ASCAL 2.2.2.22; its Recurrence only when the rule or times"
+        " changed), and server instance commands refetch the series;"
         " a removed EXDATE resends the whole item. At most 256. SOGo 5.8 does not support"
         " exceptions. A server that stores the moved occurrences of an added series as"
         " events of their own (Horde 5.2) is mirrored on the next sync: the override"
         " leaves the file (its date deleted) and the server's event arrives as its own"
-        " file, so the meeting shows once.",
+        " file, so the meeting shows once. A server that applies a changed occurrence"
+        " (InstanceId) to the whole series (Horde 5.2 at 16.0) is caught in the series"
+        " read back: eassync puts the series back in the same sync, deletes that"
+        " occurrence from it and adds the moved meeting as an event of its own (as such"
+        " a server stores one itself), tells you once, and sends later occurrence"
+        " changes in that folder that way directly; the next sync takes the same shape"
+        " locally.",
         ("RRULE:FREQ=DAILY;COUNT=5",),
     ),
     Row(

@@ -20,7 +20,10 @@ Only answered for loopback clients and when the server runs with control enabled
   the server stops keeping (as SOGo lacks some), ``[]`` to keep all again;
   ``{"assign_uids": true}`` — calendar UIDs become the server's own (as Horde);
   ``{"split_exceptions": true}`` — the moved occurrences of an added series are stored
-  as events of their own, their dates deleted from the series (as Horde).
+  as events of their own, their dates deleted from the series (as Horde);
+  ``{"instance_change_moves_series": true}`` — a Change with InstanceId changes the
+  whole series, a series Change with Recurrence drops its exceptions (as Horde 5.2
+  at 16.0).
 - ``POST /_devserver/settings`` ``{"quarantine": 129}`` — answer every command with that
   status (HTTP 403 for 403) until ``{"quarantine": null}``;
   ``{"forget_device_info": "alice"}`` — lose the DeviceInformation of alice's devices.
@@ -90,6 +93,10 @@ def dispatch(
             server.store.assign_uids = bool(payload["assign_uids"])
         if "split_exceptions" in payload:
             server.store.split_exceptions = bool(payload["split_exceptions"])
+        if "instance_change_moves_series" in payload:
+            server.store.instance_change_moves_series = bool(
+                payload["instance_change_moves_series"]
+            )
         if "quarantine" in payload:
             code = payload["quarantine"]
             server.settings.quarantine = None if code is None else int(code)
@@ -100,6 +107,7 @@ def dispatch(
             "quarantine": server.settings.quarantine,
             "assign_uids": server.store.assign_uids,
             "split_exceptions": server.store.split_exceptions,
+            "instance_change_moves_series": server.store.instance_change_moves_series,
         }
     if (verb, name) == ("GET", "stats"):
         with server.requests_lock:

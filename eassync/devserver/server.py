@@ -52,6 +52,7 @@ class DevServer:
         quarantine: int | None = None,
         assign_uids: bool = False,
         split_exceptions: bool = False,
+        instance_change_moves_series: bool = False,
     ) -> None:
         if personality not in PERSONALITIES:
             raise ValueError(f"unknown personality {personality!r}; known: {PERSONALITIES}")
@@ -87,6 +88,8 @@ class DevServer:
         self.store.assign_uids = assign_uids or exchange_online
         #: moved occurrences of an added series stored as events of their own (Horde)
         self.store.split_exceptions = split_exceptions
+        #: a Change of one occurrence (InstanceId) applied to the whole series (Horde)
+        self.store.instance_change_moves_series = instance_change_moves_series
         self.faults = Faults(
             invalidate=self.store.invalidate_sync_keys, wipe=self.store.request_wipe
         )

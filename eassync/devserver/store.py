@@ -115,6 +115,10 @@ class Store:
         #: the modified occurrences of a calendar Add become events of their own, their
         #: dates deleted from the series (Horde); set by DevServer(split_exceptions=…)
         self.split_exceptions = False
+        #: Horde 5.2's series handling at 16.0: a Change with InstanceId is applied to
+        #: the whole series, and a series Change that carries its Recurrence drops its
+        #: exceptions; set by DevServer(instance_change_moves_series=…)
+        self.instance_change_moves_series = False
 
     def close(self) -> None:
         with self.changed:

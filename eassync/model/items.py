@@ -146,13 +146,19 @@ class OpResult:
     rejected (Status 4/6: never resend unchanged); retry (Status 9/5: try next run);
     failed (the server fails on a request holding this item alone: a poison item).
     ``ident`` is the new ServerId of an add. ``stored``: the server's copy of an added
-    item, read back where its handler asks (``read_back_added``), converted."""
+    item, read back where its handler asks (``read_back_added``), or of a changed item
+    whose parts the remote stored apart, converted: the server's shape, which the local
+    side takes next pass. ``apart``: the items the remote added for parts of this one
+    (ServerId, item): a series' occurrences on a server that applies an occurrence's
+    Change to the whole series. ``report``: a ``retry`` the user must hear of."""
 
     ref: str
     status: OpStatus
     ident: str | None = None
     message: str = ""
     stored: Item | None = None
+    apart: tuple[tuple[str, Item], ...] = ()
+    report: bool = False
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,10 @@ A slot in neither set is *unclassified*: treated as held by the projection (the
 server's copy is predicted to carry it) and as possibly not held by the merge (a local
 value is never removed because the server's copy lacks an unclassified slot).
 
+Besides slots, a folder's *habits* are kept here (``habits``): how the server treats
+a command, learnt once from what it did (a read-back) and persisted alike, so the
+harm is done at most once per folder. Each is told to the user once (``HABITS``).
+
 Pure: the engine persists :meth:`dump` with the collection's status.
 """
 
@@ -25,11 +29,25 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+#: the server applies a Change with InstanceId (one occurrence, MS-ASCMD 2.2.3.24) to
+#: the whole series (Horde 5.2 at 16.0): occurrences go up as events of their own
+INSTANCE_CHANGE_MOVES_SERIES = "instance-change-moves-series"
+
+#: what the user is told once when a habit is learnt
+HABITS = {
+    INSTANCE_CHANGE_MOVES_SERIES: "the server applies a change of one occurrence to the "
+    "whole series (it ignores the InstanceId): in this folder eassync puts such a series "
+    "back and keeps each moved or changed occurrence as an event of its own, its date "
+    "deleted from the series (as the server stores such occurrences itself)",
+}
+
 
 @dataclass
 class SlotKnowledge:
     held: set[str] = field(default_factory=set)
     dropped: set[str] = field(default_factory=set)
+    #: what the server is known to do with some commands (``HABITS``)
+    habits: set[str] = field(default_factory=set)
     #: changed since the last dump (the engine persists it then)
     dirty: bool = False
     #: frozen copy of ``dropped`` (a cache key for projections), rebuilt on change
@@ -62,24 +80,35 @@ class SlotKnowledge:
             self._dropped_key = frozenset(self.dropped)
             self.dirty = True
 
+    def learn(self, habit: str) -> None:
+        """The server showed ``habit`` (kept with the slots)."""
+        if habit not in self.habits:
+            self.habits.add(habit)
+            self.dirty = True
+
     def unclassified(self, slots: Iterable[str]) -> set[str]:
         return {s for s in slots if s not in self.held and s not in self.dropped}
 
     def dump(self) -> str:
-        return json.dumps({"held": sorted(self.held), "dropped": sorted(self.dropped)})
+        data = {"held": sorted(self.held), "dropped": sorted(self.dropped)}
+        if self.habits:
+            data["habits"] = sorted(self.habits)
+        return json.dumps(data)
 
     def load(self, text: str | None) -> None:
         """Replace the knowledge with a :meth:`dump`; unreadable text is ignored (the
         knowledge is relearnt, nothing depends on it for correctness of the status)."""
         held: set[str] = set()
         dropped: set[str] = set()
+        habits: set[str] = set()
         if text:
             try:
                 data = json.loads(text)
                 held = {str(s) for s in data.get("held", [])}
                 dropped = {str(s) for s in data.get("dropped", [])} - held
+                habits = {str(s) for s in data.get("habits", [])}
             except (ValueError, AttributeError, TypeError):
-                held, dropped = set(), set()
-        self.held, self.dropped = held, dropped
+                held, dropped, habits = set(), set(), set()
+        self.held, self.dropped, self.habits = held, dropped, habits
         self._dropped_key = frozenset(dropped)
         self.dirty = False

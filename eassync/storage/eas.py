@@ -12,7 +12,9 @@ import dataclasses
 import logging
 import math
 import unicodedata
+import uuid
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from eassync.eas.commands import INVALID_STATUS
@@ -26,6 +28,7 @@ from eassync.model.items import (
     RemoteBatch,
     RemoteChange,
 )
+from eassync.model.knowledge import INSTANCE_CHANGE_MOVES_SERIES
 
 if TYPE_CHECKING:
     from eassync.convert.base import ContentHandler
@@ -335,10 +338,14 @@ class EasRemoteCollection:
         )
 
     def push(self, state: str, ops: Sequence[PushOp]) -> PushResult:
-        from eassync.eas.client import ClientCommand, CollectionRequest
+        from eassync.eas.client import ClientCommand
 
         commands: list[ClientCommand] = []
         results: dict[str, OpResult] = {}
+        #: series whose occurrence Changes are checked once answered (op ref → plan)
+        checks: dict[str, Any] = {}
+        #: series sent in the apart form (op ref → the form, its one-offs' ClientIds)
+        aparts: dict[str, _Apart] = {}
         for op in ops:
             if op.kind == "delete":
                 commands.append(ClientCommand("delete", None, op.ref, None))
@@ -346,7 +353,7 @@ class EasRemoteCollection:
             assert op.item is not None
             try:
                 if op.kind == "change":
-                    per_instance = self._instance_commands(op.ref, op.item)
+                    per_instance = self._instance_commands(op.ref, op.item, checks, aparts)
                     if per_instance is not None:
                         commands.extend(per_instance)
                         continue
@@ -367,18 +374,15 @@ class EasRemoteCollection:
                 commands.append(ClientCommand("change", None, op.ref, data))
         if not commands:
             return PushResult(state=state, results=[results[op.ref] for op in ops])
-        self.requests += 1
-        (resp,) = self.client.sync(
-            [
-                CollectionRequest(
-                    collection_id=self.folder.server_id,
-                    sync_key=state,
-                    get_changes=False,
-                    window_size=self.max_batch,
-                    commands=commands,
-                )
-            ]
-        )
+        resp = self._send(state, commands)
+        for ref, why in resp.unsent.items():
+            results[ref] = OpResult(
+                ref,
+                "retry",
+                ident=ref,
+                report=True,
+                message=f"an occurrence could not be deleted ({why}); the next sync tries again",
+            )
         by_client = {r.client_id: r for r in resp.responses if r.kind == "add"}
         by_server: dict[str | None, list[Any]] = {}
         for response in resp.responses:
@@ -409,12 +413,58 @@ class EasRemoteCollection:
                 )
             else:
                 results[op.ref] = _change_result(op.ref, by_server.get(op.ref, []))
-        new_state = resp.sync_key
+        new_state = resp.state
+        for ref, apart in aparts.items():
+            self._settle_apart(ref, apart, by_client, results)
+        new_state = self._check_occurrences(new_state, ops, checks, results)
         if state == SOGO_EMPTY_FOLDER_KEY:
             new_state = SOGO_EMPTY_FOLDER_KEY
         self._read_back_added(ops, results)
         self._read_back(ops, results)
         return PushResult(state=new_state, results=[results[op.ref] for op in ops])
+
+    def _send(self, state: str, commands: list[Any]) -> _Sent:
+        """One Sync with ``commands``, except that a series gets one Delete with
+        InstanceId per request: Horde 5.2 keeps only the last of several for the same
+        ServerId (its Sync parser keys them by ServerId), so the others follow one per
+        request. A failure of the first request is raised as ever; one of a request
+        that follows leaves the commands still unsent to the next pass (``unsent``)."""
+        from eassync.eas.client import CollectionRequest
+
+        first: list[Any] = []
+        later: list[Any] = []
+        deleting: set[str] = set()
+        for command in commands:
+            if command.kind == "delete" and command.instance_id:
+                if command.server_id in deleting:
+                    later.append(command)
+                    continue
+                deleting.add(command.server_id)
+            first.append(command)
+        sent = _Sent(state)
+        for number, batch in enumerate([first, *([c] for c in later)]):
+            self.requests += 1
+            try:
+                (resp,) = self.client.sync(
+                    [
+                        CollectionRequest(
+                            collection_id=self.folder.server_id,
+                            sync_key=sent.state,
+                            get_changes=False,
+                            window_size=self.max_batch,
+                            commands=batch,
+                        )
+                    ]
+                )
+            except EassyncError as exc:
+                if number == 0:
+                    raise
+                for command in later[number - 1 :]:
+                    sent.unsent.setdefault(command.server_id, str(exc))
+                break
+            sent.state = resp.sync_key
+            sent.responses.extend(resp.responses)
+        return sent
 
     def _read_back_added(self, ops: Sequence[PushOp], results: dict[str, OpResult]) -> None:
         """The server's copy of each added item its handler asks for (a series with
@@ -482,7 +532,156 @@ class EasRemoteCollection:
         data = Element("AirSync:ApplicationData", list(properties.children))
         return set(self.handler.slots_of_data(data))  # type: ignore[attr-defined]
 
-    def _instance_commands(self, server_id: str, item: Item) -> list[Any] | None:
+    def _check_occurrences(
+        self,
+        state: str,
+        ops: Sequence[PushOp],
+        checks: dict[str, Any],
+        results: dict[str, OpResult],
+    ) -> str:
+        """Read back each series whose occurrence Changes were acknowledged: a server
+        that applied one to the whole series (Horde 5.2 at 16.0 ignores InstanceId,
+        answering Status 1) has moved every meeting of it, on every device. Such a
+        series is repaired at once (:meth:`_repair`) and the folder remembers the
+        habit, so later occurrence changes go up in the apart form directly. Returns
+        the SyncKey after the repairs."""
+        items = {op.ref: op.item for op in ops}
+        for ref, plan in checks.items():
+            result = results.get(ref)
+            item = items.get(ref)
+            if result is None or result.status != "ok" or item is None:
+                continue
+            stored = self._fetch_data(ref)
+            if stored is None:
+                continue  # not worth failing the push: the next change checks again
+            if not self.handler.series_took_occurrence(plan.series, stored, plan.ops):  # type: ignore[attr-defined]
+                continue
+            log.info(
+                "%s: the server applied an occurrence's Change to the whole series %s",
+                self.location,
+                shown_id(ref),
+            )
+            knowledge = getattr(self.handler, "knowledge", None)
+            if knowledge is not None:
+                knowledge.learn(INSTANCE_CHANGE_MOVES_SERIES)
+            state = self._repair(state, ref, item, stored, results)
+        return state
+
+    def _repair(
+        self, state: str, ref: str, item: Item, stored: Any, results: dict[str, OpResult]
+    ) -> str:
+        """Put back the series ``ref`` the server moved (its copy ``stored``) in one
+        more Sync, in the apart form: the series as ``item`` has it, its changed
+        occurrences deleted from it and added as events of their own. A repair that
+        fails or does not take is reported as a retry naming the event: the next sync
+        sends the item again (in the apart form, the habit being known)."""
+        plan = self.handler.apart_plan(stored, item, self.version)  # type: ignore[attr-defined]
+        if plan is None:
+            results[ref] = self._unrepaired(ref, "no form to send it in")
+            return state
+        commands, apart = self._apart_commands(ref, plan)
+        try:
+            resp = self._send(state, commands)
+        except EassyncError as exc:
+            results[ref] = self._unrepaired(ref, str(exc))
+            return state
+        by_client = {r.client_id: r for r in resp.responses if r.kind == "add"}
+        failed = [r for r in resp.responses if r.kind in ("change", "delete") and r.status != 1]
+        if failed:
+            why = _status_text(failed[0].status) or f"Status {failed[0].status}"
+            results[ref] = self._unrepaired(ref, why)
+        elif resp.unsent:
+            results[ref] = self._unrepaired(ref, resp.unsent[ref])
+        self._settle_apart(ref, apart, by_client, results)
+        return resp.state
+
+    def _unrepaired(self, ref: str, why: str) -> OpResult:
+        return OpResult(
+            ref,
+            "retry",
+            ident=ref,
+            report=True,
+            message="the server applied the change of one occurrence to the whole series, "
+            f"and putting the series back failed ({why}); the next sync tries again: if "
+            "this repeats, check the series in the server's calendar",
+        )
+
+    def _apart_commands(self, server_id: str, plan: Any) -> tuple[list[Any], _Apart]:
+        """The commands of an :class:`ApartPlan` for the series ``server_id``."""
+        from eassync.eas.client import ClientCommand
+
+        commands = [ClientCommand.change(server_id, plan.series)]
+        for instance_id in plan.deletes:
+            commands.append(ClientCommand.delete(server_id, instance_id=instance_id))
+        adds: list[tuple[str, Item]] = []
+        for one_off, data in plan.one_offs:
+            client_id = uuid.uuid4().hex  # never reused (Horde: "Duplicate addition")
+            commands.append(ClientCommand.add(client_id, data))
+            adds.append((client_id, one_off))
+        return commands, _Apart(plan.series, adds, plan.shaped)
+
+    def _settle_apart(
+        self, ref: str, apart: _Apart, by_client: dict[Any, Any], results: dict[str, OpResult]
+    ) -> None:
+        """After a series went up in the apart form: the one-offs the server stored
+        (read back: the server's UID and fields), and the series as the server now holds
+        it, which the local side takes next pass. A series that does not have the times
+        sent is reported (a retry), never left silently."""
+        added: list[tuple[str, Item]] = []
+        lost: list[str] = []
+        for client_id, one_off in apart.adds:
+            r = by_client.get(client_id)
+            if r is None or r.status != 1 or not r.server_id or not usable_server_id(r.server_id):
+                lost.append(self.handler.describe(one_off))
+                continue
+            fetched = self._refetch_series(r.server_id)
+            added.append((r.server_id, fetched.item or one_off))
+        result = results.get(ref) or OpResult(ref, "ok", ident=ref)
+        result = dataclasses.replace(result, apart=tuple(added))
+        if result.status == "ok":
+            data = self._fetch_data(ref)
+            if data is not None and not self.handler.series_restored(apart.series, data):  # type: ignore[attr-defined]
+                result = dataclasses.replace(
+                    self._unrepaired(ref, "its times did not take"), apart=tuple(added)
+                )
+            elif lost:
+                result = dataclasses.replace(
+                    result,
+                    status="retry",
+                    report=True,
+                    message=f"the server did not store {', '.join(lost)} as an event of "
+                    "its own; the next sync tries again",
+                )
+            else:
+                # the server's copy; if it cannot be read, the shape it was sent in
+                read = self._convert("change", ref, data) if data is not None else None
+                stored = read.item if read is not None and read.item else apart.shaped
+                result = dataclasses.replace(result, stored=stored)
+        results[ref] = result
+
+    def _fetch_data(self, server_id: str) -> Any:
+        """The server's ApplicationData of ``server_id`` (ItemOperations), or None."""
+        from eassync.eas.element import Element
+
+        try:
+            self.requests += 1
+            properties = self.client.fetch_item(self.folder.server_id, server_id)
+        except EassyncError as exc:
+            log.info("%s: cannot read back %s (%s)", self.location, server_id, exc)
+            return None
+        return Element("AirSync:ApplicationData", list(properties.children))
+
+    def _ignores_instance(self) -> bool:
+        knowledge = getattr(self.handler, "knowledge", None)
+        return knowledge is not None and INSTANCE_CHANGE_MOVES_SERIES in knowledge.habits
+
+    def _instance_commands(
+        self,
+        server_id: str,
+        item: Item,
+        checks: dict[str, Any] | None = None,
+        aparts: dict[str, _Apart] | None = None,
+    ) -> list[Any] | None:
         """≥16.0 calendar Change: the series without exceptions plus one Change/Delete
         with ``InstanceId`` per changed occurrence, in one request (MS-ASCAL 2.2.2.22: a
         16.x client must not send Exceptions to change one). The plan is computed from
@@ -509,6 +708,15 @@ class EasRemoteCollection:
         plan = plan_for(server, item, self.version)
         if plan is None:
             return None
+        changes = any(iop.kind == "change" for iop in plan.ops)
+        if changes and aparts is not None and self._ignores_instance():
+            # the server would apply these to the whole series: the apart form instead
+            apart_plan = self.handler.apart_plan(server, item, self.version)  # type: ignore[attr-defined]
+            if apart_plan is not None:
+                commands, aparts[server_id] = self._apart_commands(server_id, apart_plan)
+                return commands
+        if changes and checks is not None:
+            checks[server_id] = plan
         commands = [ClientCommand.change(server_id, plan.series)]
         for iop in plan.ops:
             if iop.kind == "delete":
@@ -516,6 +724,27 @@ class EasRemoteCollection:
             else:
                 commands.append(ClientCommand.change(server_id, iop.data, iop.instance_id))
         return commands
+
+
+@dataclass
+class _Sent:
+    """What :meth:`EasRemoteCollection._send` got: the SyncKey after the last
+    request answered, every response, and the series whose commands could not all be
+    sent (ServerId → why)."""
+
+    state: str
+    responses: list[Any] = field(default_factory=list)
+    unsent: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Apart:
+    """A series sent in the apart form: the series as sent, and each one-off's
+    ClientId with the local item it was made from."""
+
+    series: Any
+    adds: list[tuple[str, Item]]
+    shaped: Item
 
 
 #: rounds of one pull before GetItemEstimate is asked how many are still to come

@@ -134,7 +134,7 @@ from eassync.model.items import (
     RemoteCollection,
     Storage,
 )
-from eassync.model.knowledge import SlotKnowledge
+from eassync.model.knowledge import HABITS, SlotKnowledge
 from eassync.sync.index import LocalChange, LocalIndex
 from eassync.sync.loose import LooseMatcher
 from eassync.sync.plan import (
@@ -403,9 +403,11 @@ class _Pass:
     def run(self) -> SyncReport:
         info = self.status.collection(self.collection)
         dropped_before: set[str] = set()
+        habits_before: set[str] = set()
         if self.knowledge is not None:
             self.knowledge.load(info.slots)
             dropped_before = set(self.knowledge.dropped)
+            habits_before = set(self.knowledge.habits)
         self.state = info.remote_state
         self.resyncing = info.resyncing
         self.total_rows = info.items
@@ -438,15 +440,18 @@ class _Pass:
                     raise
                 resynced = True
                 self._start_resync()
-        self._tell_learnt(dropped_before)
+        self._tell_learnt(dropped_before, habits_before)
         self._finish()
         return self.report
 
-    def _tell_learnt(self, dropped_before: set[str]) -> None:
+    def _tell_learnt(self, dropped_before: set[str], habits_before: set[str]) -> None:
         """Once per folder, when eassync learns that the server drops fields: which,
-        and that their local values are kept (issue: users saw it only at debug)."""
+        and that their local values are kept (issue: users saw it only at debug); and
+        each habit of the server learnt (eassync.model.knowledge.HABITS)."""
         if self.knowledge is None:
             return
+        for habit in sorted(self.knowledge.habits - habits_before):
+            self._note(HABITS.get(habit, f"the server shows the habit {habit!r}"))
         new = sorted(self.knowledge.dropped - dropped_before)
         if new:
             names = ", ".join(slot.partition(":")[2] or slot for slot in new)
@@ -1847,6 +1852,10 @@ class _Pass:
                     self.index.pop(row.local_ident)
                     self._changed_remote(tx, row, item, etag, result)
                 tx.set_remote_state(self.collection, self._pushed_state)
+                # a habit learnt from this answer (a server that moves a series) is
+                # kept with it: a pass killed now must not do that harm again
+                saved = self._save_knowledge(tx)
+            self._knowledge_saved(saved)
             self.state = self._pushed_state
 
     def _changed_remote(
@@ -1854,6 +1863,9 @@ class _Pass:
     ) -> None:
         """Record the server's answer to one Change."""
         item_hash, proj_hash = self._hashes(item)
+        if result.status != "ok":
+            # parts the remote added all the same are the server's items: never lost
+            self._bind_apart(tx, result)
         if result.status == "ok":
             tx.update(
                 row.id,
@@ -1867,6 +1879,11 @@ class _Pass:
                 failure=None,
             )
             self._act("remote", "change", self._describe(item), row.remote_ident)
+            self._take_apart(tx, row, item, result)
+        elif result.status == "retry" and result.report:
+            # a retry the user must hear of (a series the server moved and that could
+            # not be put back): the change is sent again next pass
+            self._fail("remote", row.remote_ident, self._describe(item), _why(result))
         elif result.status == "conflict":
             # Conflict=1: the server's version wins this round and comes in the
             # next pull as a change of a (now) locally unchanged item
@@ -1886,6 +1903,38 @@ class _Pass:
         elif result.status in ("rejected", "failed"):
             self._park(tx, row, item, item_hash, _why(result))
         # retry: nothing recorded, the change is found again next pass
+
+    def _take_apart(self, tx: StatusTx, row: StatusRow, item: Item, result: OpResult) -> None:
+        """A changed item the remote sent with parts apart (a series' changed
+        occurrences as events of their own, on a server that applies an occurrence's
+        Change to the whole series): the server's shape of the item is kept as its
+        server version not applied yet, and each part as a server item not written yet;
+        the next pass applies both (the occurrence leaves the file, the part gets its
+        own), so the meeting shows once here, as on the other devices."""
+        if result.stored is not None and result.apart:
+            tx.update(row.id, deferred=result.stored.raw, deferred_uid=result.stored.uid)
+        self._bind_apart(tx, result)
+        if result.apart:
+            parts = ", ".join(self._describe(part) for _, part in result.apart)
+            self._note(
+                f"{self._describe(item)}: the server now keeps {parts} as "
+                f"{'an event' if len(result.apart) == 1 else 'events'} of its own; the next "
+                "sync takes the same shape here"
+            )
+
+    def _bind_apart(self, tx: StatusTx, result: OpResult) -> None:
+        """Rows for the server items the remote added as parts of an item: written
+        locally next pass (as a kept server version), never sent again."""
+        for server_id, part in result.apart:
+            if self.status.by_remote(self.collection, server_id) is not None:
+                continue
+            tx.insert(
+                self.collection,
+                uid=part.uid,
+                remote_ident=server_id,
+                deferred=part.raw,
+                deferred_uid=part.uid,
+            )
 
     def _park(self, tx: StatusTx, row: StatusRow, item: Item, item_hash: str, why: str) -> None:
         """The server refuses or fails on this version of the item: it is not sent

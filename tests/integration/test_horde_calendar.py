@@ -158,15 +158,7 @@ def test_events_travel_between_two_devices_through_horde(
     assert sorted(views(a_dir)) == ["Dentist (moved)", "Team meeting"]
 
 
-#: Horde 5.2 at 16.0 applies a Change with a top-level InstanceId (the one way a 16.x
-#: client may change an occurrence, MS-ASCAL 2.2.2.22) to the whole series, with Status 1
-MOVE_AT_16 = pytest.mark.xfail(
-    strict=True,
-    reason="Horde 5.2 ignores InstanceId on Change: the whole series is moved (README)",
-)
-
-
-@pytest.mark.parametrize("version", [pytest.param("16.0", marks=MOVE_AT_16), "14.1"])
+@pytest.mark.parametrize("version", VERSIONS)
 def test_a_moved_occurrence_travels_between_two_devices_through_horde(
     tmp_path: Path, horde_account: HordeAccount, version: str
 ) -> None:
@@ -174,20 +166,66 @@ def test_a_moved_occurrence_travels_between_two_devices_through_horde(
     a, b = devices(tmp_path, acc, version)
     a_dir, b_dir = a.parent / "calendar", b.parent / "calendar"
     series = a_dir / "series.ics"
-    series.write_text(calendar(SERIES.format(exdate="", override="")), encoding="utf-8")
+    series.write_text(calendar(SERIES.format(exdate=EXDATE, override="")), encoding="utf-8")
     assert counts(acc.sync(a)) == "local +0 ~0 -0, remote +1 ~0 -0"
     assert counts(acc.sync(b)) == "local +1 ~0 -0, remote +0 ~0 -0"
 
-    series.write_text(calendar(SERIES.format(exdate="", override=OVERRIDE)), encoding="utf-8")
-    assert counts(acc.sync(a)) == "local +0 ~0 -0, remote +0 ~1 -0"
-    shown = dav_event(acc, "Team meeting (moved)")
-    assert "DTSTART;TZID=Europe/Berlin:20270104T100000" in shown  # the series stays
-    assert "DTSTART;TZID=Europe/Berlin:20270125T150000" in shown  # the moved one
-    # B reads the exception Horde sends 1 h off its occurrence (its Berlin wall time
-    # labelled UTC) as that occurrence: the meeting is moved, not doubled
-    assert counts(acc.sync(b)) == "local +0 ~1 -0, remote +0 ~0 -0"
-    assert views(b_dir) == expected(views(a_dir), version)
-    for config in (a, b):
+    series.write_text(calendar(SERIES.format(exdate=EXDATE, override=OVERRIDE)), encoding="utf-8")
+    mine = sorted(occurrences(read_cal(series)))
+    assert len(mine) == 7
+    out = acc.sync(a)
+    assert counts(out) == "local +0 ~0 -0, remote +0 ~1 -0"
+    if version == "14.1":
+        # sent inside the series (ExceptionStartTime): Horde links the exception
+        shown = dav_event(acc, "Team meeting (moved)")
+        assert "DTSTART;TZID=Europe/Berlin:20270104T100000" in shown  # the series stays
+        assert "DTSTART;TZID=Europe/Berlin:20270125T150000" in shown  # the moved one
+        # B reads the exception Horde sends 1 h off its occurrence (its Berlin wall time
+        # labelled UTC) as that occurrence: the meeting is moved, not doubled
+        assert counts(acc.sync(b)) == "local +0 ~1 -0, remote +0 ~0 -0"
+        assert views(b_dir) == expected(views(a_dir), version)
+    else:
+        # 16.0: Horde applies the occurrence's Change (InstanceId) to the whole series
+        # (issue 15). eassync sees it in the series read back, puts the series back,
+        # deletes the occurrence from it and adds the moved meeting as an event of its
+        # own, as Horde stores the moved occurrences of an Add; the user is told
+        assert "applies a change of one occurrence to the whole series" in " ".join(out.split())
+        shown = dav_event(acc, "Team meeting")
+        assert "DTSTART;TZID=Europe/Berlin:20270104T100000" in shown  # never left moved
+        assert "20270125" in shown.split("EXDATE", 1)[1]  # the moved date deleted
+        moved = dav_event(acc, "Team meeting (moved)")
+        assert "DTSTART;TZID=Europe/Berlin:20270125T150000" in moved
+        assert "RRULE:FREQ=WEEKLY" not in moved
+        # B: the series at its times and the moved meeting once; A takes that shape
+        assert counts(acc.sync(b)) == "local +1 ~1 -0, remote +0 ~0 -0"
+        assert sorted(o for p in b_dir.glob("*.ics") for o in occurrences(read_cal(p))) == mine
+        assert counts(acc.sync(a)) == "local +1 ~1 -0, remote +0 ~0 -0"
+        assert "RECURRENCE-ID" not in series.read_text()
+        assert views(b_dir) == expected(views(a_dir), version)
+    every = sorted(o for p in a_dir.glob("*.ics") for o in occurrences(read_cal(p)))
+    assert every == mine
+    for config in (a, b, a, b):
+        assert counts(acc.sync(config)) == "local +0 ~0 -0, remote +0 ~0 -0"
+    if version != "16.0":
+        return
+
+    # the folder remembers: a later move goes up apart at once, the series never moves
+    text = series.read_text()
+    cut = text.rindex("END:VCALENDAR")
+    later = OVERRIDE.replace("20270125T1", "20270201T1").replace("(moved)", "(later)")
+    series.write_text(text[:cut] + later + text[cut:], encoding="utf-8")
+    mine = sorted(o for p in a_dir.glob("*.ics") for o in occurrences(read_cal(p)))
+    assert len(mine) == 7
+    out = acc.sync(a)
+    assert counts(out) == "local +0 ~0 -0, remote +0 ~1 -0"
+    assert "whole series" not in " ".join(out.split())  # told once
+    assert "DTSTART;TZID=Europe/Berlin:20270104T100000" in dav_event(acc, "Team meeting")
+    assert "DTSTART;TZID=Europe/Berlin:20270201T150000" in dav_event(acc, "Team meeting (later)")
+    assert counts(acc.sync(b)) == "local +1 ~1 -0, remote +0 ~0 -0"
+    assert counts(acc.sync(a)) == "local +1 ~1 -0, remote +0 ~0 -0"
+    for folder in (a_dir, b_dir):
+        assert sorted(o for p in folder.glob("*.ics") for o in occurrences(read_cal(p))) == mine
+    for config in (a, b, a, b):
         assert counts(acc.sync(config)) == "local +0 ~0 -0, remote +0 ~0 -0"
 
 
@@ -237,5 +275,33 @@ def test_a_series_added_with_exceptions_reaches_a_second_device(
     every = sorted(o for p in a_dir.glob("*.ics") for o in occurrences(read_cal(p)))
     assert theirs == set(every)
     assert len(every) == 7
+    for config in (a, b):
+        assert counts(acc.sync(config)) == "local +0 ~0 -0, remote +0 ~0 -0"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_series_changed_on_a_second_device_keeps_its_deleted_dates(
+    tmp_path: Path, horde_account: HordeAccount, version: str
+) -> None:
+    # Horde rebuilds a series' recurrence from each Change that carries one, with the
+    # Exceptions in it (none at 16.0): an unchanged rule must not be sent (README)
+    acc = horde_account
+    a, b = devices(tmp_path, acc, version)
+    a_dir, b_dir = a.parent / "calendar", b.parent / "calendar"
+    series = a_dir / "series.ics"
+    series.write_text(calendar(SERIES.format(exdate=EXDATE, override="")), encoding="utf-8")
+    assert counts(acc.sync(a)) == "local +0 ~0 -0, remote +1 ~0 -0"
+    assert counts(acc.sync(b)) == "local +1 ~0 -0, remote +0 ~0 -0"
+    (theirs,) = b_dir.glob("*.ics")
+    theirs.write_text(
+        theirs.read_text().replace("SUMMARY:Team meeting", "SUMMARY:Team meeting (renamed)"),
+        encoding="utf-8",
+    )
+    assert counts(acc.sync(b)) == "local +0 ~0 -0, remote +0 ~1 -0"
+    assert "EXDATE" in dav_event(acc, "Team meeting (renamed)")
+    assert counts(acc.sync(a)) == "local +0 ~1 -0, remote +0 ~0 -0"
+    mine = occurrences(read_cal(series))
+    assert len(mine) == 7
+    assert occurrences(read_cal(theirs)) == mine
     for config in (a, b):
         assert counts(acc.sync(config)) == "local +0 ~0 -0, remote +0 ~0 -0"

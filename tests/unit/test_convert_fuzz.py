@@ -30,9 +30,9 @@ from eassync.convert.tasks import TasksHandler
 from eassync.eas.codepages import tags_of_page
 from eassync.eas.element import Element
 from eassync.errors import ConversionError
+from eassync.model.knowledge import SlotKnowledge
 from eassync.storage.base import Item
 from eassync.storage.vdir import inspect_text
-from eassync.sync.slots import SlotKnowledge
 
 DATA = Path(__file__).parent.parent / "data"
 VERSIONS = ("12.1", "14.1", "16.1")

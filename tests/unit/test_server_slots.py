@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from eassync.convert.contacts import ContactsHandler, slots_of_data
 from eassync.eas.element import E
+from eassync.model.knowledge import SlotKnowledge
 from eassync.storage.base import Item
-from eassync.sync.slots import SlotKnowledge
 
 ANNIVERSARY, SPOUSE = "Contacts:Anniversary", "Contacts:Spouse"
 TITLE, STREET = "Contacts:JobTitle", "Contacts:HomeAddressStreet"

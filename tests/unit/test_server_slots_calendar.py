@@ -21,8 +21,8 @@ from eassync.convert.tasks import SLOT_ALIASES as TASK_ALIASES
 from eassync.convert.tasks import TasksHandler
 from eassync.convert.tasks import slots_of_data as task_slots
 from eassync.eas.element import E, Element
+from eassync.model.knowledge import SlotKnowledge
 from eassync.storage.base import Item
-from eassync.sync.slots import SlotKnowledge
 
 DATA = Path(__file__).parent.parent / "data"
 EVENTS = sorted(p.name for p in (DATA / "calendar").glob("*.ics"))

@@ -407,11 +407,13 @@ def _client_change(
         # the server's UID stays whatever the client sends
         merged = E(merged.tag, *[c for c in merged.children if c.tag != "Calendar:UID"])
         merged.add("Calendar:UID", own_uid)
+    horde = ctx.store.instance_change_moves_series and data.find("Calendar:Recurrence") is not None
     if (
         all_ghosted
         and data.find(itemdata.EXCEPTIONS) is None
-        and itemdata.series_shape(merged) != itemdata.series_shape(old_data)
+        and (horde or itemdata.series_shape(merged) != itemdata.series_shape(old_data))
     ):
+        # (Horde 5.2 at 16.0 drops them on every Change that carries the Recurrence)
         # 16.x: moving a series or changing its pattern deletes its exceptions (MS-ASCAL
         # 2.2.2.22); the client re-sends the ones it keeps with InstanceId
         merged = itemdata.without_exceptions(merged)
@@ -472,7 +474,12 @@ def _client_instance(
     if int(state.options.get("conflict", 1)) == 1 and modseq > base_watermark and not own:
         fail(CONFLICT, "changed on the server")  # server wins, as for the series
         return
-    changed = itemdata.put_exception(series, instance_id, fields)
+    if fields is not None and ctx.store.instance_change_moves_series:
+        # Horde 5.2 ignores the InstanceId of a Change: the occurrence's fields become
+        # the series' own (its times, its subject), its exceptions kept, Status 1
+        changed = itemdata.merge_change(series, fields, None, all_ghosted=True)
+    else:
+        changed = itemdata.put_exception(series, instance_id, fields)
     ctx.store.change_item(ctx.user, folder.server_id, server_id, changed, origin=ctx.device)
 
 
