@@ -1179,7 +1179,7 @@ class EasClient:
                 f"{exc.status})",
                 status=exc.status,
             ) from None
-        except ProtocolError as exc:
+        except (ProtocolError, RequestFailed) as exc:
             # Horde 5.2 dies on MeetingResponse and ResolveRecipients without IMAP or
             # with PHP 8 (an HTML error page, sometimes after a WBXML header)
             raise ServerError(
@@ -1288,6 +1288,16 @@ class EasClient:
 
     def _check_oof(self, status: int, oof_status: int | None, doing: str) -> None:
         bad = status if status != 1 else oof_status if oof_status not in (None, 1) else None
+        if bad is not None and doing == "setting":
+            # Horde 5.2 without a mail filter app (Ingo) answers every Set so
+            raise ServerError(
+                f"account {self.name!r}: the server did not set the out-of-office reply: "
+                f"it answered {'Oof' if status == 1 else 'Settings'} Status {bad} "
+                f"({pim.SETTINGS_STATUS.get(bad, 'unknown status')})",
+                status=bad,
+                hint="a server without an out-of-office function of its own refuses so; set "
+                "the reply in the server's web interface",
+            )
         if bad is not None:
             raise ServerError(
                 f"account {self.name!r}: {doing} the out-of-office reply failed: "

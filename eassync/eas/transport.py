@@ -520,7 +520,12 @@ class Transport:
     def _check_body(self, cmd: str, response: HttpResponse, *, known_endpoint: bool) -> None:
         """200 with a body that is not WBXML (an HTML login page, JSON) is an error (§2.3)."""
         body = response.content
-        if body.startswith(WBXML_MAGIC) or response.content_type == MULTIPART_TYPE:
+        kind = response.content_type
+        if body.startswith(WBXML_MAGIC) and _page_after_header(body):
+            # Horde 5.2 may write a WBXML header and then die with a PHP error page
+            # (MeetingResponse without IMAP): the page is the answer
+            body, kind = body[_WBXML_HEADER_LEN:], "a WBXML header, then a page"
+        elif body.startswith(WBXML_MAGIC) or response.content_type == MULTIPART_TYPE:
             self.answered_wbxml = True
             return
         if not body:
@@ -530,17 +535,25 @@ class Transport:
             # this page is the server failing (Horde 5.2 when PHP dies), not a wrong url
             raise RequestFailed(
                 f"{self.host} failed on {cmd} for account {self.account!r}: it answered "
-                f"{_page_summary(body, response.content_type)} instead of WBXML",
+                f"{_page_summary(body, kind)} instead of WBXML",
                 status=200,
                 hint="the server failed on this request: see the server's log",
             )
-        excerpt = body[:80].decode("utf-8", "replace").replace("\n", " ").strip()
         hint = "the url probably points at a web page, not the ActiveSync endpoint"
         raise ProtocolError(
-            f"{cmd} answer from {self.host} is not WBXML "
-            f"(Content-Type {response.content_type or 'none'}): {excerpt!r}",
+            f"{cmd} answer from {self.host} is not WBXML: it is {_page_summary(body, kind)}",
             hint=hint,
         )
+
+
+#: version, public id, charset (UTF-8) and string table length, one byte each
+_WBXML_HEADER_LEN = 4
+
+
+def _page_after_header(body: bytes) -> bool:
+    """A WBXML header followed by text markup: no WBXML token is ``<`` (0x3C would be
+    a tag beyond every code page), so this is a page, not a document."""
+    return body[_WBXML_HEADER_LEN : _WBXML_HEADER_LEN + 1] == b"<"
 
 
 def _page_summary(body: bytes, content_type: str) -> str:

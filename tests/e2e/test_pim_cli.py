@@ -429,6 +429,8 @@ def test_a_server_dying_on_the_command_is_told_not_a_traceback(
 
     assert done.returncode == 1
     assert f"the server failed on {command}" in done.stderr
+    assert "'Horde :: Fatal Error'" in done.stderr  # the page's title, not its bytes
+    assert "unknown token" not in done.stderr
     assert "Traceback" not in done.stderr
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import stat
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -409,6 +410,51 @@ def test_an_error_page_answering_a_sync_is_reported_as_the_server_failing(srv, t
                 [CollectionRequest(folder, key, commands=[ClientCommand.add("c1", contact("A"))])]
             )
     assert "web page" not in (caught.value.hint or "")
+
+
+@pytest.mark.parametrize("header", [b"", b"\x03\x01\x6a\x00"])
+def test_an_error_page_answering_a_pim_command_names_the_page_not_its_bytes(srv, tmp_path, header):
+    """Real Horde 5.2: ResolveRecipients answers an HTML page alone, MeetingResponse a
+    WBXML header and then the page. Either is the server failing, told by its title."""
+    srv.faults.http_status(
+        200,
+        command="ResolveRecipients",
+        body=header + HORDE_FATAL.encode(),
+        headers={"Content-Type": "text/html"},
+    )
+    start = datetime(2030, 1, 1, 8, tzinfo=UTC)
+    with make_client(srv, tmp_path) as client, pytest.raises(ServerError) as caught:
+        client.availability(["bob@example.org"], start, start + timedelta(hours=8))
+    message = str(caught.value)
+    assert "the server failed on ResolveRecipients" in message
+    assert "'Horde :: Fatal Error'" in message
+    assert "<html" not in message
+    assert "unknown token" not in message
+
+
+def test_an_oof_set_refused_with_status_2_says_the_reply_was_not_set(srv, tmp_path):
+    """Real Horde 5.2 without a mail filter app answers every Oof Set with Oof Status
+    2: the server refused, which is no fault of the request eassync sent."""
+    from eassync.eas import pim, wbxml
+
+    answer = E(
+        "Settings:Settings",
+        E("Settings:Status", value="1"),
+        E("Settings:Oof", E("Settings:Status", value="2")),
+    )
+    srv.faults.http_status(
+        200,
+        command="Settings",
+        body=wbxml.encode(answer),
+        headers={"Content-Type": "application/vnd.ms-sync.wbxml"},
+    )
+    with make_client(srv, tmp_path) as client, pytest.raises(ServerError) as caught:
+        client.oof_set(pim.OofSettings(state=0))
+    assert str(caught.value) == (
+        "account 'work': the server did not set the out-of-office reply: it answered "
+        "Oof Status 2 (protocol error)"
+    )
+    assert "web interface" in (caught.value.hint or "")
 
 
 def test_status_3_raises_invalid_sync_key_for_the_collection(srv, tmp_path):
