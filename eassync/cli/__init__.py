@@ -114,14 +114,14 @@ def _global_options() -> list[click.Parameter]:
             count=True,
             expose_value=False,
             callback=_late_verbose,
-            help="More output; -vv shows protocol traffic.",
+            help="More output; -vv shows protocol traffic (as before the command).",
         ),
         click.Option(
             ["-q", "--quiet"],
             is_flag=True,
             expose_value=False,
             callback=_late_quiet,
-            help="Only errors.",
+            help="Less output: errors and what changed (as before the command).",
         ),
     ]
 
