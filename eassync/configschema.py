@@ -22,6 +22,7 @@ import yaml
 from jsonschema.exceptions import ValidationError
 
 from eassync.errors import ConfigError
+from eassync.wording import count
 
 #: a path into the document: mapping keys and list indexes
 JsonPath = tuple[str | int, ...]
@@ -253,7 +254,7 @@ def _message(error: ValidationError) -> str:
     if kind == "minLength":
         return "must not be empty"
     if kind == "minItems":
-        return f"needs at least {error.validator_value} item(s)"
+        return f"needs at least {count(int(error.validator_value))}"
     if kind == "pattern":
         return f"{_describe_value(value)} does not match {error.validator_value}"
     return str(error.message)

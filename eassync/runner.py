@@ -27,6 +27,7 @@ from eassync.errors import (
 )
 from eassync.oserror import os_failure, sqlite_failure
 from eassync.pairs import Selection, safe_name, select_folders
+from eassync.wording import count
 
 if TYPE_CHECKING:
     from eassync.accounts import ClientPool
@@ -479,7 +480,7 @@ def _expire_trash(config: Config, pair: Pair) -> None:
         log.warning("pair %s: the trash could not be cleaned: %s", pair.name, exc)
         return
     if removed:
-        log.info("pair %s: %d item(s) older than %d days left the trash", pair.name, removed, days)
+        log.info("pair %s: %s older than %d days left the trash", pair.name, count(removed), days)
 
 
 def _sync_one(
@@ -694,7 +695,7 @@ def _vanished_folders(
                 continue
             text = (
                 f"the server folder synced with the local folder {name!r} was deleted on "
-                f"the server; its {info.items} local item(s) are kept in {where} and no "
+                f"the server; its {count(info.items, 'local item')} are kept in {where} and no "
                 "longer synced. "
                 "To remove them, delete that folder (eassync then forgets it); to keep "
                 "syncing them, move the files into a folder that is synced"
@@ -702,7 +703,7 @@ def _vanished_folders(
         else:
             text = (
                 f"the server folder synced with the {storage.type} collection {name!r} was "
-                f"deleted on the server; its {info.items} item(s) are kept in the collection "
+                f"deleted on the server; its {count(info.items)} are kept in the collection "
                 f"{name!r} and no longer synced; delete that collection if you no "
                 "longer want them"
             )

@@ -8,6 +8,7 @@ import click
 
 from eassync.cli.complete import complete_pairs
 from eassync.cli.output import echo
+from eassync.wording import count
 
 if TYPE_CHECKING:
     from eassync.repair import CollectionRepair, RepairOutcome
@@ -35,11 +36,11 @@ def _print_collection(pair: str, c: CollectionRepair, verbosity: int) -> None:
     _names(f"{c.collection}: copied to the server", c.copied_to_server, verbosity)
     if c.restored_rows:
         echo(
-            f"  {c.collection}: {c.restored_rows} item(s) deleted here since the last sync "
+            f"  {c.collection}: {count(c.restored_rows)} deleted here since the last sync "
             "were restored from the server (a repair deletes nothing)"
         )
     if c.report.failures:
-        echo(f"  {c.collection}: {len(c.report.failures)} item(s) failed (above)", err=True)
+        echo(f"  {c.collection}: {count(len(c.report.failures))} failed (above)", err=True)
 
 
 def _print(outcome: RepairOutcome, verbosity: int) -> None:

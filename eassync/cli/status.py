@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from eassync.cli.output import echo, echo_block
+from eassync.wording import count
 
 if TYPE_CHECKING:
     from eassync.config import Config, Pair
@@ -196,11 +197,11 @@ def _items(title: str, items: list[dict[str, Any]], verbosity: int) -> None:
 def _print_collection(pair: str, c: Mapping[str, Any], verbosity: int) -> None:
     from eassync.cli.text import printable
 
-    line = f"{pair}/{c['name']}: {c['items']} items, last sync {_ago(c['last_sync'])}"
+    line = f"{pair}/{c['name']}: {count(c['items'])}, last sync {_ago(c['last_sync'])}"
     if c["result"] == "stopped":
         line += f"; last attempt {_ago(c['last_attempt'])} FAILED: {c['last_error']}"
     elif c["result"] == "failed items":
-        line += f", {len(c['failures'])} item(s) failed"
+        line += f", {count(len(c['failures']))} failed"
     elif c["result"] == "ok":
         line += ", ok"
     echo(printable(line))
@@ -209,7 +210,7 @@ def _print_collection(pair: str, c: Mapping[str, Any], verbosity: int) -> None:
     if c["deleted_on_server"]:
         echo(
             printable(
-                f"  deleted on the server: its {c['items']} item(s) are kept in {c['local']} "
+                f"  deleted on the server: its {count(c['items'])} are kept in {c['local']} "
                 "and no longer synced; delete that folder to remove them"
             )
         )

@@ -15,6 +15,7 @@ import click
 
 from eassync.cli.output import echo, echo_block
 from eassync.cli.text import printable
+from eassync.wording import count
 
 if TYPE_CHECKING:
     from eassync.config import Config
@@ -71,11 +72,10 @@ def list_command(ctx: Any, pair: str | None, as_json: bool) -> int:
         return 0
     for entry in entries:
         where = f"{entry.pair}/{entry.label or entry.collection}"
-        echo(printable(f"{_when(entry)}  {where}  {entry.name}"))
-        echo(printable(f"    id: {entry.id}"))
+        echo(printable(f"{entry.id}  {_when(entry)}  {where}  {entry.name}"))
     days = config.general.trash_expiry_days
     expiry = f"kept {days} days" if days else "kept until `eassync trash empty`"
-    echo(f"{len(entries)} item(s), {expiry}; `eassync trash restore ID` puts one back")
+    echo(f"{count(len(entries))}, {expiry}; `eassync trash restore ID` puts one back")
     return 0
 
 
@@ -128,5 +128,5 @@ def empty_command(ctx: Any, pair: str | None, older_than: float | None) -> int:
     config = ctx.load_config()
     _check_pair(config, pair)
     removed = _trash(config).empty(older_than, pair)
-    echo(f"removed {removed} item(s) from the trash")
+    echo(f"removed {count(removed)} from the trash")
     return 0

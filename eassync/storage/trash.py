@@ -14,6 +14,7 @@ Files are 0600 and folders 0700: they hold private contacts and appointments.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -133,12 +134,10 @@ class Trash:
         return sorted(entries, key=lambda e: (e.trashed, e.id))
 
     def find(self, entry_id: str) -> TrashEntry | None:
-        """The entry of an id :meth:`list` gave, or None (never outside the trash)."""
-        parts = entry_id.strip("/").split("/")
-        if len(parts) != 3 or any(p != safe_component(p) for p in parts):
-            return None
-        path = self.root.joinpath(*parts)
-        return self._entry(path) if path.is_file() else None
+        """The entry of an id :meth:`list` gave, or None. Ids are looked up among the
+        entries, never joined into a path: nothing outside the trash is reachable."""
+        wanted = entry_id.strip().lower()
+        return next((e for e in self.list() if e.id == wanted), None)
 
     def _entry(self, path: Path) -> TrashEntry | None:
         try:
@@ -161,7 +160,7 @@ class Trash:
             name=meta.get("name") or ident,
             label=meta.get("label"),
             trashed=datetime.fromtimestamp(stat.st_mtime, UTC),
-            id=rel.as_posix(),
+            id=_entry_id(rel),
         )
 
     def remove(self, entry: TrashEntry) -> None:
@@ -212,3 +211,9 @@ class Trash:
                 with contextlib.suppress(OSError):
                     os.rmdir(folder)  # only succeeds when empty
         return removed
+
+
+def _entry_id(rel: Path) -> str:
+    """A short handle for ``trash restore``: the entry's place in the trash names the
+    collection by its server id, which a person should never have to read or type."""
+    return hashlib.sha256(rel.as_posix().encode("utf-8")).hexdigest()[:10]

@@ -150,6 +150,7 @@ from eassync.sync.plan import (
 )
 from eassync.sync.policy import ConflictPolicy, Resolution
 from eassync.sync.status import Status, StatusRow, StatusTx
+from eassync.wording import count
 
 Direction = Literal["both", "to_local", "to_remote"]
 #: what ``direction: to_local`` does with changes made on the local side
@@ -862,7 +863,7 @@ class _Pass:
         if len(latest) == len(changes):
             return list(changes)
         self._note(
-            f"the server named {_items(len(changes) - len(latest))} more than once in one "
+            f"the server named {count(len(changes) - len(latest))} more than once in one "
             "batch; the last mention of each counts"
         )
         return list(latest.values())
@@ -1701,7 +1702,7 @@ class _Pass:
                     self.retry_adds.add(row.id)
                 else:
                     tx.update(row.id, rejected_hash=None, needs_push=1)
-        self._note(f"{_items(len(rows))} parked earlier sent again (--retry)")
+        self._note(f"{count(len(rows))} parked earlier sent again (--retry)")
 
     def _requeue_adds(self) -> None:
         """After the pull, Adds that wait for it go up as new ones if no server copy
@@ -1762,7 +1763,7 @@ class _Pass:
             yield self._send(ops)
             return
         except RequestFailed as exc:
-            self._note(f"the server failed on a batch of {_items(len(ops))} ({exc}); retrying")
+            self._note(f"the server failed on a batch of {count(len(ops))} ({exc}); retrying")
         yield from self._isolate(ops)
 
     def _isolate(self, ops: list[PushOp]) -> Iterator[dict[str, OpResult]]:
@@ -2248,10 +2249,6 @@ class _Pass:
 def _row_name(row: StatusRow) -> str:
     """An item known only by its status row: its file (or href), never a bare id."""
     return row.local_ident or row.uid or row.remote_ident or "?"
-
-
-def _items(n: int) -> str:
-    return f"{n} item" if n == 1 else f"{n} items"
 
 
 def _why(result: OpResult | None) -> str:

@@ -130,14 +130,14 @@ def test_a_folder_deleted_on_the_server_keeps_the_local_items_and_says_what_to_d
 
         assert {p.name: p.read_bytes() for p in local.iterdir()} == before
         assert "'Family' was deleted on the server" in out.stderr
-        assert f"5 local item(s) are kept in {local}" in out.stderr
+        assert f"5 local items are kept in {local}" in out.stderr
         assert "To remove them, delete that folder" in out.stderr
         doc = json.loads(run_cli(config, "sync", "--json", check=True).stdout)
         (notes,) = [p["notes"] for p in doc["pairs"] if p["pair"] == "contacts"]
         assert any("'Family' was deleted on the server" in n for n in notes)
         status = run_cli(config, "status", check=True).stdout
         assert "contacts/Family: 5 items" in status
-        assert f"deleted on the server: its 5 item(s) are kept in {local}" in status
+        assert f"deleted on the server: its 5 items are kept in {local}" in status
 
         shutil.rmtree(local)
         out = run_cli(config, "sync", check=True)

@@ -119,7 +119,7 @@ def test_one_failing_item_is_named_with_its_reason(tmp_path: Path) -> None:
         assert run_cli(config, "sync").returncode == 1
         code, text, doc = _status(config)
     assert code == 1
-    assert "1 item(s) failed" in text
+    assert "1 item failed" in text
     assert "local broken.vcf: " in text
     assert "END:VCARD missing" in text
     (coll,) = doc["contacts"]["collections"]

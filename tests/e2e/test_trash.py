@@ -5,6 +5,7 @@ sync; ``direction: to_local`` reverts local changes into it."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
@@ -33,7 +34,15 @@ def _server_id(pair: SyncedPair, first_name: str) -> str:
 
 
 def _ids(listing: str) -> list[str]:
-    return re.findall(r"^    id: (\S+)$", listing, re.MULTILINE)
+    """The ids ``trash list`` shows first on each item's line."""
+    return re.findall(r"^([0-9a-f]{10})  ", listing, re.MULTILINE)
+
+
+def _kept_file(config: Path, entry_id: str) -> Path:
+    """Where ``trash list --json`` says the item with that id is kept."""
+    doc = json.loads(run_cli(config, "trash", "list", "--json", check=True).stdout)
+    (path,) = [Path(e["path"]) for e in doc["items"] if e["id"] == entry_id]
+    return path
 
 
 def test_a_server_delete_is_listed_restored_and_uploaded_again(tmp_path: Path) -> None:
@@ -47,12 +56,12 @@ def test_a_server_delete_is_listed_restored_and_uploaded_again(tmp_path: Path) -
 
         listing = run_cli(pair.config, "trash", "list", check=True).stdout
         assert re.search(
-            r"^\d{4}-\d\d-\d\d \d\d:\d\d  contacts/Contacts  Example, Person00003$",
+            r"^[0-9a-f]{10}  \d{4}-\d\d-\d\d \d\d:\d\d  contacts/Contacts  Example, Person00003$",
             listing,
             re.MULTILINE,
         ), listing
         (entry_id,) = _ids(listing)
-        kept = pair.status_dir / "trash" / entry_id
+        kept = _kept_file(pair.config, entry_id)
         assert stat.S_IMODE(kept.stat().st_mode) == 0o600
         for folder in (kept.parent, kept.parent.parent, pair.status_dir / "trash"):
             assert stat.S_IMODE(folder.stat().st_mode) == 0o700
@@ -104,7 +113,7 @@ def test_expiry_at_the_start_of_a_sync_and_empty(tmp_path: Path) -> None:
         run_cli(pair.config, "sync", check=True)
         ids = _ids(run_cli(pair.config, "trash", "list", check=True).stdout)
         assert len(ids) == 3
-        old, older, recent = (pair.status_dir / "trash" / i for i in ids)
+        old, older, recent = (_kept_file(pair.config, i) for i in ids)
         os.utime(old, (time.time() - 31 * 86400,) * 2)
         os.utime(older, (time.time() - 10 * 86400,) * 2)
 
@@ -115,10 +124,10 @@ def test_expiry_at_the_start_of_a_sync_and_empty(tmp_path: Path) -> None:
         assert not any(p.name.startswith(f".{old.name}") for p in old.parent.iterdir())
 
         out = run_cli(pair.config, "trash", "empty", "--older-than", "5", check=True).stdout
-        assert "removed 1 item(s) from the trash" in out
+        assert "removed 1 item from the trash" in out
         assert recent.exists()
         out = run_cli(pair.config, "trash", "empty", "contacts", check=True).stdout
-        assert "removed 1 item(s) from the trash" in out
+        assert "removed 1 item from the trash" in out
         assert "the trash is empty" in run_cli(pair.config, "trash", "list", check=True).stdout
 
 

@@ -82,9 +82,13 @@ def test_an_entry_knows_its_pair_collection_file_name_and_date(tmp_path: Path) -
     assert (entry.pair, entry.collection, entry.label) == ("my pair", "12", "Contacts")
     assert (entry.ident, entry.name) == ("ada.vcf", "Ada Lovelace")
     assert abs(entry.trashed.timestamp() - time.time()) < 60
-    assert entry.id == "my_pair/12/" + path.name
+    # a short handle that names no server id, found again by restore
+    assert len(entry.id) == 10
+    assert "/" not in entry.id
     assert trash.find(entry.id) == entry
+    assert trash.find(f" {entry.id.upper()} ") == entry  # as a person types it
     assert trash.find("../../etc/passwd") is None
+    assert trash.find("my_pair/12/" + path.name) is None
     assert trash.list("other") == []
     # the description beside it is private too, and no entry of its own
     (meta,) = [p for p in path.parent.iterdir() if p != path]
