@@ -34,10 +34,9 @@ def add_series(tmp_path: Path, server: DevServer, version: str) -> tuple[Path, P
     return config, folder
 
 
-def test_the_switch_crashes_a_16x_add_with_exceptions_and_the_event_is_parked(
-    tmp_path: Path, server: DevServer
-) -> None:
-    """Today's behaviour (the switch works): isolation parks the event, told each pass."""
+def test_a_series_whose_apart_form_fails_too_is_parked(tmp_path: Path, server: DevServer) -> None:
+    """The bare series fails as well (poisoned): parked, never on the server, told each pass."""
+    server.faults.poison("Team meeting")
     config, _ = add_series(tmp_path, server, "16.1")
     folder = server.store.default_folder(USER, 8)
     for _ in range(2):
@@ -61,19 +60,26 @@ def test_14_1_takes_the_exceptions_inside_the_add(tmp_path: Path, server: DevSer
         assert sync(c) == NO_OP
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15 item 2: the apart-form fallback is not built")
 def test_a_16x_series_the_server_crashes_on_arrives_in_the_apart_form(
     tmp_path: Path, server: DevServer
 ) -> None:
     config, a_dir = add_series(tmp_path, server, "16.1")
     mine = occurrences(read_cal(a_dir / "series.ics"))
     folder = server.store.default_folder(USER, 8)
-    run_device(config, "sync", check=False)
+    first = run_device(config, "sync")  # exit 0: the event arrived
+    assert "local +0 ~0 -0, remote +1 ~0 -0" in first.stdout
+    told = first.stdout + first.stderr
+    assert "eassync adds such a series without them" in told  # the habit, told once
     assert len(server.store.items(USER, folder)) == 2  # the series and the one-off
     b = write_cal_config(tmp_path / "b", server.url, version="16.1")
     assert sync(b) == "local +2 ~0 -0, remote +0 ~0 -0"
     assert all_occurrences(calendar_dir(tmp_path / "b")) == sorted(mine)
-    run_device(config, "sync")
+    # the adding device takes the server's shape: the moved meeting once, on its own
+    again = run_device(config, "sync")
+    assert "local +1 ~1 -0, remote +0 ~0 -0" in again.stdout
+    assert "eassync adds such a series without them" not in again.stdout + again.stderr
     assert all_occurrences(a_dir) == sorted(mine)
+    assert "RECURRENCE-ID" not in (a_dir / "series.ics").read_text()
     for c in (config, b, config, b):
         assert sync(c) == NO_OP
+    assert len(server.store.items(USER, folder)) == 2
