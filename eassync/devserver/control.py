@@ -23,7 +23,9 @@ Only answered for loopback clients and when the server runs with control enabled
   as events of their own, their dates deleted from the series (as Horde);
   ``{"instance_change_moves_series": true}`` — a Change with InstanceId changes the
   whole series, a series Change with Recurrence drops its exceptions (as Horde 5.2
-  at 16.0).
+  at 16.0); ``{"add_exceptions_crash": true}`` — a 16.x Sync carrying a calendar Add
+  whose Exceptions carry InstanceId fails whole with an HTML "Fatal Error" page (as
+  Horde 5.2 stock).
 - ``POST /_devserver/settings`` ``{"quarantine": 129}`` — answer every command with that
   status (HTTP 403 for 403) until ``{"quarantine": null}``;
   ``{"forget_device_info": "alice"}`` — lose the DeviceInformation of alice's devices.
@@ -97,6 +99,8 @@ def dispatch(
             server.store.instance_change_moves_series = bool(
                 payload["instance_change_moves_series"]
             )
+        if "add_exceptions_crash" in payload:
+            server.store.add_exceptions_crash = bool(payload["add_exceptions_crash"])
         if "quarantine" in payload:
             code = payload["quarantine"]
             server.settings.quarantine = None if code is None else int(code)
@@ -108,6 +112,7 @@ def dispatch(
             "assign_uids": server.store.assign_uids,
             "split_exceptions": server.store.split_exceptions,
             "instance_change_moves_series": server.store.instance_change_moves_series,
+            "add_exceptions_crash": server.store.add_exceptions_crash,
         }
     if (verb, name) == ("GET", "stats"):
         with server.requests_lock:

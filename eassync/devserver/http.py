@@ -343,6 +343,9 @@ class EasRequestHandler(BaseHTTPRequestHandler):
             return
         if body is not None and log.isEnabledFor(logging.DEBUG):
             log.debug("%s request from %s:\n%s", command, user, body.to_xml())
+        if command == "Sync" and body is not None and self._answer_add_crash(body, version):
+            _log_request(command, user, "fatal", started)
+            return
         if command == "Sync" and body is not None and self._answer_poison(body):
             _log_request(command, user, "poison", started)
             return
@@ -427,6 +430,22 @@ class EasRequestHandler(BaseHTTPRequestHandler):
                 else:
                     page = b"<html><head><title>Fatal Error</title></head><body>oops</body></html>"
                     self._send(200, page, content_type="text/html")
+                return True
+        return False
+
+    def _answer_add_crash(self, body: Element, version: str) -> bool:
+        """Horde 5.2 stock at 16.0 crashes on an Add whose Exceptions carry InstanceId."""
+        if not self.server.store.add_exceptions_crash or not version.startswith("16"):
+            return False
+        path = "AirSync:Collections/AirSync:Collection/AirSync:Commands/AirSync:Add"
+        for add in body.findall(path):
+            data = add.find("AirSync:ApplicationData")
+            exceptions = None if data is None else data.find("Calendar:Exceptions")
+            if exceptions is None:
+                continue
+            if any(e.find("AirSyncBase:InstanceId") is not None for e in exceptions):
+                page = b"<html><head><title>Fatal Error</title></head><body>oops</body></html>"
+                self._send(200, page, content_type="text/html")
                 return True
         return False
 

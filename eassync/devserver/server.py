@@ -53,6 +53,7 @@ class DevServer:
         assign_uids: bool = False,
         split_exceptions: bool = False,
         instance_change_moves_series: bool = False,
+        add_exceptions_crash: bool = False,
     ) -> None:
         if personality not in PERSONALITIES:
             raise ValueError(f"unknown personality {personality!r}; known: {PERSONALITIES}")
@@ -90,6 +91,8 @@ class DevServer:
         self.store.split_exceptions = split_exceptions
         #: a Change of one occurrence (InstanceId) applied to the whole series (Horde)
         self.store.instance_change_moves_series = instance_change_moves_series
+        #: a 16.x Add of a series whose Exceptions carry InstanceId crashes (Horde stock)
+        self.store.add_exceptions_crash = add_exceptions_crash
         self.faults = Faults(
             invalidate=self.store.invalidate_sync_keys, wipe=self.store.request_wipe
         )

@@ -119,6 +119,10 @@ class Store:
         #: the whole series, and a series Change that carries its Recurrence drops its
         #: exceptions; set by DevServer(instance_change_moves_series=…)
         self.instance_change_moves_series = False
+        #: Horde stock at 16.0: a Sync carrying a calendar Add whose Exceptions carry
+        #: InstanceId fails whole with an HTML "Fatal Error" page; set by
+        #: DevServer(add_exceptions_crash=…)
+        self.add_exceptions_crash = False
 
     def close(self) -> None:
         with self.changed:

@@ -32,6 +32,9 @@ from dataclasses import dataclass, field
 #: the server applies a Change with InstanceId (one occurrence, MS-ASCMD 2.2.3.24) to
 #: the whole series (Horde 5.2 at 16.0): occurrences go up as events of their own
 INSTANCE_CHANGE_MOVES_SERIES = "instance-change-moves-series"
+#: the server fails on a 16.x Add of a series whose Exceptions carry InstanceId
+#: (Horde 5.2 stock): such a series goes up bare, then in the apart form
+ADD_EXCEPTIONS_APART = "add-exceptions-apart"
 
 #: what the user is told once when a habit is learnt
 HABITS = {
@@ -39,6 +42,9 @@ HABITS = {
     "whole series (it ignores the InstanceId): in this folder eassync puts such a series "
     "back and keeps each moved or changed occurrence as an event of its own, its date "
     "deleted from the series (as the server stores such occurrences itself)",
+    ADD_EXCEPTIONS_APART: "the server fails on a new series that carries moved or deleted "
+    "occurrences: in this folder eassync adds such a series without them, then deletes "
+    "those dates from it and adds each moved occurrence as an event of its own",
 }
 
 

@@ -8,6 +8,7 @@ commits in the same transaction as the rows of its batch.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import math
@@ -28,7 +29,7 @@ from eassync.model.items import (
     RemoteBatch,
     RemoteChange,
 )
-from eassync.model.knowledge import INSTANCE_CHANGE_MOVES_SERIES
+from eassync.model.knowledge import ADD_EXCEPTIONS_APART, INSTANCE_CHANGE_MOVES_SERIES
 
 if TYPE_CHECKING:
     from eassync.convert.base import ContentHandler
@@ -422,6 +423,71 @@ class EasRemoteCollection:
         self._read_back_added(ops, results)
         self._read_back(ops, results)
         return PushResult(state=new_state, results=[results[op.ref] for op in ops])
+
+    def push_apart(self, state: str, op: PushOp) -> PushResult | None:
+        """A 16.x Add of a series with exceptions that the server failed on alone
+        (Horde 5.2 stock crashes on Exceptions carrying InstanceId, issue 15): the
+        series goes up bare, then in the apart form (:meth:`_apart_commands`: its
+        deleted and moved dates as instance Deletes, each moved occurrence as an event
+        of its own), as that server stores them. None where there is no such form (not
+        a series with exceptions, before 16.0): the caller parks the item as before. A
+        failure of the bare Add is raised; one after it leaves the series stored and
+        answered ``ok`` (never added twice), its exceptions reported."""
+        from eassync.eas.client import ClientCommand
+        from eassync.eas.versions import at_least
+
+        apart_plan = getattr(self.handler, "apart_plan", None)
+        if op.kind != "add" or op.item is None or apart_plan is None:
+            return None
+        if not at_least(self.version, "16.0"):
+            return None
+        try:
+            event = self.handler.extract(op.item)  # type: ignore[attr-defined]
+        except ConversionError:
+            return None
+        if event.recurrence is None or not (event.exdates or event.overrides):
+            return None
+        bare = copy.copy(event)
+        bare.exdates, bare.overrides = (), {}
+        data = self.handler.elements(bare, self.version)  # type: ignore[attr-defined]
+        plan = apart_plan(data, op.item, self.version)
+        if plan is None:
+            return None
+        resp = self._send(state, [ClientCommand("add", op.ref, None, data)])
+        answer = next((r for r in resp.responses if r.client_id == op.ref), None)
+        if answer is None or answer.status != 1 or not usable_server_id(answer.server_id or ""):
+            return None
+        server_id: str = answer.server_id
+        log.info("%s: series %s added bare; its exceptions follow apart", self.location, server_id)
+        commands, apart = self._apart_commands(server_id, plan)
+        results: dict[str, OpResult] = {}
+        try:
+            sent = self._send(resp.state, commands)
+        except EassyncError as exc:
+            result = OpResult(
+                op.ref,
+                "ok",
+                ident=server_id,
+                report=True,
+                message=f"the series was stored without its exceptions ({exc})",
+            )
+            return PushResult(state=resp.state, results=[result])
+        by_client = {r.client_id: r for r in sent.responses if r.kind == "add"}
+        failed = [r for r in sent.responses if r.kind in ("change", "delete") and r.status != 1]
+        if failed:
+            why = _status_text(failed[0].status) or f"Status {failed[0].status}"
+            results[server_id] = OpResult(
+                server_id, "ok", ident=server_id, report=True, message=why
+            )
+        self._settle_apart(server_id, apart, by_client, results)
+        result = dataclasses.replace(results[server_id], ref=op.ref, ident=server_id)
+        if result.status != "ok":
+            # the series is stored: an Add answered otherwise would be sent twice
+            result = dataclasses.replace(result, status="ok", report=True)
+        knowledge = getattr(self.handler, "knowledge", None)
+        if knowledge is not None:
+            knowledge.learn(ADD_EXCEPTIONS_APART)
+        return PushResult(state=sent.state, results=[result])
 
     def _send(self, state: str, commands: list[Any]) -> _Sent:
         """One Sync with ``commands``, except that a series gets one Delete with

@@ -1772,6 +1772,10 @@ class _Pass:
             return
         except RequestFailed as exc:
             if len(ops) == 1:
+                apart = self._push_apart(ops[0])
+                if apart is not None:
+                    yield apart
+                    return
                 # answered without a request: the state stays where it is
                 self._pushed_state = self.state
                 why = f"the server fails on this item: {exc}"
@@ -1780,6 +1784,23 @@ class _Pass:
         middle = len(ops) // 2
         yield from self._isolate(ops[:middle])
         yield from self._isolate(ops[middle:])
+
+    def _push_apart(self, op: PushOp) -> dict[str, OpResult] | None:
+        """An Add the server fails on alone, sent in the form the remote has for it
+        (a 16.x series with exceptions: bare, then its exceptions apart); None when it
+        has none or that fails too (the item is parked as before)."""
+        push_apart = getattr(self.remote, "push_apart", None)
+        if push_apart is None or op.kind != "add" or self.state is None:
+            return None
+        try:
+            result = push_apart(self.state, op)
+        except EassyncError as exc:
+            self._note(f"{self._describe(op.item)}: sending it apart failed too ({exc})")
+            return None
+        if result is None:
+            return None
+        self._pushed_state = result.state
+        return {r.ref: r for r in result.results}
 
     def _batches(self, items: Iterable[Any]) -> Iterator[list[Any]]:
         size = max(1, self.remote.max_batch)
@@ -2140,7 +2161,13 @@ class _Pass:
                 failure=None,
             )
             self._act("remote", "add", self._describe(item), row.local_ident)
-            self._mirror_stored_apart(tx, row, item, result.stored)
+            if result.apart:
+                # sent apart (the server failed on it whole): the parts are bound
+                self._take_apart(tx, row, item, result)
+            else:
+                self._mirror_stored_apart(tx, row, item, result.stored)
+            if result.report:
+                self._fail("remote", result.ident, self._describe(item), _why(result))
         elif result.status == "rejected" and row.pending in self.resent:
             # A server that refuses a ClientId it saw before (Horde: "Duplicate
             # addition", horde-notes §6) may hold the item from the lost answer: the
