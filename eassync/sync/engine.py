@@ -1832,8 +1832,10 @@ class _Pass:
                         tx.update(row.id, pending=new_client_id())
                 continue
             targets.append((row.id, change.ident))
+        # a row holding a server version not yet applied (an unresolved conflict, a
+        # kept version) is not pushed over it: that would drop the server's edit
         for row in self.status.iter_rows(
-            self.collection, "needs_push = 1 AND remote_ident IS NOT NULL"
+            self.collection, "needs_push = 1 AND remote_ident IS NOT NULL AND deferred IS NULL"
         ):
             if row.local_ident is not None and row.local_ident not in self.index.changes:
                 targets.append((row.id, row.local_ident))

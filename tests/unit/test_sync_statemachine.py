@@ -521,3 +521,31 @@ def test_an_add_lost_then_deleted_on_a_reset_server_goes_up_once() -> None:
     state.edit_local(local_prop=False, pick=0, value=0)
     state.clean_sync(policy="keep_both")
     state.teardown()
+
+
+def test_an_unresolved_conflict_never_pushes_a_uid_write_back_over_the_server_edit() -> None:
+    """Found by the machine: a to_local pass gives a UID-less server item a UID to write
+    back later; an error-policy conflict on that item then sent the local version up
+    anyway, over the server's edit."""
+    state = SyncMachine()
+    state.setup(window=1, batch=1)
+    state.create_remote(with_uid=False)
+    state.mirror_sync()
+    state.edit_remote(pick=0, value=0)
+    state.edit_local(local_prop=False, pick=0, value=1)
+    state.sync_with_error_policy()
+    state.clean_sync(policy="keep_both")
+    state.teardown()
+
+
+def test_a_mirror_after_an_unresolved_conflict_holds_the_server_edit() -> None:
+    """The same, then a to_local pass: the server's edit is mirrored, not lost."""
+    state = SyncMachine()
+    state.setup(window=1, batch=1)
+    state.create_remote(with_uid=False)
+    state.mirror_sync()
+    state.edit_remote(pick=0, value=0)
+    state.edit_local(local_prop=False, pick=0, value=1)
+    state.sync_with_error_policy()
+    state.mirror_sync()
+    state.teardown()
