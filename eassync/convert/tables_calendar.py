@@ -171,10 +171,11 @@ CALENDAR: tuple[Row, ...] = (
         " occurrence from it and adds the moved meeting as an event of its own (as such"
         " a server stores one itself), tells you once, and sends later occurrence"
         " changes in that folder that way directly; the next sync takes the same shape"
-        " locally. A 16.x server that fails on an added series with exceptions"
-        " (stock Horde 5.2: a Fatal Error page) gets the series without them, then"
-        " their dates deleted and each moved meeting as an event of its own (told"
-        " once); parked as before if that fails too.",
+        " locally. A 16.x server that fails on or refuses an added series with"
+        " exceptions (stock Horde 5.2: a Fatal Error page) gets the series without"
+        " them, then their dates deleted and each moved meeting as an event of its own"
+        " (told once; the folder's later such series go up that way at once); parked"
+        " as before if that fails too.",
         ("RRULE:FREQ=DAILY;COUNT=5",),
     ),
     Row(

@@ -25,7 +25,8 @@ Only answered for loopback clients and when the server runs with control enabled
   whole series, a series Change with Recurrence drops its exceptions (as Horde 5.2
   at 16.0); ``{"add_exceptions_crash": true}`` — a 16.x Sync carrying a calendar Add
   whose Exceptions carry InstanceId fails whole with an HTML "Fatal Error" page (as
-  Horde 5.2 stock).
+  Horde 5.2 stock); ``{"add_exceptions_refusal": 6}`` — such an Add is refused alone
+  with that item Status, the rest of the Sync applied (``null``: accepted again).
 - ``POST /_devserver/settings`` ``{"quarantine": 129}`` — answer every command with that
   status (HTTP 403 for 403) until ``{"quarantine": null}``;
   ``{"forget_device_info": "alice"}`` — lose the DeviceInformation of alice's devices.
@@ -101,6 +102,9 @@ def dispatch(
             )
         if "add_exceptions_crash" in payload:
             server.store.add_exceptions_crash = bool(payload["add_exceptions_crash"])
+        if "add_exceptions_refusal" in payload:
+            refusal = payload["add_exceptions_refusal"]
+            server.store.add_exceptions_refusal = None if refusal is None else int(refusal)
         if "quarantine" in payload:
             code = payload["quarantine"]
             server.settings.quarantine = None if code is None else int(code)
@@ -113,6 +117,7 @@ def dispatch(
             "split_exceptions": server.store.split_exceptions,
             "instance_change_moves_series": server.store.instance_change_moves_series,
             "add_exceptions_crash": server.store.add_exceptions_crash,
+            "add_exceptions_refusal": server.store.add_exceptions_refusal,
         }
     if (verb, name) == ("GET", "stats"):
         with server.requests_lock:

@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from eassync.devserver import control
+from eassync.devserver import control, itemdata
 from eassync.devserver.commands import Caches, Context, ServerSettings, handlers
 from eassync.devserver.faults import Faults
 from eassync.devserver.ntlm import NtlmAcceptor
@@ -440,10 +440,8 @@ class EasRequestHandler(BaseHTTPRequestHandler):
         path = "AirSync:Collections/AirSync:Collection/AirSync:Commands/AirSync:Add"
         for add in body.findall(path):
             data = add.find("AirSync:ApplicationData")
-            exceptions = None if data is None else data.find("Calendar:Exceptions")
-            if exceptions is None:
-                continue
-            if any(e.find("AirSyncBase:InstanceId") is not None for e in exceptions):
+            if data is not None and itemdata.exceptions_by_instance(data):
+                self.server.store.add_exceptions_failures += 1
                 page = b"<html><head><title>Fatal Error</title></head><body>oops</body></html>"
                 self._send(200, page, content_type="text/html")
                 return True

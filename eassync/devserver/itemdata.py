@@ -313,3 +313,11 @@ def split_exceptions(data: Element) -> tuple[Element, list[Element]]:
         kept.append(Element("Calendar:Exception", [Element("Calendar:Deleted", value="1"), key]))
     children = [c for c in data.children if c.tag != EXCEPTIONS]
     return Element(data.tag, [*children, Element(EXCEPTIONS, kept)]), one_offs
+
+
+def exceptions_by_instance(data: Element) -> bool:
+    """A calendar item whose Exceptions name their occurrences by InstanceId (16.x)."""
+    exceptions = data.find("Calendar:Exceptions")
+    return exceptions is not None and any(
+        e.find("AirSyncBase:InstanceId") is not None for e in exceptions
+    )

@@ -54,6 +54,7 @@ class DevServer:
         split_exceptions: bool = False,
         instance_change_moves_series: bool = False,
         add_exceptions_crash: bool = False,
+        add_exceptions_refusal: int | None = None,
     ) -> None:
         if personality not in PERSONALITIES:
             raise ValueError(f"unknown personality {personality!r}; known: {PERSONALITIES}")
@@ -93,6 +94,8 @@ class DevServer:
         self.store.instance_change_moves_series = instance_change_moves_series
         #: a 16.x Add of a series whose Exceptions carry InstanceId crashes (Horde stock)
         self.store.add_exceptions_crash = add_exceptions_crash
+        #: ... or is refused alone with this item Status
+        self.store.add_exceptions_refusal = add_exceptions_refusal
         self.faults = Faults(
             invalidate=self.store.invalidate_sync_keys, wipe=self.store.request_wipe
         )

@@ -123,6 +123,11 @@ class Store:
         #: InstanceId fails whole with an HTML "Fatal Error" page; set by
         #: DevServer(add_exceptions_crash=…)
         self.add_exceptions_crash = False
+        #: a server that refuses such an Add alone with this item Status (e.g. 6) at
+        #: 16.x instead of failing the request; set by DevServer(add_exceptions_refusal=…)
+        self.add_exceptions_refusal: int | None = None
+        #: how many such Adds were failed or refused (tests: did a client try again?)
+        self.add_exceptions_failures = 0
 
     def close(self) -> None:
         with self.changed:

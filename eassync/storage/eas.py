@@ -66,6 +66,10 @@ class FailedItems(Protocol):
 
 
 # Item status codes inside Sync Responses (MS-ASCMD 2.2.3.177.16; brief §5.7).
+#: item statuses that refuse an item's content (MS-ASCMD 2.2.3.177.17: 4 malformed,
+#: 5 server error, 6 conversion error)
+_CONTENT_REFUSALS = frozenset({4, 5, 6})
+
 _ITEM_STATUS: dict[int, OpStatus] = {
     1: "ok",
     7: "conflict",
@@ -347,6 +351,10 @@ class EasRemoteCollection:
         checks: dict[str, Any] = {}
         #: series sent in the apart form (op ref → the form, its one-offs' ClientIds)
         aparts: dict[str, _Apart] = {}
+        #: series Adds sent bare, their exceptions to follow apart (op ref → plan)
+        bare_plans: dict[str, Any] = {}
+        #: Adds the server refused by item status (a series among them may go up apart)
+        refused: set[str] = set()
         for op in ops:
             if op.kind == "delete":
                 commands.append(ClientCommand("delete", None, op.ref, None))
@@ -370,6 +378,10 @@ class EasRemoteCollection:
                 results[op.ref] = OpResult(op.ref, "rejected", message=message)
                 continue
             if op.kind == "add":
+                bare = self._bare_series(op) if self._adds_exceptions_apart() else None
+                if bare is not None:
+                    # the server is known to fail on it whole (the habit): bare, then apart
+                    data, bare_plans[op.ref] = bare
                 commands.append(ClientCommand("add", op.ref, None, data))
             else:
                 commands.append(ClientCommand("change", None, op.ref, data))
@@ -409,6 +421,8 @@ class EasRemoteCollection:
                     )
                     continue
                 status = _ITEM_STATUS.get(r.status, "rejected")
+                if r.status in _CONTENT_REFUSALS or r.status not in _ITEM_STATUS:
+                    refused.add(op.ref)
                 results[op.ref] = OpResult(
                     op.ref, status, ident=r.server_id, message=_status_text(r.status)
                 )
@@ -417,6 +431,7 @@ class EasRemoteCollection:
         new_state = resp.state
         for ref, apart in aparts.items():
             self._settle_apart(ref, apart, by_client, results)
+        new_state = self._series_apart(new_state, ops, bare_plans, refused, results)
         new_state = self._check_occurrences(new_state, ops, checks, results)
         if state == SOGO_EMPTY_FOLDER_KEY:
             new_state = SOGO_EMPTY_FOLDER_KEY
@@ -430,10 +445,36 @@ class EasRemoteCollection:
         series goes up bare, then in the apart form (:meth:`_apart_commands`: its
         deleted and moved dates as instance Deletes, each moved occurrence as an event
         of its own), as that server stores them. None where there is no such form (not
-        a series with exceptions, before 16.0): the caller parks the item as before. A
-        failure of the bare Add is raised; one after it leaves the series stored and
-        answered ``ok`` (never added twice), its exceptions reported."""
+        a series with exceptions, before 16.0) or the bare series is refused too: the
+        caller parks the item as before. A failure of the bare Add's request is raised;
+        one after it leaves the series stored and answered ``ok`` (never added twice),
+        its exceptions reported. The folder learns the habit (``ADD_EXCEPTIONS_APART``):
+        its later such series go up bare at once (:meth:`push`)."""
         from eassync.eas.client import ClientCommand
+
+        bare = self._bare_series(op)
+        if bare is None:
+            return None
+        data, plan = bare
+        resp = self._send(state, [ClientCommand("add", op.ref, None, data)])
+        answer = next((r for r in resp.responses if r.client_id == op.ref), None)
+        if answer is None or answer.status != 1 or not usable_server_id(answer.server_id or ""):
+            return None
+        server_id: str = answer.server_id
+        log.info("%s: series %s added bare; its exceptions follow apart", self.location, server_id)
+        new_state, result = self._exceptions_apart(resp.state, op.ref, server_id, plan)
+        knowledge = getattr(self.handler, "knowledge", None)
+        if knowledge is not None:
+            knowledge.learn(ADD_EXCEPTIONS_APART)
+        return PushResult(state=new_state, results=[result])
+
+    def _adds_exceptions_apart(self) -> bool:
+        knowledge = getattr(self.handler, "knowledge", None)
+        return knowledge is not None and ADD_EXCEPTIONS_APART in knowledge.habits
+
+    def _bare_series(self, op: PushOp) -> tuple[Any, Any] | None:
+        """A 16.x Add of a series with exceptions as (the series without them, the
+        :class:`ApartPlan` of its exceptions); None for any other item or version."""
         from eassync.eas.versions import at_least
 
         apart_plan = getattr(self.handler, "apart_plan", None)
@@ -451,27 +492,21 @@ class EasRemoteCollection:
         bare.exdates, bare.overrides = (), {}
         data = self.handler.elements(bare, self.version)  # type: ignore[attr-defined]
         plan = apart_plan(data, op.item, self.version)
-        if plan is None:
-            return None
-        resp = self._send(state, [ClientCommand("add", op.ref, None, data)])
-        answer = next((r for r in resp.responses if r.client_id == op.ref), None)
-        if answer is None or answer.status != 1 or not usable_server_id(answer.server_id or ""):
-            return None
-        server_id: str = answer.server_id
-        log.info("%s: series %s added bare; its exceptions follow apart", self.location, server_id)
+        return None if plan is None else (data, plan)
+
+    def _exceptions_apart(
+        self, state: str, ref: str, server_id: str, plan: Any
+    ) -> tuple[str, OpResult]:
+        """The exceptions of the series ``server_id``, stored bare for the Add ``ref``,
+        in one more Sync. The series is stored whatever follows: the result is ``ok``
+        (an Add answered otherwise would be sent twice), a failure after it reported."""
         commands, apart = self._apart_commands(server_id, plan)
-        results: dict[str, OpResult] = {}
         try:
-            sent = self._send(resp.state, commands)
+            sent = self._send(state, commands)
         except EassyncError as exc:
-            result = OpResult(
-                op.ref,
-                "ok",
-                ident=server_id,
-                report=True,
-                message=f"the series was stored without its exceptions ({exc})",
-            )
-            return PushResult(state=resp.state, results=[result])
+            message = f"the series was stored without its exceptions ({exc})"
+            return state, OpResult(ref, "ok", ident=server_id, report=True, message=message)
+        results: dict[str, OpResult] = {}
         by_client = {r.client_id: r for r in sent.responses if r.kind == "add"}
         failed = [r for r in sent.responses if r.kind in ("change", "delete") and r.status != 1]
         if failed:
@@ -480,14 +515,41 @@ class EasRemoteCollection:
                 server_id, "ok", ident=server_id, report=True, message=why
             )
         self._settle_apart(server_id, apart, by_client, results)
-        result = dataclasses.replace(results[server_id], ref=op.ref, ident=server_id)
+        result = dataclasses.replace(results[server_id], ref=ref, ident=server_id)
         if result.status != "ok":
-            # the series is stored: an Add answered otherwise would be sent twice
             result = dataclasses.replace(result, status="ok", report=True)
-        knowledge = getattr(self.handler, "knowledge", None)
-        if knowledge is not None:
-            knowledge.learn(ADD_EXCEPTIONS_APART)
-        return PushResult(state=sent.state, results=[result])
+        return sent.state, result
+
+    def _series_apart(
+        self,
+        state: str,
+        ops: Sequence[PushOp],
+        bare_plans: dict[str, Any],
+        refused: set[str],
+        results: dict[str, OpResult],
+    ) -> str:
+        """After a push's Sync: the series sent bare get their exceptions apart; a 16.x
+        series with exceptions the server refused whole (an item status, as a server may
+        instead of failing the request) is tried once in the apart form (issue 15 item
+        2), keeping the refusal when that fails too. Returns the SyncKey after it."""
+        for op in ops:
+            result = results[op.ref]
+            if op.ref in bare_plans:
+                if result.status == "ok" and result.ident:
+                    state, results[op.ref] = self._exceptions_apart(
+                        state, op.ref, result.ident, bare_plans[op.ref]
+                    )
+                continue
+            if op.ref not in refused:
+                continue
+            try:
+                answer = self.push_apart(state, op)
+            except EassyncError as exc:
+                log.info("%s: the bare series failed too: %s", self.location, exc)
+                continue
+            if answer is not None:
+                state, results[op.ref] = answer.state, answer.results[0]
+        return state
 
     def _send(self, state: str, commands: list[Any]) -> _Sent:
         """One Sync with ``commands``, except that a series gets one Delete with

@@ -317,6 +317,13 @@ def _client_add(
         answer(CONVERSION_ERROR)
         return
 
+    refusal = ctx.store.add_exceptions_refusal
+    if refusal is not None and ctx.at_least("16.0") and itemdata.exceptions_by_instance(data):
+        ctx.store.add_exceptions_failures += 1
+        log.info("Sync: Add %s of a series with exceptions refused, Status %s", client_id, refusal)
+        answer(refusal)
+        return
+
     if ctx.faults is not None and ctx.faults.take_item(
         "add_without_server_id", "Sync", data.to_xml()
     ):
