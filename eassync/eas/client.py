@@ -48,6 +48,7 @@ from eassync.eas.transport import (
     RetryPolicy,
     Transport,
     VersionRejected,
+    broken_off,
     iter_header_versions,
 )
 from eassync.errors import (
@@ -462,7 +463,13 @@ class EasClient:
             self._notice_version_announcements(cmd, response)
             if not response.content:
                 return None
-            root = wbxml.decode(response.content)
+            try:
+                root = wbxml.decode(response.content)
+            except ProtocolError:
+                failed = broken_off(cmd, self._transport.host, self.name, response.content)
+                if failed is None:
+                    raise
+                raise failed from None
             status = cmds.top_level_status(root)
             if status is None or status < 100:
                 return root

@@ -567,6 +567,29 @@ def _page_summary(body: bytes, content_type: str) -> str:
     return f"{kind} {words!r}" if words else kind
 
 
+#: where an error page starts inside an answer that began as WBXML
+_PAGE_START = re.compile(rb"<(?:html|!doctype|head|body|br|b>|h1|p>)", re.IGNORECASE)
+
+
+def broken_off(cmd: str, host: str, account: str, body: bytes) -> RequestFailed | None:
+    """The failure of an answer that starts as WBXML and breaks off into an error page
+    (Horde 5.2 at 16.0 when a PHP exception is thrown mid-answer, as for a series with
+    exceptions: horde-notes 5); None when no page is found (the bytes are just bad).
+    Only asked once decoding failed: a good document may hold such text in a string."""
+    found = _PAGE_START.search(body, _WBXML_HEADER_LEN)
+    if found is None:
+        return None
+    page = _page_summary(body[found.start() :], "a page")
+    return RequestFailed(
+        f"{host} failed on {cmd} for account {account!r}: its answer broke off after "
+        f"{found.start()} bytes into {page}",
+        status=200,
+        hint="the server failed while answering: see the server's log. A server that fails "
+        'so only at EAS 16.x may work with protocol_version: "14.1" in the account (Horde '
+        "5.2 fails at 16.0 to send a series with moved or deleted occurrences)",
+    )
+
+
 #: commands sent only after the endpoint answered FolderSync: a web page there is an error
 _DATA_COMMANDS = frozenset({"Sync", "ItemOperations", "MoveItems", "GetItemEstimate", "Ping"})
 

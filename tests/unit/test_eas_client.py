@@ -412,6 +412,37 @@ def test_an_error_page_answering_a_sync_is_reported_as_the_server_failing(srv, t
     assert "web page" not in (caught.value.hint or "")
 
 
+#: real Horde 5.2 at 16.0 (stock) downloading a series with exceptions: its Sync answer
+#: starts as WBXML (Status, SyncKey, CollectionId, Status) and breaks off into a page
+HORDE_BROKEN_OFF = (
+    b"\x03\x01j\x00EN\x031\x00\x01\\OK\x03{6b14a667}5\x00\x01R\x03Aa11f8081\x00\x01N\x031\x00\x01"
+    b"<html>\n<head><title>Horde :: Fatal Error</title></head>\n<body><h1>A fatal error has "
+    b"occurred</h1><h3>Horde_ActiveSync_Message_Exception Unknown property: "
+    b"exceptionstarttime</h3></body></html>"
+)
+
+
+def test_a_sync_answer_that_breaks_off_into_a_page_is_the_server_failing(srv, tmp_path):
+    """Not "unknown token 0x3C": the server failed while answering, told in its words."""
+    with make_client(srv, tmp_path) as client:
+        folder = contacts_folder(client)
+        key = prime(client, folder)
+        srv.faults.http_status(
+            200,
+            command="Sync",
+            body=HORDE_BROKEN_OFF,
+            headers={"Content-Type": "application/vnd.ms-sync.wbxml"},
+        )
+        with pytest.raises(RequestFailed) as caught:
+            client.sync([CollectionRequest(folder, key)])
+    message = str(caught.value)
+    assert "broke off" in message
+    assert "'Horde :: Fatal Error'" in message
+    assert "unknown token" not in message
+    assert "<html" not in message
+    assert "14.1" in (caught.value.hint or "")  # what a user can do about it
+
+
 @pytest.mark.parametrize("header", [b"", b"\x03\x01\x6a\x00"])
 def test_an_error_page_answering_a_pim_command_names_the_page_not_its_bytes(srv, tmp_path, header):
     """Real Horde 5.2: ResolveRecipients answers an HTML page alone, MeetingResponse a
