@@ -20,6 +20,7 @@ import subprocess
 import textwrap
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,6 +106,20 @@ class HordeAccount:
         )
         config.chmod(0o600)
         return config
+
+    @contextmanager
+    def stock_exceptions(self) -> Iterator[None]:
+        """Within: Horde treats this user's 16.x exceptions as Debian's unpatched Horde
+        does (the harness's sixth fix off, tests/servers/horde/setup/prepend.php): an
+        Add whose Exceptions carry InstanceId fails with a "Fatal Error" page."""
+        marks = self.server.harness_dir / "etc" / "stock-exceptions"
+        marks.mkdir(mode=0o755, exist_ok=True)
+        mark = marks / self.user
+        mark.touch(mode=0o644)
+        try:
+            yield
+        finally:
+            mark.unlink(missing_ok=True)
 
     def sync(self, config: Path, *, check: bool = True) -> str:
         """``eassync sync`` through the real CLI; its stdout and stderr."""

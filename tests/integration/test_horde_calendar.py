@@ -305,3 +305,54 @@ def test_a_series_changed_on_a_second_device_keeps_its_deleted_dates(
     assert occurrences(read_cal(theirs)) == mine
     for config in (a, b):
         assert counts(acc.sync(config)) == "local +0 ~0 -0, remote +0 ~0 -0"
+
+
+def test_a_series_stock_horde_fails_on_at_16_0_arrives_in_the_apart_form(
+    tmp_path: Path, horde_account: HordeAccount
+) -> None:
+    """Issue 15 item 2 against Debian's Horde as shipped (the harness's sixth fix off
+    for this user): the 16.0 Add with InstanceId exceptions fails with a Fatal Error
+    page, so eassync adds the series bare, deletes its two dates and adds the moved
+    meeting as an event of its own; a 14.1 device reads it all back."""
+    acc = horde_account
+    a = acc.config(tmp_path / "a", "16.0", "calendar")
+    b = acc.config(tmp_path / "b", "14.1", "calendar")
+    a_dir, b_dir = a.parent / "calendar", b.parent / "calendar"
+    (a_dir / "series.ics").write_text(
+        calendar(SERIES.format(exdate=EXDATE, override=OVERRIDE)), encoding="utf-8"
+    )
+    mine = occurrences(read_cal(a_dir / "series.ics"))
+    with acc.stock_exceptions():
+        out = acc.sync(a)  # exit 0: the event arrived
+        assert counts(out) == "local +0 ~0 -0, remote +1 ~0 -0", out
+        assert "eassync adds such a series without them" in out
+        assert "Traceback" not in out
+        # Horde holds the series with both dates deleted, and the moved meeting apart
+        series = dav_event(acc, "Team meeting")
+        assert "RRULE:FREQ=WEEKLY" in series
+        assert series.count("EXDATE") == 2
+        assert "RECURRENCE-ID" not in series
+        moved = dav_event(acc, "Team meeting (moved)")
+        assert "RRULE:FREQ=WEEKLY" not in moved
+        assert "DTSTART;TZID=Europe/Berlin:20270125T150000" in moved
+        # a 14.1 device (which stock Horde serves right) reads it all back
+        assert counts(acc.sync(b)) == "local +2 ~0 -0, remote +0 ~0 -0"
+        theirs = sorted(o for p in b_dir.glob("*.ics") for o in occurrences(read_cal(p)))
+        assert theirs == sorted(mine)
+        # Stock Horde cannot send a series with exceptions at 16.0 (horde-notes 5): its
+        # answer breaks off into a Fatal Error page. Told as that, with what to do;
+        # nothing local is lost.
+        broken = acc.sync(a, check=False)
+        assert "broke off" in broken, broken
+        assert "'Horde :: Fatal Error'" in broken
+        assert 'protocol_version: "14.1"' in broken
+        assert "Traceback" not in broken
+        assert set(mine) <= {o for p in a_dir.glob("*.ics") for o in occurrences(read_cal(p))}
+        # the hint works: at 14.1 the device takes Horde's shape, every meeting once
+        a.write_text(a.read_text().replace('"16.0"', '"14.1"'), encoding="utf-8")
+        acc.sync(a)
+        assert "RECURRENCE-ID" not in (a_dir / "series.ics").read_text()
+        every = sorted(o for p in a_dir.glob("*.ics") for o in occurrences(read_cal(p)))
+        assert every == sorted(mine)
+        for config in (a, b):
+            assert counts(acc.sync(config)) == "local +0 ~0 -0, remote +0 ~0 -0"

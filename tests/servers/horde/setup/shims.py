@@ -14,6 +14,8 @@ EVENT = "/usr/share/horde/kronolith/lib/Event.php"
 EXCEPTION = "/usr/share/php/Horde/ActiveSync/Message/Exception.php"
 
 SIXTEEN = "$options['protocolversion'] >= Horde_ActiveSync::VERSION_SIXTEEN"
+#: the sixth fix is off for a user the tests made "stock" (prepend.php): Debian's code runs
+FIXED = "!eassync_horde_stock()"
 
 #: (file, old, new, expected count)
 EVENT_FIXES = [
@@ -53,6 +55,7 @@ EVENT_FIXES = [
         "                $original = $message->getProtocolVersion()\n"
         "                    >= Horde_ActiveSync::VERSION_SIXTEEN\n"
         "                    && $rule->instanceid\n"
+        f"                    && {FIXED}\n"
         "                    ? clone $rule->instanceid\n"
         "                    : $rule->getExceptionStartTime();\n",
     ),
@@ -85,7 +88,7 @@ EVENT_FIXES = [
     # 6b: and sends InstanceId instead of ExceptionStartTime (modified, then deleted)
     (
         "                    $e->setExceptionStartTime($exception->exceptionoriginaldate);\n",
-        f"""                    if ({SIXTEEN}) {{
+        f"""                    if ({SIXTEEN} && {FIXED}) {{
                         $e->instanceid = $exception->exceptionoriginaldate;
                     }} else {{
                         $e->setExceptionStartTime($exception->exceptionoriginaldate);
@@ -94,7 +97,7 @@ EVENT_FIXES = [
     ),
     (
         "                    $e->setExceptionStartTime($st);\n",
-        f"""                    if ({SIXTEEN}) {{
+        f"""                    if ({SIXTEEN} && {FIXED}) {{
                         $e->instanceid = $st;
                     }} else {{
                         $e->setExceptionStartTime($st);
