@@ -29,6 +29,7 @@ from eassync.model.items import (
     OpResult,
     PushOp,
 )
+from eassync.sync.decide import Do, answered
 from eassync.sync.exchange import Exchange
 from eassync.sync.pass_ import (
     new_client_id,
@@ -214,14 +215,16 @@ class Adds(Exchange):
     ) -> None:
         """Record the server's answer to one Add."""
         self.adds_sent.add(row.id)
-        if result.status == "ok" and not result.ident:
+        resent = row.pending in self.resent
+        do = answered("add", result.status, has_ident=bool(result.ident), resent=resent)
+        if do is Do.PARKED and result.status == "ok":
             # A successful Add answer carries the ServerId the server assigned
             # (MS-ASCMD 2.2.3.7.2); without one the server did not store it (seen
             # when a server's own backend failed). Parked, never counted as added.
             self._park(
                 tx, row, item, item_hash, "the server acknowledged the Add without a ServerId"
             )
-        elif result.status == "ok":
+        elif do is Do.BIND:
             assert result.ident is not None
             other = self.status.by_remote(self.collection, result.ident)
             if other is not None and other.id != row.id:
@@ -246,7 +249,7 @@ class Adds(Exchange):
                 self._mirror_stored_apart(tx, row, item, result.stored)
             if result.report:
                 self._fail("remote", result.ident, self._describe(item), reason_of(result))
-        elif result.status == "rejected" and row.pending in self.resent:
+        elif do is Do.AWAIT_PULL:
             # A server that refuses a ClientId it saw before (Horde: "Duplicate
             # addition", horde-notes §6) may hold the item from the lost answer: the
             # next pull binds its copy; if none comes, the push after it sends the
@@ -267,9 +270,9 @@ class Adds(Exchange):
                 self._note(
                     f"{self._describe(item)}: {what}; matched in the download, or sent again"
                 )
-        elif result.status in ("rejected", "failed"):
+        elif do is Do.PARKED:
             self._park(tx, row, item, item_hash, reason_of(result))
-        # retry/conflict/not_found on an Add: stays pending, sent next pass
+        # Do.RETRY (retry/conflict/not_found on an Add): stays pending, sent next pass
 
     def _mirror_stored_apart(
         self, tx: StatusTx, row: StatusRow, item: Item, stored: Item | None

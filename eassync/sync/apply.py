@@ -17,70 +17,98 @@ item comes back locally (reported).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from eassync.errors import (
     EassyncError,
     NotFoundError,
     PreconditionFailed,
 )
 from eassync.model.items import Item
+from eassync.sync.decide import (
+    Case,
+    Do,
+    Local,
+    Row,
+    Server,
+    asks_policy,
+    decide,
+    drops_kept,
+    resolve,
+)
 from eassync.sync.index import LocalChange
 from eassync.sync.pass_ import (
-    PassBase,
     derived_uid,
+    local_state,
     new_client_id,
     row_name,
+    row_state,
 )
 from eassync.sync.policy import Resolution
 from eassync.sync.status import StatusRow, StatusTx
+from eassync.sync.writeahead import WriteAhead
 
 
-class Apply(PassBase):
+class Apply(WriteAhead):
     """Server versions of known items applied locally; server deletes."""
 
     def _apply_known(self, tx: StatusTx, row: StatusRow, item: Item, remote_hash: str) -> None:
         """A server add/change of an item the status knows."""
         if row.softdeleted or not row.seen:
             tx.update(row.id, softdeleted=0, seen=1)
-        # no local file yet for a server item (a write-ahead add, a failed write):
-        # the server's version is owed locally even if it did not change
-        unwritten = row.local_ident is None
-        if remote_hash == row.remote_hash and row.deferred is None and not unwritten:
+        change = self.index.changes.get(row.local_ident) if row.local_ident else None
+        local = local_state(change)
+        case = Case(
+            Server.CHANGE,
+            local,
+            # no local file yet for a server item (a write-ahead add, a failed write):
+            # the server's version is owed locally even if it did not change
+            Row.UNWRITTEN if row.local_ident is None else Row.BOUND,
+            self.direction,
+            equals_base=remote_hash == row.remote_hash,
+            equals_sent=row.sent_hash is not None and remote_hash == row.sent_hash,
+            same_content=(
+                change is not None and change.kind != "delete" and change.proj_hash == remote_hash
+            ),
+            kept=row.deferred is not None,
+        )
+        do = decide(case)
+        if do is Do.NOTHING:
             return  # the server rewrote it, or echoes our own change: no change
-        if row.sent_hash is not None and remote_hash == row.sent_hash:
+        if do in (Do.ECHO_RESEND, Do.ECHO_BIND, Do.ECHO_KEEP):
             # our own Change, whose answer was lost: the server holds our version
             tx.update(
                 row.id, remote_hash=remote_hash, sent_hash=None, rejected_hash=None, failure=None
             )
-            change = self.index.changes.get(row.local_ident) if row.local_ident else None
-            if change is None:
+            if do is Do.ECHO_RESEND:
                 # the file is back at the old base (edited back since the kill), which
                 # the server no longer holds: it goes up again
                 tx.update(row.id, needs_push=1)
-            elif change.kind == "change" and change.proj_hash == remote_hash:
+            elif do is Do.ECHO_BIND:
                 # the file is the version the server holds: nothing left to send
+                assert change is not None
                 self.index.pop(change.ident)
                 tx.update(row.id, local_etag=change.etag, local_hash=change.hash)
             return
-        change = self.index.changes.get(row.local_ident) if row.local_ident else None
-        if row.deferred is not None and (change is not None or self.direction == "to_remote"):
+        if case.kept and drops_kept(self.direction, local):
             tx.update(row.id, deferred=None, deferred_uid=None)
-        if change is None:
-            if self.direction == "to_remote":
-                tx.update(row.id, remote_hash=remote_hash)
-                self._ignore_server("change", self._describe(item), row.local_ident, "direction")
-                return
+        if do is Do.IGNORE:
+            tx.update(row.id, remote_hash=remote_hash)
+            self._ignore_server("change", self._describe(item), row.local_ident, "direction")
+        elif do is Do.UPDATE_LOCAL:
             # a kept version stays kept until written (done) or kept anew (failed): a
             # kill between the write-ahead and the record must not lose it
             self._update_local(tx, row, item, remote_hash)
-        elif change.kind == "delete":
-            if self.direction == "to_remote":
-                tx.update(row.id, remote_hash=remote_hash)
-                return  # the local delete goes up
+        elif do is Do.KEEP_BASE:
+            tx.update(row.id, remote_hash=remote_hash)  # the local delete goes up
+        elif do is Do.RESTORE_LOCAL:
+            assert change is not None
             self.index.pop(change.ident)
             self._note(f"{self._describe(item)}: changed on the server, deleted here: restored")
             self._update_local(tx, row, item, remote_hash, gone=True)
-        elif change.proj_hash == remote_hash:
+        elif do is Do.BIND:
             # both sides reached the same content (e.g. a replay after a kill)
+            assert change is not None
             self.index.pop(change.ident)
             tx.update(
                 row.id,
@@ -90,6 +118,8 @@ class Apply(PassBase):
                 uid=change.uid or row.uid,
             )
         else:
+            assert do is Do.CONFLICT
+            assert change is not None
             self._resolve_conflict(tx, row, change, item, remote_hash)
 
     def _update_local(
@@ -206,12 +236,9 @@ class Apply(PassBase):
             self.index.pop(change.ident)
             self._defer(tx, row, remote, remote_hash)
             return
-        resolution: Resolution
-        if self.direction == "to_local":
-            resolution, name = Resolution("remote"), "direction to_local"
-        elif self.direction == "to_remote":
-            resolution, name = Resolution("local"), "direction to_remote"
-        else:
+        resolution: Resolution | None = None
+        name = f"direction {self.direction}"
+        if asks_policy(self.direction):
             name = self.policy.name
             try:
                 resolution = self.policy.resolve(local, remote)
@@ -220,27 +247,29 @@ class Apply(PassBase):
                 self.index.pop(change.ident)
                 self._defer(tx, row, remote, remote_hash)
                 return
-        if resolution.winner == "error":
+        do = resolve(self.direction, resolution.winner if resolution is not None else None)
+        if do is Do.DEFER:
             self._conflict(change.uid, local, remote, "unresolved")
             self.index.pop(change.ident)
             self._defer(tx, row, remote, remote_hash)
             return
         self._conflict(change.uid, local, remote, name)
-        if resolution.winner == "local":
+        if do is Do.KEEP_BASE:
             # the server holds ``remote`` now; the local change stays queued for upload
             tx.update(row.id, remote_hash=remote_hash)
             return
-        if resolution.winner == "merged":
+        if do is Do.MERGE:
+            assert resolution is not None
             assert resolution.merged is not None
             merged = resolution.merged
             if change.uid:
                 merged = self.handler.with_uid(merged, change.uid)
             self._write_resolved(tx, row, change, merged, remote_hash, keep_queued=True)
             return
-        if resolution.winner == "both":
+        if do is Do.KEEP_BOTH:
             self._keep_both_copy(tx, change, local)
         # the local version that loses is kept in the trash (keep_both keeps it as a copy)
-        lost = local if resolution.winner == "remote" else None
+        lost = local if do is Do.UPDATE_LOCAL else None
         self._write_resolved(
             tx,
             row,
@@ -307,28 +336,33 @@ class Apply(PassBase):
 
     def _apply_remote_delete(self, tx: StatusTx, server_id: str) -> None:
         row = self.status.by_remote(self.collection, server_id)
-        if row is None:
+        change = None
+        if row is not None and row.local_ident:
+            change = self.index.changes.get(row.local_ident)
+        case = Case(Server.DELETE, local_state(change), row_state(row), self.direction)
+        do = decide(case)
+        if do is Do.NOTHING or row is None:
             return
-        change = self.index.changes.get(row.local_ident) if row.local_ident else None
-        if change is not None and change.kind == "delete":
-            self.index.pop(change.ident)
+        if do is Do.FORGET:
+            if change is not None:
+                self.index.pop(change.ident)
             tx.delete(row.id)
             return
-        if self.direction == "to_remote":
+        if do is Do.UNBIND:
             # local side is authoritative: keep the item, forget the server copy
             tx.update(row.id, remote_ident=None, remote_hash=None, deferred=None)
             name = self._local_name(row.local_ident, row_name(row))
             self._ignore_server("delete", name, row.local_ident, "server delete")
             return
-        if change is not None and self.direction == "both":
+        if do is Do.READD_REMOTE:
+            assert change is not None
             self.index.pop(change.ident)
             self._readd(tx, row, change.etag, change.hash, change.proj_hash)
             name = self._local_name(change.ident)
             self._note(f"{name}: deleted on the server, changed here: re-added")
             return
-        if row.local_ident is None:
-            tx.delete(row.id)
-            return
+        assert do is Do.DELETE_LOCAL
+        assert row.local_ident is not None
         try:
             old, etag = self.local.get(row.local_ident)
         except NotFoundError:
@@ -339,7 +373,8 @@ class Apply(PassBase):
             self._fail("local", row.local_ident, row.local_ident, f"not deleted: {exc}")
             tx.delete(row.id)
             return
-        if etag != self._known_etag(row) and self.direction == "both":
+        edited = replace(case, local=Local.CHANGED)
+        if etag != self._known_etag(row) and decide(edited) is Do.READD_REMOTE:
             # edited since the scan: keep it and upload it again
             item_hash, proj_hash = self._hashes(old)
             self._readd(tx, row, etag, item_hash, proj_hash)

@@ -27,11 +27,14 @@ from eassync.errors import (
 )
 from eassync.model.items import Item
 from eassync.sync.apply import Apply
+from eassync.sync.decide import Case, Do, Row, Server, decide
 from eassync.sync.index import LocalChange
 from eassync.sync.pass_ import (
     MAX_NAMED,
     derived_uid,
+    local_state,
     row_name,
+    row_state,
 )
 from eassync.sync.status import StatusRow, StatusTx
 
@@ -71,7 +74,12 @@ class Directions(Apply):
 
     def _refuse_local_changes(self) -> None:
         """``local_changes: error``: the pass stops before anything is written."""
-        changes = list(self.index.changes.values())
+        changes = [
+            c
+            for c in self.index.changes.values()
+            if decide(Case(Server.NOTHING, local_state(c), Row.BOUND, "to_local", "error"))
+            is Do.REFUSE
+        ]
         if not changes:
             return
         # an edited or new item by its summary; a deleted one by its file name
@@ -102,26 +110,30 @@ class Directions(Apply):
         if not changes:
             return
 
-        def decide(tx: StatusTx) -> None:
+        def decide_all(tx: StatusTx) -> None:
             for change in changes:
                 if self.index.pop(change.ident) is None:
                     continue  # settled by an earlier decision of this loop
                 row = self.status.get(change.row_id) if change.row_id is not None else None
-                if change.kind == "delete":
-                    if row is not None and row.remote_ident is None:
-                        tx.delete(row.id)  # nothing on the server to restore
-                    elif row is not None:
-                        fetched = self._fetch(row)
-                        if fetched is not None:
-                            self._update_local(tx, row, *fetched, gone=True, note="reverted")
-                elif row is None or row.remote_ident is None:
+                case = Case(Server.NOTHING, local_state(change), row_state(row), "to_local")
+                do = decide(case)
+                if do is Do.DELETE_LOCAL:
                     self._revert_new(change, row)
+                elif row is None:
+                    continue  # Do.NOTHING: a deleted item no row knows
+                elif do is Do.FORGET:
+                    tx.delete(row.id)  # nothing on the server to restore
+                elif do is Do.RESTORE_LOCAL:
+                    fetched = self._fetch(row)
+                    if fetched is not None:
+                        self._update_local(tx, row, *fetched, gone=True, note="reverted")
                 else:
+                    assert do is Do.UPDATE_LOCAL
                     fetched = self._fetch(row)
                     if fetched is not None:
                         self._revert_edit(tx, row, change, *fetched)
 
-        self._batch(decide)
+        self._batch(decide_all)
 
     def _fetch(self, row: StatusRow) -> tuple[Item, str] | None:
         """The server's version of a row's item and its hash (as a pull computes it)."""

@@ -19,8 +19,9 @@ One pass (design.md "One EAS pass, in order"):
 Where each part lives (and the part of the kill-safety argument it upholds, in that
 module's docstring):
 
-- :mod:`eassync.sync.pass_`: the state of a pass and shared helpers; the write-ahead
-  batch; the delete guard (Safety); the dry run.
+- :mod:`eassync.sync.pass_`: the state of a pass and shared helpers; the delete guard
+  (Safety); the dry run.
+- :mod:`eassync.sync.writeahead`: local writes after a batch's write-ahead commit.
 - :mod:`eassync.sync.decide`: the decisions, pure: what becomes of a server change, a
   server delete, a conflict, a local change, given the status row and the direction.
 - :mod:`eassync.sync.scan`: 1. the local scan (binding a killed pass's files).
@@ -45,6 +46,7 @@ from eassync.errors import InvalidSyncKey
 from eassync.model.handler import ItemHandler
 from eassync.model.items import RemoteCollection, Storage
 from eassync.model.knowledge import HABITS
+from eassync.sync.decide import Direction, LocalChanges
 from eassync.sync.matcher import Matcher
 from eassync.sync.pass_ import (
     BARE_UID,
@@ -53,8 +55,6 @@ from eassync.sync.pass_ import (
     PARKED_HINT,
     READ_CHUNK,
     UID_NAMESPACE,
-    Direction,
-    LocalChanges,
     TrashFn,
     derived_uid,
     new_client_id,

@@ -1,6 +1,6 @@
 """The state of one pass and what every part of it shares: reading and hashing local
-items, reporting, the local writes planned for after a batch's write-ahead commit
-(:meth:`PassBase._batch`), the delete guard.
+items, reporting, the delete guard, classifying an item for :mod:`eassync.sync.decide`
+(local writes after a write-ahead commit: :mod:`eassync.sync.writeahead`).
 
 Safety: if the local scan would delete more than ``max_delete_ratio`` of the known
 items on the server, or the server's deletes of locally unchanged items exceed that
@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from eassync.errors import (
     EassyncError,
@@ -36,7 +36,8 @@ from eassync.model.items import (
     Storage,
 )
 from eassync.model.knowledge import SlotKnowledge
-from eassync.sync.index import LocalIndex
+from eassync.sync.decide import Direction, Local, LocalChanges, Row
+from eassync.sync.index import LocalChange, LocalIndex
 from eassync.sync.loose import LooseMatcher
 from eassync.sync.matcher import Matcher
 from eassync.sync.plan import (
@@ -52,9 +53,6 @@ from eassync.sync.plan import (
 from eassync.sync.policy import ConflictPolicy
 from eassync.sync.status import Status, StatusRow, StatusTx
 
-Direction = Literal["both", "to_local", "to_remote"]
-#: what ``direction: to_local`` does with changes made on the local side
-LocalChanges = Literal["revert", "ignore", "error"]
 TrashFn = Callable[[str, Item], None]
 
 #: UIDs eassync derives (for UID-less server items, keep_both copies) live here
@@ -87,7 +85,7 @@ def new_client_id() -> str:
 
 
 @dataclass
-class _Write:
+class Write:
     """A local write decided inside a batch's first transaction and performed after
     it committed (write-ahead); ``done``/``failed`` record the outcome in the batch's
     second transaction."""
@@ -138,7 +136,7 @@ class PassBase:
     _pushed_state: str | None = None
     matcher: Matcher = field(init=False)
     #: local writes decided in the current batch, performed after its write-ahead commit
-    writes: list[_Write] = field(default_factory=list)
+    writes: list[Write] = field(default_factory=list)
     #: rows whose Add the server answered in this pass (never sent twice in one pass)
     adds_sent: set[int] = field(default_factory=set)
     #: rows parked in this pass (already told; _tell_parked tells the older ones)
@@ -300,77 +298,6 @@ class PassBase:
                 continue
             yield ident, result, etag
 
-    # --- local writes (skipped in a dry run) ------------------------------------------------
-
-    # Each plans its write for after the batch's write-ahead commit (see _batch); a
-    # dry run only reports it.
-
-    def _plan(
-        self,
-        perform: Callable[[], tuple[str, str]],
-        done: Callable[[StatusTx, str, str], None],
-        failed: Callable[[StatusTx, EassyncError], None],
-        action: Action,
-    ) -> None:
-        """A dry run reports the action now; a real pass once the write happened."""
-        if self.dry_run:
-            self._record(action)
-            return
-
-        def reported(tx: StatusTx, ident: str, etag: str) -> None:
-            done(tx, ident, etag)
-            self._record(action)
-
-        self.writes.append(_Write(perform, reported, failed))
-
-    def _local_add(
-        self,
-        item: Item,
-        done: Callable[[StatusTx, str, str], None],
-        failed: Callable[[StatusTx, EassyncError], None],
-        note: str = "",
-    ) -> None:
-        action = Action("local", "add", self._describe(item), None, note)
-        self._plan(lambda: self.local.add(item), done, failed, action)
-
-    def _local_update(
-        self,
-        ident: str,
-        item: Item,
-        etag: str,
-        done: Callable[[StatusTx, str, str], None],
-        failed: Callable[[StatusTx, EassyncError], None],
-        note: str = "",
-        lost: Item | None = None,
-    ) -> None:
-        """``lost``: the local version this write replaces, kept in the trash first."""
-        action = Action("local", "change", self._describe(item), ident, note)
-
-        def perform() -> tuple[str, str]:
-            if lost is not None and self.trash is not None:
-                self.trash(ident, lost)
-            return ident, self.local.update(ident, item, etag)
-
-        self._plan(perform, done, failed, action)
-
-    def _local_delete(
-        self,
-        ident: str,
-        item: Item,
-        etag: str,
-        done: Callable[[StatusTx, str, str], None],
-        failed: Callable[[StatusTx, EassyncError], None],
-        note: str = "",
-    ) -> None:
-        def perform() -> tuple[str, str]:
-            if self.trash is not None:
-                self.trash(ident, item)
-            self.local.delete(ident, etag)
-            return ident, ""
-
-        action = Action("local", "delete", self._describe(item, ident), ident, note)
-        self._plan(perform, done, failed, action)
-
     def _guard(self, deletes: int, where: str, because: str, check: str) -> None:
         if self.force_delete:
             return
@@ -380,46 +307,6 @@ class PassBase:
                 f"because {because}; stopped before deleting anything",
                 hint=f"{check}; if the deletions are wanted, rerun with --force-delete",
             )
-
-    # --- 2. pull ------------------------------------------------------------------------
-
-    def _durable_batch(self) -> AbstractContextManager[None]:
-        """Files a storage writes become durable together at the end of a batch, before
-        the status records them (a storage without files has nothing to batch)."""
-        batch = getattr(self.local, "durable_batch", None)
-        return nullcontext() if batch is None else batch()
-
-    def _batch(self, decide: Callable[[StatusTx], None], state: str | None = None) -> None:
-        """Decide a batch in one transaction; if it planned local writes, that commit
-        is the write-ahead (rows marked ``tentative``, the SyncKey not advanced), the
-        writes follow inside one :func:`durable_batch`, and a second transaction
-        records them with ``state``. Without local writes: one transaction."""
-        assert not self.writes
-        store_state = state is not None
-        with self._tx() as tx:
-            decide(tx)
-            if store_state and not self.writes:
-                tx.set_remote_state(self.collection, state)
-            saved = self._save_knowledge(tx)
-        self._knowledge_saved(saved)
-        if not self.writes:
-            return
-        writes, self.writes = self.writes, []
-        outcomes: list[tuple[_Write, tuple[str, str] | EassyncError]] = []
-        with self._durable_batch():
-            for write in writes:
-                try:
-                    outcomes.append((write, write.perform()))
-                except EassyncError as exc:
-                    outcomes.append((write, exc))
-        with self.status.transaction() as tx:
-            for write, outcome in outcomes:
-                if isinstance(outcome, EassyncError):
-                    write.failed(tx, outcome)
-                else:
-                    write.done(tx, *outcome)
-            if store_state:
-                tx.set_remote_state(self.collection, state)
 
     def _known_etag(self, row: StatusRow) -> str | None:
         """The local etag as of the scan (a touched-but-equal item has a new one)."""
@@ -468,6 +355,22 @@ class PassBase:
         # only once committed: a rolled-back transaction leaves it to the next one
         if saved and self.knowledge is not None:
             self.knowledge.dirty = False
+
+
+def local_state(change: LocalChange | None) -> Local:
+    """What the local scan found of an item, for :func:`eassync.sync.decide.decide`."""
+    if change is None:
+        return Local.UNCHANGED
+    return {"change": Local.CHANGED, "delete": Local.DELETED, "add": Local.NEW}[change.kind]
+
+
+def row_state(row: StatusRow | None) -> Row:
+    """An item's status row, for :func:`eassync.sync.decide.decide`."""
+    if row is None:
+        return Row.NONE
+    if row.remote_ident is None:
+        return Row.UNBOUND
+    return Row.UNWRITTEN if row.local_ident is None else Row.BOUND
 
 
 def row_name(row: StatusRow) -> str:

@@ -36,8 +36,9 @@ from typing import Any
 from eassync.errors import EassyncError
 from eassync.model.items import Item, RemoteChange
 from eassync.sync.apply import Apply
+from eassync.sync.decide import Case, Do, Local, Row, Server, decide, writes_uid_back
 from eassync.sync.index import LocalChange
-from eassync.sync.pass_ import derived_uid
+from eassync.sync.pass_ import derived_uid, row_state
 from eassync.sync.resync import Resync
 from eassync.sync.status import StatusRow, StatusTx
 from eassync.wording import count
@@ -52,7 +53,7 @@ class Pull(Apply, Resync):
             changes = self._last_mentions(batch.changes)
             self._check_remote_deletes(changes)
 
-            def decide(tx: StatusTx, changes: Sequence[RemoteChange] = changes) -> None:
+            def decide_all(tx: StatusTx, changes: Sequence[RemoteChange] = changes) -> None:
                 # Which items have a row, in one query (a first download has none: no
                 # query per item). A known row is read again when its turn comes, as
                 # an earlier decision may have rebound it (content match in a
@@ -66,7 +67,7 @@ class Pull(Apply, Resync):
                         row = self.status.by_remote(self.collection, change.ident)
                     self._apply_remote(tx, change, row)
 
-            self._batch(decide, batch.state)
+            self._batch(decide_all, batch.state)
             self.state = batch.state
             if self.dry_run:
                 if batch.more_available:
@@ -102,7 +103,7 @@ class Pull(Apply, Resync):
         if not rows:
             return
 
-        def decide(tx: StatusTx) -> None:
+        def decide_all(tx: StatusTx) -> None:
             for row in rows:
                 tx.update(row.id, tentative=None, tentative_kind=None)
                 if row.deferred is not None:
@@ -110,7 +111,7 @@ class Pull(Apply, Resync):
                 if row.tentative_kind == "add" and row.remote_ident is not None:
                     self._apply_remote_delete(tx, row.remote_ident)
 
-        self._batch(decide)
+        self._batch(decide_all)
 
     def _check_remote_deletes(self, changes: Sequence[RemoteChange]) -> None:
         if self.direction == "to_remote":
@@ -148,7 +149,7 @@ class Pull(Apply, Resync):
             if not rows:
                 return
 
-        def decide(tx: StatusTx) -> None:
+        def decide_all(tx: StatusTx) -> None:
             for row in rows:
                 assert row.deferred is not None
                 if row.remote_ident is None:
@@ -157,12 +158,13 @@ class Pull(Apply, Resync):
                 item = Item(row.deferred, row.deferred_uid)
                 self._apply_known(tx, row, item, self.handler.fingerprint(item))
 
-        self._batch(decide)
+        self._batch(decide_all)
 
     def _apply_remote(self, tx: StatusTx, change: RemoteChange, row: StatusRow | None) -> None:
         """Decide one server change; ``row`` is its status row (None: it has none)."""
         if change.kind == "softdelete":
-            if row is not None:
+            soft = Case(Server.SOFT_DELETE, Local.UNCHANGED, row_state(row), self.direction)
+            if row is not None and decide(soft) is Do.DORMANT:
                 tx.update(row.id, softdeleted=1, seen=1, tentative=None, tentative_kind=None)
             return
         if change.kind == "delete":
@@ -249,7 +251,9 @@ class Pull(Apply, Resync):
         missing_uid: bool,
         bare_hash: str | None = None,
     ) -> None:
-        if self.direction == "to_remote":
+        # no local item matched it (a matched row or local item is bound instead)
+        case = Case(Server.ADD, Local.UNCHANGED, Row.NONE, self.direction)
+        if decide(case) is Do.IGNORE:
             self._ignore_server("add", self._describe(item), None, "server add, direction")
             return
         new = self.handler.merge(item, None)
@@ -263,7 +267,7 @@ class Pull(Apply, Resync):
             remote_ident=server_id,
             remote_hash=remote_hash,
             # to_local too: the UID goes up once the pair may write to the server
-            needs_push=int(missing_uid),
+            needs_push=int(writes_uid_back(self.direction, missing_uid)),
             tentative=new_hash,
             tentative_kind="add",
             bare_hash=bare_hash,
@@ -308,7 +312,9 @@ class Pull(Apply, Resync):
         lost commit, first pass over two filled sides, repair). ``same``: the server's
         copy of it as far as the server holds fields (a loose match)."""
         self.index.pop(change.ident)
-        if same or change.proj_hash == remote_hash:
+        same = same or change.proj_hash == remote_hash
+        do = decide(Case(Server.ADD, Local.NEW, Row.NONE, self.direction, same_content=same))
+        if do is Do.BIND:
             row_id = tx.insert(
                 self.collection,
                 uid=change.uid,
@@ -319,10 +325,10 @@ class Pull(Apply, Resync):
                 remote_hash=remote_hash,
                 bare_hash=bare_hash,
             )
-            if missing_uid and self.direction != "to_remote":
+            if writes_uid_back(self.direction, missing_uid):
                 tx.update(row_id, needs_push=1)
             return
-        # both sides hold a version and there is no common base: a conflict. No local
+        # Do.CONFLICT: both sides hold a version and there is no common base. No local
         # etag in the row, so an unresolved conflict is found again by the next scan.
         row_id = tx.insert(
             self.collection,
@@ -332,7 +338,7 @@ class Pull(Apply, Resync):
             local_hash=None,
             remote_ident=server_id,
             remote_hash=None,
-            needs_push=int(missing_uid and self.direction != "to_remote"),
+            needs_push=int(writes_uid_back(self.direction, missing_uid)),
             bare_hash=bare_hash,
         )
         change.kind = "change"

@@ -1,9 +1,13 @@
 """3. The push: local changes and deletions go up in batches of ``remote.max_batch``;
 each answer commits with its new SyncKey. Adds: :mod:`eassync.sync.adds`; the
-exchange itself: :mod:`eassync.sync.exchange`.
+exchange itself: :mod:`eassync.sync.exchange`. What goes up, and what each answer
+makes of the item, is decided in :mod:`eassync.sync.decide` (``decide`` with nothing
+from the server, ``answered``); here it is carried out.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from eassync.model.items import (
     Item,
@@ -11,11 +15,13 @@ from eassync.model.items import (
     PushOp,
 )
 from eassync.sync.adds import Adds
+from eassync.sync.decide import Case, Do, Local, Server, answered, decide
 from eassync.sync.directions import Directions
 from eassync.sync.pass_ import (
     new_client_id,
     reason_of,
     row_name,
+    row_state,
 )
 from eassync.sync.status import StatusRow, StatusTx
 
@@ -49,12 +55,15 @@ class Push(Adds, Directions):
             if change.kind != "change" or change.row_id is None:
                 continue
             row = self.status.get(change.row_id)
-            if row is None:
+            case = Case(Server.NOTHING, Local.CHANGED, row_state(row), self.direction)
+            refused = row is not None and row.rejected_hash == change.hash
+            do = decide(replace(case, refused=refused))
+            if do is Do.NOTHING or row is None:
                 continue
-            if row.rejected_hash is not None and row.rejected_hash == change.hash:
+            if do is Do.PARKED:
                 self.index.pop(change.ident)
                 continue  # refused before in this very form: not resent
-            if row.remote_ident is None:
+            if do is Do.ADD_REMOTE:
                 # no server copy (refused add, ignored delete): it goes up as an Add
                 self.index.pop(change.ident)
                 if row.pending is None and not self.dry_run:
@@ -120,7 +129,8 @@ class Push(Adds, Directions):
         if result.status != "ok":
             # parts the remote added all the same are the server's items: never lost
             self._bind_apart(tx, result)
-        if result.status == "ok":
+        do = answered("change", result.status)
+        if do is Do.BIND:
             tx.update(
                 row.id,
                 local_etag=etag,
@@ -134,16 +144,17 @@ class Push(Adds, Directions):
             )
             self._act("remote", "change", self._describe(item), row.remote_ident)
             self._take_apart(tx, row, item, result)
-        elif result.status == "retry" and result.report:
-            # a retry the user must hear of (a series the server moved and that could
-            # not be put back): the change is sent again next pass
-            self._fail("remote", row.remote_ident, self._describe(item), reason_of(result))
-        elif result.status == "conflict":
+        elif do is Do.RETRY:
+            if result.report:
+                # a retry the user must hear of (a series the server moved and that
+                # could not be put back): the change is sent again next pass
+                self._fail("remote", row.remote_ident, self._describe(item), reason_of(result))
+        elif do is Do.AWAIT_PULL:
             # Conflict=1: the server's version wins this round and comes in the
             # next pull as a change of a (now) locally unchanged item
             tx.update(row.id, local_etag=etag, local_hash=item_hash)
             self._conflict(row.uid, item, item, "server won (Status 7)")
-        elif result.status == "not_found":
+        elif do is Do.READD_REMOTE:
             # the server item is gone: upload the local item as a new one
             tx.update(
                 row.id,
@@ -154,7 +165,8 @@ class Push(Adds, Directions):
                 remote_hash=proj_hash,
             )
             self._note(f"{self._describe(item)}: gone from the server: re-added")
-        elif result.status in ("rejected", "failed"):
+        else:
+            assert do is Do.PARKED
             self._park(tx, row, item, item_hash, reason_of(result))
 
     def _push_deletes(self) -> None:
@@ -164,9 +176,10 @@ class Push(Adds, Directions):
                 continue
             row = self.status.get(change.row_id)
             self.index.pop(change.ident)
-            if row is None:
+            do = decide(Case(Server.NOTHING, Local.DELETED, row_state(row), self.direction))
+            if do is Do.NOTHING or row is None:
                 continue
-            if row.remote_ident is None:
+            if do is Do.FORGET:
                 # never reached the server (or its Add is unanswered and unmatched)
                 with self._tx() as tx:
                     tx.delete(row.id)
@@ -189,14 +202,14 @@ class Push(Adds, Directions):
 
     def _deleted_remote(self, tx: StatusTx, row: StatusRow, result: OpResult) -> None:
         """Record the server's answer to one Delete."""
-        if result.status in ("ok", "not_found"):
+        do = answered("delete", result.status)
+        if do is Do.FORGET:
             tx.delete(row.id)
             if result.status == "ok":  # not_found: gone already, nothing we did
                 self._act("remote", "delete", row_name(row), row.remote_ident)
-        elif result.status == "rejected":
-            # the server keeps it; we forget it rather than retry forever
-            tx.delete(row.id)
-            self._fail("remote", row.remote_ident, row_name(row), reason_of(result))
+            elif result.status == "rejected":
+                # the server keeps it; we forget it rather than retry forever
+                self._fail("remote", row.remote_ident, row_name(row), reason_of(result))
         elif result.status == "failed":
             # the row stays: the deletion is found and sent again next pass
             tx.update(row.id, failure=reason_of(result))

@@ -12,8 +12,10 @@ missing from the download may just be outside the window, so its row goes dorman
 
 from __future__ import annotations
 
+from eassync.sync.decide import Do, missing_after_resync
 from eassync.sync.pass_ import (
     PassBase,
+    local_state,
     new_client_id,
     row_name,
 )
@@ -66,15 +68,20 @@ class Resync(PassBase):
         with self._tx() as tx:
             for row in self.status.iter_rows(self.collection, "seen = 0"):
                 change = self.index.changes.get(row.local_ident) if row.local_ident else None
-                if row.softdeleted or self.remote_windowed:
+                do = missing_after_resync(
+                    local_state(change),
+                    unwritten=row.local_ident is None,
+                    dormant=bool(row.softdeleted),
+                    windowed=self.remote_windowed,
+                )
+                if do is Do.DORMANT:
                     tx.update(row.id, softdeleted=1, seen=1)
-                elif (change is not None and change.kind == "delete") or row.local_ident is None:
-                    if change is not None:
-                        self.index.pop(change.ident)
+                    continue
+                if change is not None:
+                    self.index.pop(change.ident)
+                if do is Do.FORGET:
                     tx.delete(row.id)
                 else:
-                    if change is not None:
-                        self.index.pop(change.ident)
                     # hashes are refreshed from the local item just before it is sent
                     tx.update(row.id, remote_ident=None, pending=new_client_id(), seen=1)
                     name = self._local_name(row.local_ident, row_name(row))
