@@ -116,7 +116,7 @@ def sync_collection(
     that stop the whole collection (transport, auth, a second InvalidSyncKey).
     ``label`` (the folder's display name) is stored for ``eassync status``;
     ``retry_parked``: items parked in earlier passes are sent again; ``local_changes``:
-    see the module docstring (Directions)."""
+    see :mod:`eassync.sync.directions`."""
     sync = _Pass(
         local=local,
         remote=remote,

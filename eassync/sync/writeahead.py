@@ -22,20 +22,23 @@ from eassync.sync.pass_ import PassBase, Write
 from eassync.sync.plan import Action
 from eassync.sync.status import StatusTx
 
+#: records a local write that happened (status transaction, local ident, etag)
+Done = Callable[[StatusTx, str, str], None]
+#: records a local write that failed
+Failed = Callable[[StatusTx, EassyncError], None]
+
 
 class WriteAhead(PassBase):
     """Local writes planned in a batch's decision, performed after its commit."""
 
-    # --- local writes (skipped in a dry run) ------------------------------------------------
-
-    # Each plans its write for after the batch's write-ahead commit (see _batch); a
-    # dry run only reports it.
+    # Each local write is planned for after the batch's write-ahead commit (see
+    # _batch); a dry run only reports it.
 
     def _plan(
         self,
         perform: Callable[[], tuple[str, str]],
-        done: Callable[[StatusTx, str, str], None],
-        failed: Callable[[StatusTx, EassyncError], None],
+        done: Done,
+        failed: Failed,
         action: Action,
     ) -> None:
         """A dry run reports the action now; a real pass once the write happened."""
@@ -52,8 +55,8 @@ class WriteAhead(PassBase):
     def _local_add(
         self,
         item: Item,
-        done: Callable[[StatusTx, str, str], None],
-        failed: Callable[[StatusTx, EassyncError], None],
+        done: Done,
+        failed: Failed,
         note: str = "",
     ) -> None:
         action = Action("local", "add", self._describe(item), None, note)
@@ -64,8 +67,8 @@ class WriteAhead(PassBase):
         ident: str,
         item: Item,
         etag: str,
-        done: Callable[[StatusTx, str, str], None],
-        failed: Callable[[StatusTx, EassyncError], None],
+        done: Done,
+        failed: Failed,
         note: str = "",
         lost: Item | None = None,
     ) -> None:
@@ -84,8 +87,8 @@ class WriteAhead(PassBase):
         ident: str,
         item: Item,
         etag: str,
-        done: Callable[[StatusTx, str, str], None],
-        failed: Callable[[StatusTx, EassyncError], None],
+        done: Done,
+        failed: Failed,
         note: str = "",
     ) -> None:
         def perform() -> tuple[str, str]:
@@ -96,8 +99,6 @@ class WriteAhead(PassBase):
 
         action = Action("local", "delete", self._describe(item, ident), ident, note)
         self._plan(perform, done, failed, action)
-
-    # --- 2. pull ------------------------------------------------------------------------
 
     def _durable_batch(self) -> AbstractContextManager[None]:
         """Files a storage writes become durable together at the end of a batch, before
