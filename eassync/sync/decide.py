@@ -110,7 +110,7 @@ from eassync.model.items import OpStatus
 Direction = Literal["both", "to_local", "to_remote"]
 #: what ``direction: to_local`` does with changes made on the local side
 LocalChanges = Literal["revert", "ignore", "error"]
-#: a conflict policy's answer (eassync.sync.policy.Winner)
+#: a conflict policy's answer (eassync.sync.policy)
 Winner = Literal["remote", "local", "both", "merged", "error"]
 
 DIRECTIONS: tuple[Direction, ...] = ("both", "to_local", "to_remote")
