@@ -125,6 +125,74 @@ def test_every_case_is_decided_as_the_table_says() -> None:
     assert wrong == [], f"{len(wrong)} cases differ, e.g. {wrong[:3]}"
 
 
+@pytest.mark.parametrize(
+    ("story", "case", "outcome"),
+    [
+        ("edited here only", Case(Server.NOTHING, Local.CHANGED, Row.BOUND), Do.UPDATE_REMOTE),
+        (
+            "edited on the server only",
+            Case(Server.CHANGE, Local.UNCHANGED, Row.BOUND),
+            Do.UPDATE_LOCAL,
+        ),
+        (
+            "edited on both sides, differently",
+            Case(Server.CHANGE, Local.CHANGED, Row.BOUND),
+            Do.CONFLICT,
+        ),
+        (
+            "edited on both sides to the same",
+            Case(Server.CHANGE, Local.CHANGED, Row.BOUND, same_content=True),
+            Do.BIND,
+        ),
+        (
+            "deleted here, edited there",
+            Case(Server.CHANGE, Local.DELETED, Row.BOUND),
+            Do.RESTORE_LOCAL,
+        ),
+        (
+            "edited here, deleted there",
+            Case(Server.DELETE, Local.CHANGED, Row.BOUND),
+            Do.READD_REMOTE,
+        ),
+        ("deleted on both sides", Case(Server.DELETE, Local.DELETED, Row.BOUND), Do.FORGET),
+        ("new on the server", Case(Server.ADD, Local.UNCHANGED, Row.NONE), Do.ADD_LOCAL),
+        ("new here", Case(Server.NOTHING, Local.NEW, Row.NONE), Do.ADD_REMOTE),
+        (
+            "new on both sides, the same item",
+            Case(Server.ADD, Local.NEW, Row.NONE, same_content=True),
+            Do.BIND,
+        ),
+        (
+            "the server echoes our change",
+            Case(Server.CHANGE, Local.UNCHANGED, Row.BOUND, equals_base=True),
+            Do.NOTHING,
+        ),
+        (
+            "left the server's window",
+            Case(Server.SOFT_DELETE, Local.UNCHANGED, Row.BOUND),
+            Do.DORMANT,
+        ),
+        (
+            "to_remote: edited on the server",
+            Case(Server.CHANGE, Local.UNCHANGED, Row.BOUND, "to_remote"),
+            Do.IGNORE,
+        ),
+        (
+            "to_local: edited here",
+            Case(Server.NOTHING, Local.CHANGED, Row.BOUND, "to_local"),
+            Do.UPDATE_LOCAL,
+        ),
+        (
+            "to_local, ignore: edited here",
+            Case(Server.NOTHING, Local.CHANGED, Row.BOUND, "to_local", "ignore"),
+            Do.NOTHING,
+        ),
+    ],
+)
+def test_the_everyday_stories(story: str, case: Case, outcome: Do) -> None:
+    assert decide(case) is outcome, story
+
+
 def test_every_outcome_is_reachable() -> None:
     reached = {decide(case) for case in CASES}
     reached |= {resolve(direction, winner) for direction in DIRECTIONS for winner in WINNERS}
