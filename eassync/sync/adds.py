@@ -24,18 +24,10 @@ from __future__ import annotations
 from itertools import islice
 
 from eassync.errors import EassyncError
-from eassync.model.items import (
-    Item,
-    OpResult,
-    PushOp,
-)
+from eassync.model.items import Item, OpResult, PushOp
 from eassync.sync.decide import Do, answered
 from eassync.sync.exchange import Exchange
-from eassync.sync.pass_ import (
-    new_client_id,
-    reason_of,
-    row_name,
-)
+from eassync.sync.pass_ import new_client_id, reason_of, row_name
 from eassync.sync.status import StatusRow, StatusTx
 from eassync.wording import count
 

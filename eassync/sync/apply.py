@@ -19,11 +19,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from eassync.errors import (
-    EassyncError,
-    NotFoundError,
-    PreconditionFailed,
-)
+from eassync.errors import EassyncError, NotFoundError, PreconditionFailed
 from eassync.model.items import Item
 from eassync.sync.decide import (
     Case,
@@ -37,13 +33,7 @@ from eassync.sync.decide import (
     resolve,
 )
 from eassync.sync.index import LocalChange
-from eassync.sync.pass_ import (
-    derived_uid,
-    local_state,
-    new_client_id,
-    row_name,
-    row_state,
-)
+from eassync.sync.pass_ import derived_uid, local_state, new_client_id, row_name, row_state
 from eassync.sync.policy import Resolution
 from eassync.sync.status import StatusRow, StatusTx
 from eassync.sync.writeahead import WriteAhead

@@ -29,13 +29,7 @@ from eassync.model.items import Item
 from eassync.sync.apply import Apply
 from eassync.sync.decide import Case, Do, Row, Server, decide
 from eassync.sync.index import LocalChange
-from eassync.sync.pass_ import (
-    MAX_NAMED,
-    derived_uid,
-    local_state,
-    row_name,
-    row_state,
-)
+from eassync.sync.pass_ import MAX_NAMED, derived_uid, local_state, row_name, row_state
 from eassync.sync.status import StatusRow, StatusTx
 
 

@@ -59,11 +59,7 @@ from eassync.sync.pass_ import (
     derived_uid,
     new_client_id,
 )
-from eassync.sync.plan import (
-    LogReporter,
-    Reporter,
-    SyncReport,
-)
+from eassync.sync.plan import LogReporter, Reporter, SyncReport
 from eassync.sync.policy import ConflictPolicy
 from eassync.sync.pull import Pull
 from eassync.sync.push import Push

@@ -7,16 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from eassync.errors import EassyncError, RequestFailed
-from eassync.model.items import (
-    Item,
-    OpResult,
-    PushOp,
-)
-from eassync.sync.pass_ import (
-    PARKED_HINT,
-    PassBase,
-    row_name,
-)
+from eassync.model.items import Item, OpResult, PushOp
+from eassync.sync.pass_ import PARKED_HINT, PassBase, row_name
 from eassync.sync.status import StatusRow, StatusTx
 from eassync.wording import count
 

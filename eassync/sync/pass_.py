@@ -23,18 +23,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from eassync.errors import (
-    EassyncError,
-    NotFoundError,
-    SafetyStop,
-)
+from eassync.errors import EassyncError, NotFoundError, SafetyStop
 from eassync.model.handler import ItemHandler
-from eassync.model.items import (
-    Item,
-    OpResult,
-    RemoteCollection,
-    Storage,
-)
+from eassync.model.items import Item, OpResult, RemoteCollection, Storage
 from eassync.model.knowledge import SlotKnowledge
 from eassync.sync.decide import Direction, Local, LocalChanges, Row
 from eassync.sync.index import LocalChange, LocalIndex

@@ -9,20 +9,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from eassync.model.items import (
-    Item,
-    OpResult,
-    PushOp,
-)
+from eassync.model.items import Item, OpResult, PushOp
 from eassync.sync.adds import Adds
 from eassync.sync.decide import Case, Do, Local, Server, answered, decide
 from eassync.sync.directions import Directions
-from eassync.sync.pass_ import (
-    new_client_id,
-    reason_of,
-    row_name,
-    row_state,
-)
+from eassync.sync.pass_ import new_client_id, reason_of, row_name, row_state
 from eassync.sync.status import StatusRow, StatusTx
 
 

@@ -13,12 +13,7 @@ missing from the download may just be outside the window, so its row goes dorman
 from __future__ import annotations
 
 from eassync.sync.decide import Do, missing_after_resync
-from eassync.sync.pass_ import (
-    PassBase,
-    local_state,
-    new_client_id,
-    row_name,
-)
+from eassync.sync.pass_ import PassBase, local_state, new_client_id, row_name
 from eassync.sync.status import Status
 
 
