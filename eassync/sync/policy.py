@@ -25,12 +25,11 @@ import subprocess
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from eassync.errors import ConfigError, ItemError
 from eassync.model.items import Item
-
-Winner = Literal["remote", "local", "both", "merged", "error"]
+from eassync.sync.decide import Winner
 
 #: ``(local, remote) → merged raw bytes``; raises ItemError when the tool fails
 MergeRunner = Callable[[Item, Item], bytes]
