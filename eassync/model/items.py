@@ -150,7 +150,9 @@ class OpResult:
     whose parts the remote stored apart, converted: the server's shape, which the local
     side takes next pass. ``apart``: the items the remote added for parts of this one
     (ServerId, item): a series' occurrences on a server that applies an occurrence's
-    Change to the whole series. ``report``: a ``retry`` the user must hear of."""
+    Change to the whole series. ``report``: a ``retry`` the user must hear of.
+    ``incomplete``: an ``ok`` Add whose server copy lacks part of what was sent (a series
+    stored bare whose exceptions did not follow): the item goes up again as a Change."""
 
     ref: str
     status: OpStatus
@@ -159,6 +161,7 @@ class OpResult:
     stored: Item | None = None
     apart: tuple[tuple[str, Item], ...] = ()
     report: bool = False
+    incomplete: bool = False
 
 
 @dataclass(frozen=True)

@@ -504,8 +504,14 @@ class EasRemoteCollection:
         try:
             sent = self._send(state, commands)
         except EassyncError as exc:
-            message = f"the series was stored without its exceptions ({exc})"
-            return state, OpResult(ref, "ok", ident=server_id, report=True, message=message)
+            message = (
+                f"the series was stored without its exceptions ({exc}); "
+                "the next sync sends them again"
+            )
+            result = OpResult(
+                ref, "ok", ident=server_id, report=True, message=message, incomplete=True
+            )
+            return state, result
         results: dict[str, OpResult] = {}
         by_client = {r.client_id: r for r in sent.responses if r.kind == "add"}
         failed = [r for r in sent.responses if r.kind in ("change", "delete") and r.status != 1]

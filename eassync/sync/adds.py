@@ -229,7 +229,8 @@ class Adds(Exchange):
                 remote_ident=result.ident,
                 pending=None,
                 rejected_hash=None,
-                needs_push=0,
+                # stored in part (a series without its exceptions): sent again whole
+                needs_push=int(result.incomplete),
                 sent_hash=None,
                 failure=None,
             )

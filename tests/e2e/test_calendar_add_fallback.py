@@ -185,3 +185,26 @@ def test_once_learnt_a_new_series_goes_up_apart_at_once(
     for c in (config, b):
         assert sync(c) == NO_OP
     assert all_occurrences(a_dir) == mine
+
+
+def test_exceptions_lost_after_the_bare_series_are_sent_again(
+    tmp_path: Path, server: DevServer
+) -> None:
+    """The bare series is stored, then the request carrying its exceptions fails: told,
+    and the next sync sends the series again whole, so the server's copy is complete."""
+    config, a_dir = add_series(tmp_path, server, "16.1")
+    run_device(config, "sync")  # the folder learns the habit
+    run_device(config, "sync")
+    server.faults.poison("Stand-up (moved)")  # the moved meeting's own Add
+    (a_dir / "standup.ics").write_text(OTHER_SERIES, encoding="utf-8")
+    mine = all_occurrences(a_dir)
+    failed = run_device(config, "sync", check=False)
+    told = failed.stdout + failed.stderr
+    assert "stored without its exceptions" in told, told
+    assert "Traceback" not in told
+    server.faults.clear()
+    again = run_device(config, "sync")
+    assert "remote +0 ~1 -0" in again.stdout, again.stdout + again.stderr
+    b = write_cal_config(tmp_path / "b", server.url, version="16.1")
+    sync(b)
+    assert all_occurrences(calendar_dir(tmp_path / "b")) == mine
