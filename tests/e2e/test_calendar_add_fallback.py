@@ -26,6 +26,14 @@ def server(tmp_path: Path) -> Iterator[DevServer]:
         yield srv
 
 
+def use(server: DevServer, fault: str) -> None:
+    """``crash``: the request fails whole (the fixture's); ``refusal``: the Add alone
+    is refused with item Status 6."""
+    if fault == "refusal":
+        server.store.add_exceptions_crash = False
+        server.store.add_exceptions_refusal = 6
+
+
 def add_series(tmp_path: Path, server: DevServer, version: str) -> tuple[Path, Path]:
     config = write_cal_config(tmp_path / "a", server.url, version=version)
     folder = calendar_dir(tmp_path / "a")
@@ -34,8 +42,13 @@ def add_series(tmp_path: Path, server: DevServer, version: str) -> tuple[Path, P
     return config, folder
 
 
-def test_a_series_whose_apart_form_fails_too_is_parked(tmp_path: Path, server: DevServer) -> None:
-    """The bare series fails as well (poisoned): parked, never on the server, told each pass."""
+@pytest.mark.parametrize("fault", ["crash", "refusal"])
+def test_a_series_whose_apart_form_fails_too_is_parked(
+    tmp_path: Path, fault: str, server: DevServer
+) -> None:
+    """The series is failed on (crash) or refused whole, and the bare series fails as
+    well (poisoned): parked, never on the server, told each pass."""
+    use(server, fault)
     server.faults.poison("Team meeting")
     config, _ = add_series(tmp_path, server, "16.1")
     folder = server.store.default_folder(USER, 8)
@@ -143,29 +156,13 @@ def test_a_16x_series_the_server_refuses_alone_arrives_in_the_apart_form(
     assert len(refusing.store.items(USER, folder)) == 3
 
 
-def test_a_refused_series_whose_apart_form_fails_too_stays_parked_and_told(
-    tmp_path: Path, refusing: DevServer
-) -> None:
-    refusing.faults.poison("Team meeting")
-    config, _ = add_series(tmp_path, refusing, "16.1")
-    folder = refusing.store.default_folder(USER, 8)
-    for _ in range(2):
-        proc = run_device(config, "sync", check=False)
-        assert proc.returncode == 1, proc.stdout + proc.stderr
-        assert "Traceback" not in proc.stderr
-        assert "Team meeting" in proc.stdout + proc.stderr
-        assert not refusing.store.items(USER, folder)
-
-
 @pytest.mark.parametrize("fault", ["crash", "refusal"])
 def test_once_learnt_a_new_series_goes_up_apart_at_once(
     tmp_path: Path, fault: str, server: DevServer
 ) -> None:
     """Item 2: the folder remembers the habit; a later series with exceptions is never
     sent whole again (the server is not made to fail twice), and arrives whole."""
-    if fault == "refusal":
-        server.store.add_exceptions_crash = False
-        server.store.add_exceptions_refusal = 6
+    use(server, fault)
     config, a_dir = add_series(tmp_path, server, "16.1")
     run_device(config, "sync")
     failures = server.store.add_exceptions_failures  # a crash is tried again once, alone
